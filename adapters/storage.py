@@ -1,0 +1,68 @@
+"""Raw document storage: the bytes exactly as received, content-addressed, never modified.
+
+A document is written to a temporary file in the target folder, flushed and fsync'ed, then
+renamed into place and the folder fsync'ed, so after a crash it is either wholly there or
+not there at all. The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
+bytes twice writes once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+class DocumentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def digest(raw: bytes) -> str:
+        return hashlib.sha256(raw).hexdigest()
+
+    @staticmethod
+    def key_for(sha256: str) -> str:
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    def path_of(self, key: str) -> Path:
+        p = (self.root / key).resolve()
+        if self.root.resolve() not in p.parents:
+            raise ValueError("storage key outside the storage folder")
+        return p
+
+    def put(self, raw: bytes) -> tuple[str, str]:
+        """Store ``raw`` durably; return ``(sha256, key)``."""
+        sha = self.digest(raw)
+        key = self.key_for(sha)
+        target = self.path_of(key)
+        if target.is_file() and target.stat().st_size == len(raw):
+            return sha, key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        _fsync_dir(target.parent)
+        return sha, key
+
+    def get(self, key: str) -> bytes:
+        return self.path_of(key).read_bytes()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

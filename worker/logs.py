@@ -1,0 +1,126 @@
+"""Logging: one event per line on stdout, JSON by default, personal data masked.
+
+Every record passes through :class:`MaskingFilter` (installed on the handler), which runs
+:func:`mask` over the message and every extra value: PESEL- and NIP-like digit runs keep
+their first six digits (``440514*****``), IBAN/NRB-like runs are cut likewise, and extra
+keys that name personal data (``pesel``, ``name``, ``address``…) are replaced whole. The
+worker's own code never passes names, addresses or document content to a log call; the
+filter is the net under that rule.
+
+Log keys are stable: ``ts`` (UTC, ISO 8601), ``level``, ``event``, ``logger``, ``msg`` and
+the extras (``document_id``, ``channel``, ``mailbox``, ``step``, ``duration_ms``,
+``outcome``…).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+_DIGITS = re.compile(r"(?<!\d)(\d{6})\d{4,20}(?!\d)")
+_SENSITIVE_KEYS = frozenset(
+    {
+        "pesel", "nip", "regon", "name", "first_name", "last_name", "signer", "signer_name",
+        "address", "street", "town", "email", "phone", "content", "raw", "password", "secret",
+    }
+)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+def mask(text: str) -> str:
+    """Mask identifier-like digit runs (10 or more digits) in ``text``.
+
+    >>> mask("PESEL 44051401359 i NIP 7492045956")
+    'PESEL 440514***** i NIP 749204****'
+    >>> mask("dokument 1234 z 2025-02-03")
+    'dokument 1234 z 2025-02-03'
+    """
+    return _DIGITS.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 6), text)
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    if key.lower() in _SENSITIVE_KEYS:
+        return "***"
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(key, v) for v in value]
+    return value
+
+
+def extras_of(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class MaskingFilter(logging.Filter):
+    """Masks personal data in every record that reaches the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage())
+        record.args = ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        record.exc_info = None
+        for key, value in extras_of(record).items():
+            setattr(record, key, _mask_value(key, value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "event": getattr(record, "event", None) or "log",
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in extras_of(record).items():
+            if key != "event":
+                out[key] = value
+        if record.exc_text:
+            out["error"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        extras = " ".join(f"{k}={v}" for k, v in extras_of(record).items() if k != "event")
+        event = getattr(record, "event", None) or "log"
+        line = f"{ts} {record.levelname:<7} {event} {record.getMessage()}"
+        if extras:
+            line += f" [{extras}]"
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
+def make_handler(fmt: str = "json", stream: Any = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    return handler
+
+
+def setup(fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:
+    """Route every logger (the worker's and the libraries') to one masked handler."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_ebok", False):
+            root.removeHandler(h)
+    handler = make_handler(fmt, stream)
+    handler._ebok = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # libraries are chatty at INFO/DEBUG; their warnings still come through
+    for noisy in ("zeep", "urllib3", "apscheduler", "alembic", "xmlschema", "signxml"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
