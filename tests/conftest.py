@@ -22,3 +22,72 @@ def shared_dir() -> Path:
             pytest.fail(f"EBOK_REQUIRE_SHARED=1 but the shared folder is missing: {SHARED_DIR}")
         pytest.skip(f"the union's shared folder is not present at {SHARED_DIR}")
     return SHARED_DIR
+
+
+# --- databases ----------------------------------------------------------------------------
+#
+# SQLite by default: every test gets a fresh copy of a migrated template file.
+# With EBOK_TEST_DATABASE_URL (a PostgreSQL URL whose user may create databases) the whole
+# suite runs against PostgreSQL: one database is created for the session, migrated once,
+# and emptied before every test that uses it.
+
+import shutil
+import uuid
+
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("EBOK_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def _db_template(tmp_path_factory):
+    from adapters.db.migrate import make_engine, upgrade
+
+    if PG_ADMIN_URL:
+        from sqlalchemy.engine import make_url
+
+        name = f"ebok_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield ("postgresql", url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("dbtemplate") / "template.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        yield ("sqlite", str(path))
+
+
+@pytest.fixture
+def db_url(_db_template, tmp_path) -> str:
+    """URL of a migrated, empty database for this test."""
+    kind, where = _db_template
+    if kind == "sqlite":
+        target = tmp_path / "ebok.sqlite3"
+        shutil.copyfile(where, target)
+        return f"sqlite:///{target}"
+    from adapters.db.tables import metadata
+
+    engine = create_engine(where)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return where
+
+
+@pytest.fixture
+def engine(db_url):
+    from adapters.db.migrate import make_engine
+
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()

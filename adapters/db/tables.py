@@ -179,6 +179,7 @@ worker_document = Table(
     Column("processed_at", UtcDateTime()),
     Column("evidence", JSON),  # signature verification evidence and other processing facts
     Column("findings", JSON),  # findings of the last processing (also for non-declarations)
+    Column("declaration", JSON),  # the mapped declaration (worker.domain.serialize), for recomputing fees
     # the office's decision on a NEEDS_REVIEW declaration (kept across reprocessing)
     Column("review_decision", String(16)),
     Column("reviewed_by", String(100)),

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 22:02:05.417679
 """
 
 from alembic import op
@@ -77,6 +76,7 @@ def upgrade() -> None:
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('evidence', sa.JSON(), nullable=True),
     sa.Column('findings', sa.JSON(), nullable=True),
+    sa.Column('declaration', sa.JSON(), nullable=True),
     sa.Column('review_decision', sa.String(length=16), nullable=True),
     sa.Column('reviewed_by', sa.String(length=100), nullable=True),
     sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=True),

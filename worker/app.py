@@ -1,0 +1,80 @@
+"""The composition root: builds the worker's parts from the configuration, once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from adapters.db.migrate import make_engine, upgrade
+from adapters.storage import DocumentStore
+from worker.config import Config, ConfigError
+from worker.intake import Intake
+from worker.pipeline import ProcessingSettings
+from worker.processing import Processor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    config: Config
+
+    @cached_property
+    def engine(self) -> Engine:
+        url = self.config.database_url()
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return make_engine(url, echo=self.config.database.echo)
+
+    @cached_property
+    def store(self) -> DocumentStore:
+        return DocumentStore(self.config.storage.path)
+
+    @cached_property
+    def intake(self) -> Intake:
+        return Intake(self.engine, self.store)
+
+    @cached_property
+    def settings(self) -> ProcessingSettings:
+        return build_settings(self.config)
+
+    @cached_property
+    def processor(self) -> Processor:
+        return Processor(self.engine, self.store, self.settings, self.config.processing, self.config.payments)
+
+    def upgrade_db(self) -> None:
+        upgrade(self.engine)
+
+
+def build_settings(config: Config) -> ProcessingSettings:
+    """Load and validate the rule set and the trust configuration (start-up checks:
+    a problem here is a configuration error naming the key)."""
+    from rules.ruleset import RuleSetError, load_ruleset
+    from worker.signatures import TrustConfig
+
+    try:
+        ruleset = load_ruleset(config.rules.path)
+    except RuleSetError as exc:
+        raise ConfigError(f"rules.path: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"rules.path: cannot read the rule set: {exc}") from None
+    trust = None
+    sig = config.signatures
+    if sig.trust_anchors is not None or sig.trusted_profile_seals:
+        if sig.trust_anchors is None:
+            raise ConfigError("signatures.trust_anchors: required with signatures.trusted_profile_seals")
+        try:
+            trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"signatures.trust_anchors: {exc}") from None
+    return ProcessingSettings(
+        max_document_bytes=config.processing.max_document_bytes,
+        ruleset=ruleset,
+        trust=trust,
+        min_confidence=config.scans.min_confidence,
+    )

@@ -1,0 +1,125 @@
+"""``ebok-worker``: the command line the back office uses (``spec/operations.md``).
+
+Exit status: 0 success, 2 usage or configuration error (one line, no traceback),
+1 runtime failure. Human output is Polish; ``--json`` output has English keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from worker import config as config_mod
+from worker.config import ConfigError
+
+log = logging.getLogger("worker.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="plik konfiguracji (domyślnie $EBOK_WORKER_CONFIG, a potem ./config.toml)")
+
+    p = argparse.ArgumentParser(prog="ebok-worker", description="Integracja deklaracji DO-1 (ePUAP, skany) z bazą eBOK.", parents=[common])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP i przetwarzanie wg harmonogramu")
+    r.add_argument("--once", action="store_true", help="jeden przebieg wszystkich źródeł i przetwarzania, potem koniec")
+
+    pl = sub.add_parser("pull", parents=[common], help="jeden przebieg pobierania z ePUAP")
+    pl.add_argument("--mailbox", metavar="ADDR", help="tylko ta skrytka (/podmiot/skrytka)")
+
+    sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty")
+
+    rp = sub.add_parser("reprocess", parents=[common], help="przetwórz ponownie zapisane dokumenty z ich oryginalnych bajtów")
+    rp.add_argument("--id", type=int, action="append", default=[], help="id dokumentu (worker) lub deklaracji; można powtarzać")
+    rp.add_argument("--status", help="ACCEPTED, NEEDS_REVIEW, REJECTED, SUPERSEDED, FAILED, CORRESPONDENCE…")
+    rp.add_argument("--code", help="kod ustalenia, np. FEE_MISMATCH")
+    rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD)")
+    rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD)")
+    rp.add_argument("--channel", choices=["EPUAP", "PAPER"])
+    rp.add_argument("--dry-run", action="store_true", help="pokaż, co by się zmieniło, niczego nie zapisując")
+
+    rv = sub.add_parser("review", parents=[common], help="kolejka deklaracji do weryfikacji (NEEDS_REVIEW)")
+    rvs = rv.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    rvs.add_parser("list", parents=[common], help="lista deklaracji do weryfikacji")
+    show = rvs.add_parser("show", parents=[common], help="szczegóły deklaracji")
+    show.add_argument("id", type=int)
+    for name, text in (("accept", "przyjmij deklarację"), ("reject", "odrzuć deklarację")):
+        a = rvs.add_parser(name, parents=[common], help=text)
+        a.add_argument("id", type=int)
+        a.add_argument("--note", required=True, help="uzasadnienie decyzji")
+        a.add_argument("--user", default=os.environ.get("USER") or "office", help="kto podejmuje decyzję")
+
+    st = sub.add_parser("status", parents=[common], help="stan kolejek i ostatnich pobrań")
+    st.add_argument("--json", action="store_true")
+
+    ck = sub.add_parser("check", parents=[common], help="sprawdź dokumenty offline (niczego nie zapisuje)")
+    ck.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ck.add_argument("--json", action="store_true")
+    ck.add_argument("--filed-at", type=_iso_datetime, help="czas złożenia (ISO), domyślnie teraz")
+
+    db = sub.add_parser("db", parents=[common], help="baza danych")
+    dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbs.add_parser("upgrade", parents=[common], help="zastosuj migracje bazy danych")
+
+    dbl = sub.add_parser("epuap-double", parents=[common], help="lokalny sobowtór usługi ePUAP (do demonstracji i testów)", add_help=False)
+    dbl.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["epuap-double"]:
+        from adapters.epuap import double
+
+        return double.main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(config_mod.resolve_path(args.config))
+        from worker import logs
+
+        logs.setup(cfg.logging.format, cfg.logging.level)
+        from worker.commands import dispatch
+
+        return dispatch(args, cfg)
+    except (ConfigError, UsageError) as exc:
+        print(f"ebok-worker: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    except Exception as exc:  # a runtime failure: logged with its traceback, one line to stderr
+        log.exception("command failed", extra={"event": "cli.failed", "command": args.command})
+        print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

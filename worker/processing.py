@@ -1,0 +1,360 @@
+"""The service layer: process stored documents, one transaction each.
+
+For every pending document: *claim* it (RECEIVED → PROCESSING, committed, with a claim
+token and a lease), read its raw bytes back from storage, run the pure stages, then in one
+transaction check the claim is still ours, load the outcome into the eBOK tables and mark
+the document DONE. Any exception rolls that transaction back and records a technical
+failure (FAILED, retried with exponential backoff) — never a rejection. A crash at any
+instant leaves the document claimed but not loaded; the next pass takes it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import Engine, and_, insert, or_, select, update
+
+from adapters.db import ebok
+from adapters.db.tables import worker_attempt, worker_audit, worker_document
+from adapters.storage import DocumentStore
+from worker import states
+from worker.config import PaymentsConfig, ProcessingConfig
+from worker.domain.findings import REJECTED, finding
+from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
+
+log = logging.getLogger(__name__)
+
+TEST = "TEST"  # kind of an ePUAP czyTestowe document: stored, never loaded
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _checkpoint(name: str) -> None:
+    """A named point between two steps of processing. Does nothing; the crash tests
+    replace it to kill the process exactly there."""
+
+
+# --- the pure part ----------------------------------------------------------------------
+
+
+def default_stages(channel: str, metadata: dict[str, Any]) -> list[Stage]:
+    """The stages for a document of ``channel``, in order."""
+    from worker.stages import stages_for
+
+    return stages_for(channel, metadata)
+
+
+def analyse(
+    raw: bytes,
+    *,
+    channel: str,
+    filed_at: datetime | None,
+    metadata: dict[str, Any] | None = None,
+    settings: ProcessingSettings,
+    stages: list[Stage] | None = None,
+    document_id: int | None = None,
+    on_stage: Callable[[str, float], None] | None = None,
+) -> Context:
+    """Run the stages over one document's bytes; no I/O. Used by processing and ``check``."""
+    metadata = metadata or {}
+    ctx = Context(raw=raw, channel=channel, filed_at=filed_at, metadata=metadata, settings=settings, document_id=document_id)
+    if metadata.get("czyTestowe") is True:
+        ctx.kind = TEST
+        ctx.halt(finding("TEST_DOCUMENT", None, "Dokument testowy ePUAP (czyTestowe): zapisany, nie jest wczytywany do eBOK."))
+        return ctx
+    if stages is None:
+        stages = default_stages(channel, metadata)
+    return run_stages(ctx, stages, on_stage)
+
+
+# --- the processor ----------------------------------------------------------------------
+
+
+@dataclass
+class PassReport:
+    processed: int = 0
+    failed: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"processed": self.processed, "failed": self.failed, "outcomes": dict(self.outcomes)}
+
+
+class Processor:
+    LEASE = timedelta(minutes=10)
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: DocumentStore,
+        settings: ProcessingSettings,
+        config: ProcessingConfig | None = None,
+        payments: PaymentsConfig | None = None,
+        *,
+        stages_for: Callable[[str, dict[str, Any]], list[Stage]] = default_stages,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.settings = settings
+        self.config = config or ProcessingConfig()
+        self.payments = payments or PaymentsConfig()
+        self.stages_for = stages_for
+        self.clock = clock
+
+    # which documents are due
+
+    def _due(self, now: datetime):
+        d = worker_document.c
+        return or_(
+            d.state == states.RECEIVED,
+            and_(d.state == states.FAILED, d.next_attempt_at.is_not(None), d.next_attempt_at <= now),
+            and_(d.state == states.PROCESSING, d.lease_until < now),
+        )
+
+    def pending_ids(self, limit: int | None = None) -> list[int]:
+        d = worker_document.c
+        q = select(d.id).where(self._due(self.clock())).order_by(d.received_at, d.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def recover_stale(self) -> int:
+        """Take back the claims a crashed process left (called when a process starts).
+        A still-running holder cannot commit afterwards: its claim token no longer matches."""
+        d = worker_document.c
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(worker_document)
+                .where(d.state == states.PROCESSING)
+                .values(state=states.RECEIVED, claim_token=None, lease_until=None)
+            ).rowcount
+        if n:
+            log.warning("claims of an interrupted run taken back", extra={"event": "processing.recovered", "count": n})
+        return n
+
+    def run_pending(self, stop: threading.Event | None = None, limit: int | None = None) -> PassReport:
+        report = PassReport()
+        while not (stop and stop.is_set()):
+            ids = self.pending_ids(limit=50)
+            if not ids:
+                break
+            for doc_id in ids:
+                if stop and stop.is_set():
+                    break
+                if limit is not None and report.processed + report.failed >= limit:
+                    return report
+                outcome = self.process(doc_id)
+                if outcome is None:
+                    continue
+                if outcome == states.FAILED:
+                    report.failed += 1
+                else:
+                    report.processed += 1
+                    report.outcomes[outcome] += 1
+            if limit is not None and report.processed + report.failed >= limit:
+                break
+        return report
+
+    # one document
+
+    def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
+        now = self.clock()
+        token = str(uuid.uuid4())
+        d = worker_document.c
+        cond = [d.id == doc_id]
+        if not force:
+            cond.append(self._due(now))
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(worker_document)
+                .where(*cond)
+                .values(state=states.PROCESSING, claim_token=token, lease_until=now + self.LEASE, attempts=d.attempts + 1)
+            ).rowcount
+            if n != 1:
+                return None
+            attempt_id = conn.execute(
+                insert(worker_attempt).values(document_id=doc_id, started_at=now).returning(worker_attempt.c.id)
+            ).scalar_one()
+        return token, attempt_id
+
+    def process(self, doc_id: int, *, force: bool = False, actor: str = "worker") -> str | None:
+        """Process one document. Returns its outcome (or kind), ``FAILED`` on a technical
+        error, ``None`` when it was not due (or claimed by someone else)."""
+        claim = self._claim(doc_id, force)
+        if claim is None:
+            return None
+        token, attempt_id = claim
+        _checkpoint("claimed")
+        t0 = time.perf_counter()
+        with self.engine.connect() as conn:
+            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
+        extra = {"document_id": doc_id, "channel": doc["channel"], "mailbox": doc["source"]}
+        try:
+            raw = self.store.get(doc["storage_key"])
+            if DocumentStore.digest(raw) != doc["sha256"]:
+                raise StorageCorrupted(f"stored bytes of document {doc_id} do not match their SHA-256")
+
+            def on_stage(name: str, dt: float) -> None:
+                log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
+
+            ctx = analyse(
+                raw,
+                channel=doc["channel"],
+                filed_at=doc["filed_at"],
+                metadata=doc["meta"] or {},
+                settings=self.settings,
+                stages=None if doc["meta"].get("czyTestowe") is True else self.stages_for(doc["channel"], doc["meta"] or {}),
+                document_id=doc_id,
+                on_stage=on_stage,
+            )
+            _checkpoint("analysed")
+            outcome = self._commit(doc, token, attempt_id, ctx, actor)
+        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+            self._fail(doc_id, token, attempt_id, exc, t0)
+            return states.FAILED
+        dt = time.perf_counter() - t0
+        log.info(
+            "document processed",
+            extra={"event": "document.done", "step": "load", "outcome": outcome, "kind": ctx.kind, "duration_ms": round(dt * 1000, 2),
+                   "codes": sorted({f.code for f in ctx.findings}), **extra},
+        )
+        return outcome
+
+    def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
+        now = self.clock()
+        d = worker_document.c
+        with self.engine.begin() as conn:
+            # first: is the claim still ours? (takes the row lock on PostgreSQL)
+            n = conn.execute(
+                update(worker_document).where(d.id == doc["id"], d.claim_token == token, d.state == states.PROCESSING).values(lease_until=now + self.LEASE)
+            ).rowcount
+            if n != 1:
+                raise ClaimLost(f"claim on document {doc['id']} was taken over")
+            declaration_id = None
+            outcome = ctx.outcome
+            if ctx.kind in (TEST, CORRESPONDENCE):
+                outcome = ctx.kind if ctx.kind == TEST else REJECTED
+            else:
+                loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
+                declaration_id, outcome = loaded.declaration_id, loaded.status
+                if loaded.recheck_document_ids:
+                    requeue(conn, loaded.recheck_document_ids, now)
+            _checkpoint("loaded")
+            conn.execute(
+                update(worker_document)
+                .where(d.id == doc["id"])
+                .values(
+                    state=states.DONE, kind=ctx.kind, outcome=outcome, processed_at=now, claim_token=None, lease_until=None,
+                    next_attempt_at=None, last_error=None,
+                    findings=[f.to_dict() for f in ctx.findings],
+                    evidence=_evidence(ctx),
+                )
+            )
+            conn.execute(update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(finished_at=now, result=states.DONE))
+            conn.execute(
+                insert(worker_audit).values(
+                    at=now, document_id=doc["id"], declaration_id=declaration_id, actor=actor,
+                    action="PROCESSED", old_status=doc["outcome"], new_status=outcome,
+                )
+            )
+            _checkpoint("before_commit")
+        return outcome
+
+    def preview(self, doc_id: int) -> dict[str, Any]:
+        """What processing the document now would give, computed inside a transaction
+        that is rolled back: nothing is written (``reprocess --dry-run``)."""
+        with self.engine.connect() as conn:
+            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
+            ctx = analyse(
+                self.store.get(doc["storage_key"]), channel=doc["channel"], filed_at=doc["filed_at"],
+                metadata=doc["meta"] or {}, settings=self.settings,
+                stages=None if doc["meta"].get("czyTestowe") is True else self.stages_for(doc["channel"], doc["meta"] or {}),
+                document_id=doc_id,
+            )
+            tx = conn.begin()
+            try:
+                if ctx.kind in (TEST, CORRESPONDENCE):
+                    outcome = ctx.kind if ctx.kind == TEST else REJECTED
+                else:
+                    outcome = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
+            finally:
+                tx.rollback()
+        return {
+            "document_id": doc_id,
+            "old_outcome": doc["outcome"] if doc["state"] == states.DONE else doc["state"],
+            "new_outcome": outcome,
+            "old_codes": sorted({f["code"] for f in (doc["findings"] or [])}),
+            "new_codes": sorted({f.code for f in ctx.findings}),
+            "computed_fee": str(ctx.computed_fee) if ctx.computed_fee is not None else None,
+        }
+
+    def _fail(self, doc_id: int, token: str, attempt_id: int, exc: Exception, t0: float) -> None:
+        now = self.clock()
+        d = worker_document.c
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        with self.engine.begin() as conn:
+            attempts = conn.execute(select(d.attempts).where(d.id == doc_id)).scalar_one()
+            if attempts >= self.config.max_attempts:
+                next_at = None  # parked: `reprocess` brings it back
+            else:
+                delay = min(self.config.retry_max_s, self.config.retry_initial_s * (2 ** (attempts - 1)))
+                next_at = now + timedelta(seconds=delay)
+            conn.execute(
+                update(worker_document)
+                .where(d.id == doc_id, d.claim_token == token)
+                .values(state=states.FAILED, claim_token=None, lease_until=None, next_attempt_at=next_at, last_error=error)
+            )
+            conn.execute(
+                update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(
+                    finished_at=now, result=states.FAILED, error=error, duration_s=time.perf_counter() - t0
+                )
+            )
+        log.error(
+            "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
+            exc_info=exc,
+            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None},
+        )
+
+
+class StorageCorrupted(Exception):
+    pass
+
+
+class ClaimLost(Exception):
+    pass
+
+
+def requeue(conn: Any, doc_ids: Iterable[int], now: datetime) -> int:
+    """Put DONE or FAILED documents back to RECEIVED so they are processed again from raw."""
+    ids = list(doc_ids)
+    if not ids:
+        return 0
+    d = worker_document.c
+    return conn.execute(
+        update(worker_document)
+        .where(d.id.in_(ids), d.state.in_((states.DONE, states.FAILED, states.RECEIVED)))
+        .values(state=states.RECEIVED, attempts=0, next_attempt_at=None, last_error=None)
+    ).rowcount
+
+
+def _evidence(ctx: Context) -> dict[str, Any]:
+    ev: dict[str, Any] = {"timings_ms": {k: round(v * 1000, 3) for k, v in ctx.timings.items()}}
+    sig = ctx.signature
+    if sig is not None:
+        ev["signature"] = getattr(sig, "evidence", None)
+    if ctx.fee_explanation:
+        ev["fee_explanation"] = list(ctx.fee_explanation)
+    if ctx.form is not None:
+        ev["form"] = getattr(ctx.form, "code", None) or str(ctx.form)
+    return ev

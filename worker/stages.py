@@ -1,0 +1,33 @@
+"""Which stages run for which channel, in order: the one place the pipeline is assembled.
+
+ePUAP: parse → identify the form → verify the signature → (from here on only the signed
+content is read) validate against the form's XSD → map to the declaration model →
+declaration checks → signer against declarant → fee rules. The database checks
+(corrections, retroactive decreases) and the load follow in the service layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.domain.model import EPUAP
+from worker.pipeline import Stage
+
+
+def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Stage]:
+    from rules.checks import fee_rules
+    from worker.forms import stages as forms
+    from worker.signatures import stages as signatures
+
+    if channel == EPUAP:
+        return [
+            forms.parse,
+            forms.identify,
+            signatures.verify_signature,
+            forms.validate,
+            forms.map_declaration,
+            forms.declaration_checks,
+            signatures.check_signer,
+            fee_rules,
+        ]
+    raise ValueError(f"no pipeline for channel {channel!r}")
