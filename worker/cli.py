@@ -28,10 +28,14 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    help_config = "plik konfiguracji (domyślnie $EBOK_WORKER_CONFIG, a potem ./config.toml)"
+    # --config is accepted before and after the command; the subcommands' copy must not
+    # overwrite a value given before the command, hence SUPPRESS there
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="plik konfiguracji (domyślnie $EBOK_WORKER_CONFIG, a potem ./config.toml)")
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=help_config)
 
-    p = argparse.ArgumentParser(prog="ebok-worker", description="Integracja deklaracji DO-1 (ePUAP, skany) z bazą eBOK.", parents=[common])
+    p = argparse.ArgumentParser(prog="ebok-worker", description="Integracja deklaracji DO-1 (ePUAP, skany) z bazą eBOK.")
+    p.add_argument("--config", metavar="PATH", default=None, help=help_config)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP i przetwarzanie wg harmonogramu")

@@ -52,7 +52,7 @@ class Intake:
         metadata: dict[str, Any],
         mailbox: str | None = None,
     ) -> StoreResult:
-        meta = json.loads(json.dumps(metadata, default=str))  # must be JSON; fail before writing
+        meta = json.loads(json.dumps(metadata))  # must be plain JSON: fail before writing anything
         if filed_at is not None and filed_at.tzinfo is None:
             raise ValueError("filed_at must be timezone-aware")
         existing = self._find(channel, source_ref, mailbox, raw)

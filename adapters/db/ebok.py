@@ -232,10 +232,10 @@ def _database_checks(conn: Connection, doc: Any, decl: model.Declaration, payer_
         candidates = [s for s in others if s.status == ACCEPTED or s.declaration_id == my_base]
         corrects_id = periods.select_correction_base(_period_input(decl, mine, payer_id, None), [_period_input(s.declaration, s.declaration_id, s.payer_id, s.corrects_id) for s in candidates])
         if corrects_id is None:
-            findings.append(periods.correction_without_base_finding())
+            findings.append(periods.correction_without_base(decl.channel))
     elif decl.purpose == model.CHANGE and ruleset is not None:
         current = periods.compute_fee_periods([_period_input(s.declaration, s.declaration_id, s.payer_id, s.corrects_id) for s in others], ruleset)
-        findings.extend(periods.check_retroactive_decrease(decl, current, ruleset))
+        findings.extend(periods.check_retroactive_decrease(_period_input(decl, mine, payer_id, None), current, ruleset))
     return findings, corrects_id
 
 
