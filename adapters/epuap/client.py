@@ -1,0 +1,420 @@
+"""The ePUAP pull-service client: zeep, with our own WS-Security plugin.
+
+zeep's stock ``BinarySignature`` does not fit ePUAP (token after the signature, SHA-1,
+responses verified with the client's own certificate, verification before Fault detection).
+:class:`EpuapWsse` replaces it:
+
+- ``apply`` signs every request with the union's system key (see :mod:`.wssec` for the layout);
+- ``verify`` first looks for a SOAP Fault — a Fault is an error whether signed or not and is
+  never acted upon as a success, so it is passed on to zeep, which raises it and we surface
+  ``Wyjatek{kod, komunikat}`` — and only then verifies the signature against the *pinned* ePUAP
+  response certificate. An unsigned or badly signed regular response whose ``status/kod`` is
+  not 1 is reported as that status (marked unsigned), never as a mere signature error.
+
+:class:`PullClient` wraps the three operations and maps every failure onto
+:mod:`.errors` (Polish messages for the operator). It counts HTTP round trips.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.helpers import serialize_object
+from zeep.transports import Transport
+
+from schemas.epuap import PULL_WSDL
+
+from . import wssec
+from .errors import (
+    EpuapConfigError,
+    EpuapError,
+    EpuapFault,
+    EpuapResponseError,
+    EpuapSignatureError,
+    EpuapStatusError,
+    EpuapTransportError,
+)
+from .extra import parse_dane_dodatkowe
+
+log = logging.getLogger(__name__)
+
+# zeep's transport logs whole messages (documents with personal data) at DEBUG: never let it.
+logging.getLogger("zeep.transports").setLevel(logging.INFO)
+
+BINDING = "{http://ws.epuap.gov.pl/pull/}pull"
+OBJ_NS = "http://wsdl.epuap.gov.pl/obiekty/"
+EPUAP_TZ = ZoneInfo("Europe/Warsaw")  # assumed for a dataNadania without an offset
+
+_RESPONSE_OPERATION = {
+    "OdpowiedzPullOczekujace": "oczekujaceDokumenty",
+    "OdpowiedzPullPobierz": "pobierzNastepny",
+    "OdpowiedzPullPotwierdz": "potwierdzOdebranie",
+}
+
+
+class MailboxLike(Protocol):
+    podmiot: str
+    skrytka: str
+
+    @property
+    def address(self) -> str: ...
+
+
+def skrot_of(content: bytes) -> str:
+    """The ``skrot`` ePUAP expects when confirming: base64 of the SHA-1 of the content bytes.
+
+    >>> skrot_of(b"abc")
+    'qZk+NkcGgWq6PiVxeFDCbJzQ2J0='
+    """
+    return base64.b64encode(hashlib.sha1(content).digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class FetchedDocument:
+    """One document from ``pobierzNastepny``: its exact bytes and its metadata."""
+
+    content: bytes
+    skrot: str  # base64(SHA-1(content)), for potwierdzOdebranie
+    sha256: str  # hex, for recognising a re-delivery
+    filed_at: datetime | None  # dataNadania (timezone-aware)
+    test: bool  # czyTestowe
+    metadata: dict[str, Any]  # JSON-serialisable, no base64 content
+
+
+# --------------------------------------------------------------------------- WS-Security plugin
+
+
+def _local(tag: object) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _child_text(element: etree._Element | None, name: str) -> str | None:
+    if element is None:
+        return None
+    for child in element:
+        if _local(child.tag) == name:
+            return child.text
+    return None
+
+
+def _status_of(envelope: etree._Element) -> tuple[str | None, int | None, str | None]:
+    """(operation, kod, komunikat) read from an (unverified) response body, for diagnostics."""
+    body = envelope.find(f"{{{wssec.SOAP11}}}Body")
+    payload = body[0] if body is not None and len(body) else None
+    if payload is None:
+        return None, None, None
+    operation = _RESPONSE_OPERATION.get(_local(payload.tag), _local(payload.tag))
+    status = next((c for c in payload if _local(c.tag) == "status"), None)
+    kod_text = _child_text(status, "kod")
+    try:
+        kod = int(kod_text) if kod_text is not None else None
+    except ValueError:
+        kod = None
+    return operation, kod, _child_text(status, "komunikat")
+
+
+class EpuapWsse:
+    """A zeep ``wsse`` plugin: signs requests, verifies responses against a pinned certificate."""
+
+    def __init__(
+        self,
+        identity: wssec.SigningIdentity,
+        response_certificate: Any,
+        *,
+        sign_timestamp: bool = True,
+        timestamp_ttl_s: float = 300.0,
+        max_clock_skew_s: float = 300.0,
+    ) -> None:
+        self.identity = identity
+        self.response_certificate = response_certificate
+        self.sign_timestamp = sign_timestamp
+        self.timestamp_ttl_s = timestamp_ttl_s
+        self.max_clock_skew_s = max_clock_skew_s
+        self.last_verified: wssec.VerifiedMessage | None = None
+
+    def apply(self, envelope: etree._Element, headers: dict) -> tuple[etree._Element, dict]:
+        signed = wssec.sign_envelope(
+            envelope,
+            self.identity,
+            timestamp_ttl_s=self.timestamp_ttl_s if self.sign_timestamp else None,
+        )
+        return signed, headers
+
+    def verify(self, envelope: etree._Element) -> etree._Element:
+        self.last_verified = None
+        if wssec.find_fault(envelope) is not None:
+            return envelope  # zeep raises the Fault next; see the module docstring
+        try:
+            self.last_verified = wssec.verify_envelope(
+                envelope, self.response_certificate, max_clock_skew_s=self.max_clock_skew_s
+            )
+        except wssec.WsSecurityError as exc:
+            operation, kod, komunikat = _status_of(envelope)
+            if kod is not None and kod != 1:
+                raise EpuapStatusError(operation or "?", kod, komunikat, signed=False) from None
+            raise EpuapSignatureError(str(exc)) from None
+        return envelope
+
+
+# --------------------------------------------------------------------------- transport
+
+
+class _CountingTransport(Transport):
+    """zeep's transport with (connect, read) timeouts, a round-trip counter and the last status."""
+
+    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float, session: requests.Session | None) -> None:
+        super().__init__(session=session, timeout=read_timeout_s, operation_timeout=(connect_timeout_s, read_timeout_s))
+        self.round_trips = 0
+        self.last_status: int | None = None
+
+    def post(self, address, message, headers):  # noqa: ANN001 - zeep's signature
+        self.round_trips += 1
+        self.last_status = None
+        response = super().post(address, message, headers)
+        self.last_status = response.status_code
+        return response
+
+
+# --------------------------------------------------------------------------- client
+
+
+class PullClient:
+    """The three pull operations for one endpoint, signed with one identity.
+
+    Not thread-safe (one client per pass/thread). ``round_trips`` counts HTTP requests sent.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        identity: wssec.SigningIdentity,
+        response_certificate: Any,
+        *,
+        connect_timeout_s: float = 30.0,
+        read_timeout_s: float = 120.0,
+        sign_timestamp: bool = True,
+        session: requests.Session | None = None,
+        wsdl: Path = PULL_WSDL,
+    ) -> None:
+        self.endpoint = endpoint
+        self.wsse = EpuapWsse(identity, response_certificate, sign_timestamp=sign_timestamp)
+        self.transport = _CountingTransport(
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, session=session
+        )
+        settings = zeep.Settings(
+            strict=True,
+            xml_huge_tree=True,  # a document's base64 content may exceed libxml2's 10 MB text limit
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        self._client = zeep.Client(str(wsdl), wsse=self.wsse, transport=self.transport, settings=settings)
+        self._service = self._client.create_service(BINDING, endpoint)
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, password: str | None = None, session: requests.Session | None = None) -> PullClient:
+        """Build the client from an ``EpuapConfig``-like object (see ``worker/config.py``).
+
+        The key's password is ``password`` or, when None, the environment variable named by
+        ``cfg.private_key_password_env`` (None there: the key is not encrypted).
+        """
+        if password is None and cfg.private_key_password_env:
+            password = os.environ.get(cfg.private_key_password_env)
+            if password is None:
+                raise EpuapConfigError(
+                    f"Brak hasła klucza systemowego ePUAP: zmienna środowiskowa {cfg.private_key_password_env} nie jest ustawiona"
+                )
+        for name in ("certificate", "private_key", "response_certificate"):
+            if getattr(cfg, name, None) is None:
+                raise EpuapConfigError(f"Brak ustawienia epuap.{name}")
+        try:
+            identity = wssec.load_identity(cfg.certificate, cfg.private_key, password)
+        except (OSError, ValueError, TypeError) as exc:
+            raise EpuapConfigError(f"Nie można wczytać klucza/certyfikatu systemowego ePUAP: {exc}") from None
+        try:
+            pinned = wssec.load_certificate(cfg.response_certificate)
+        except (OSError, ValueError) as exc:
+            raise EpuapConfigError(f"Nie można wczytać certyfikatu odpowiedzi ePUAP (epuap.response_certificate): {exc}") from None
+        return cls(
+            cfg.endpoint,
+            identity,
+            pinned,
+            connect_timeout_s=float(getattr(cfg, "connect_timeout_s", 30.0)),
+            read_timeout_s=float(cfg.timeout_s),
+            sign_timestamp=bool(getattr(cfg, "sign_timestamp", True)),
+            session=session,
+        )
+
+    @property
+    def round_trips(self) -> int:
+        return self.transport.round_trips
+
+    def close(self) -> None:
+        self.transport.session.close()
+
+    def __enter__(self) -> PullClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ calls
+
+    @staticmethod
+    def _request(mailbox: MailboxLike) -> dict[str, str]:
+        return {"podmiot": mailbox.podmiot, "nazwaSkrytki": mailbox.skrytka, "adresSkrytki": mailbox.address}
+
+    def _call(self, operation: str, **params: str) -> Any:
+        try:
+            return getattr(self._service, operation)(**params)
+        except EpuapError:
+            raise
+        except zeep.exceptions.Fault as fault:
+            raise self._fault(operation, fault) from None
+        except zeep.exceptions.TransportError as exc:
+            raise EpuapTransportError(
+                f"ePUAP nie dał poprawnej odpowiedzi SOAP w operacji {operation} (HTTP {exc.status_code})"
+            ) from None
+        except requests.Timeout:
+            raise EpuapTransportError(f"Przekroczono czas oczekiwania na ePUAP w operacji {operation}") from None
+        except requests.RequestException as exc:
+            raise EpuapTransportError(
+                f"Błąd połączenia z ePUAP w operacji {operation}: {type(exc).__name__}"
+            ) from None
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError, TypeError, AttributeError) as exc:
+            raise EpuapResponseError(operation, f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def _fault(self, operation: str, fault: zeep.exceptions.Fault) -> EpuapError:
+        status = self.transport.last_status
+        detail = fault.detail if isinstance(fault.detail, etree._Element) else None
+        wyjatek = None
+        if detail is not None:
+            wyjatek = next((e for e in detail.iter() if _local(e.tag) == "Wyjatek"), None)
+        if wyjatek is None and fault.message == "Unknown fault occured":  # zeep: HTTP error, no Fault
+            return EpuapTransportError(f"ePUAP odpowiedział HTTP {status} bez komunikatu SOAP Fault w operacji {operation}")
+        kod_text = _child_text(wyjatek, "kod")
+        try:
+            kod = int(kod_text) if kod_text is not None else None
+        except ValueError:
+            kod = None
+        komunikat = _child_text(wyjatek, "komunikat") or fault.message or "brak komunikatu"
+        return EpuapFault(operation, kod, komunikat.strip(), status)
+
+    @staticmethod
+    def _status(response: Any) -> tuple[int | None, str | None]:
+        """(kod, komunikat); zeep unwraps a response whose only child is ``status``."""
+        status = response if hasattr(response, "kod") else getattr(response, "status", None)
+        if status is None:
+            return None, None
+        return status.kod, status.komunikat
+
+    def _guarded(self, operation: str, interpret: Any, **params: str) -> Any:
+        """Call and interpret; any unexpected shape of the answer becomes an EpuapResponseError."""
+        response = self._call(operation, **params)
+        try:
+            return interpret(response)
+        except EpuapError:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise EpuapResponseError(operation, f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def count(self, mailbox: MailboxLike) -> int:
+        """``oczekujaceDokumenty``: how many documents wait in the mailbox."""
+
+        def interpret(response: Any) -> int:
+            kod, komunikat = self._status(response)
+            if kod != 1:
+                raise EpuapStatusError("oczekujaceDokumenty", kod, komunikat)
+            if response.oczekujace is None:
+                raise EpuapResponseError("oczekujaceDokumenty", "brak liczby oczekujących dokumentów")
+            return int(response.oczekujace)
+
+        return self._guarded("oczekujaceDokumenty", interpret, **self._request(mailbox))
+
+    def fetch(self, mailbox: MailboxLike) -> FetchedDocument | None:
+        """``pobierzNastepny``: the head of the queue, or None when it is empty (``kod`` 0)."""
+
+        def interpret(response: Any) -> FetchedDocument | None:
+            kod, komunikat = self._status(response)
+            if kod == 0:
+                return None
+            if kod != 1:
+                raise EpuapStatusError("pobierzNastepny", kod, komunikat)
+            return document_from_response(response)
+
+        return self._guarded("pobierzNastepny", interpret, **self._request(mailbox))
+
+    def confirm(self, mailbox: MailboxLike, skrot: str) -> None:
+        """``potwierdzOdebranie``: remove the document whose SHA-1 ``skrot`` is given."""
+
+        def interpret(response: Any) -> None:
+            kod, komunikat = self._status(response)
+            if kod != 1:
+                raise EpuapStatusError("potwierdzOdebranie", kod, komunikat)
+
+        self._guarded("potwierdzOdebranie", interpret, **self._request(mailbox), skrot=skrot)
+
+
+# --------------------------------------------------------------------------- response → document
+
+
+def _plain(value: Any) -> Any:
+    """zeep objects → plain JSON-able dicts/lists (bytes never expected here)."""
+    value = serialize_object(value, dict)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def document_from_response(response: Any) -> FetchedDocument:
+    """Turn an ``OdpowiedzPullPobierz`` (kod 1) into a :class:`FetchedDocument`."""
+    dokument = response.dokument
+    content = dokument.zawartosc if dokument is not None else None
+    if not isinstance(content, bytes | bytearray):
+        raise EpuapResponseError("pobierzNastepny", "odpowiedź bez zawartości dokumentu (dokument/zawartosc)")
+    content = bytes(content)
+    filed_at = response.dataNadania
+    if isinstance(filed_at, datetime) and filed_at.tzinfo is None:
+        filed_at = filed_at.replace(tzinfo=EPUAP_TZ)
+    if not isinstance(filed_at, datetime):
+        filed_at = None
+    test = response.czyTestowe
+    extra = response.daneDodatkowe
+    dane_dodatkowe = parse_dane_dodatkowe(bytes(extra)) if isinstance(extra, bytes | bytearray) else None
+    sha256 = hashlib.sha256(content).hexdigest()
+    skrot = skrot_of(content)
+    metadata: dict[str, Any] = {
+        "adresSkrytki": response.adresSkrytki,
+        "nazwaSkrytki": response.nazwaSkrytki,
+        "dataNadania": filed_at.isoformat() if filed_at is not None else None,
+        "daneNadawcy": _plain(response.daneNadawcy),
+        "danePodmiotu": _plain(response.danePodmiotu),
+        "adresOdpowiedzi": response.adresOdpowiedzi,
+        "czyTestowe": test if isinstance(test, bool) else None,
+        "daneDodatkowe": dane_dodatkowe,
+        "identyfikatorDokumentu": (dane_dodatkowe or {}).get("fields", {}).get("IdentyfikatorDokumentu"),
+        "nazwaPliku": dokument.nazwaPliku,
+        "typPliku": dokument.typPliku,
+        "size": len(content),
+        "sha256": sha256,
+        "skrot": skrot,
+    }
+    return FetchedDocument(
+        content=content, skrot=skrot, sha256=sha256, filed_at=filed_at, test=test is True, metadata=metadata
+    )

@@ -1,0 +1,658 @@
+"""A local double of ePUAP's pull service, for development, demonstrations and tests.
+
+It behaves like the facts in ``../shared/spec/epuap.md``:
+
+- ``GET …?wsdl`` serves the project's WSDL (``?xsd=obiektypk.xsd`` its schema) with the
+  double's own address;
+- one FIFO queue per mailbox, loaded from ``<queue_dir>/<podmiot>/<skrytka>/NAME.xml`` (plus an
+  optional ``NAME.xml.meta.json`` sidecar in the format of ``samples/signed/*.meta.json``), or
+  from any flat folder assigned to a mailbox (``load={"/podmiot/skrytka": folder}``); the
+  queue is ordered by ``dataNadania`` then name; the files are only read, never changed;
+- every request must carry WS-Security signed by a certificate the double trusts (the
+  development system certificate, plus any added with ``trust``): unsigned requests, unknown
+  certificates, bad signatures and requests that are not valid against the pull schema get a
+  SOAP Fault ``Wyjatek`` (HTTP 500);
+- responses are signed with the double's key (the client pins its certificate);
+- ``pobierzNastepny`` returns the head of the queue until it is confirmed; an empty queue is
+  answered with ``status/kod`` 0; ``potwierdzOdebranie`` removes the head only when ``skrot`` is
+  base64(SHA-1(content)) of it;
+- faults and latency can be injected (:class:`Faults`, or ``--fault``/``--latency-ms``):
+  ``http500``, ``drop`` (connection closed without an answer), ``hang`` (no answer until
+  ``hang_s``), ``soap-fault`` (Fault, HTTP 500), ``soap-fault-200`` (Fault, HTTP 200),
+  ``garbage`` (HTTP 200, not XML), ``bad-signature`` (signed, then altered), ``unsigned``,
+  ``status-error`` (signed regular answer with ``kod`` −1), ``confirm-fail`` (confirmation
+  refused, document kept) and ``confirm-lost`` (document removed, then the connection dropped).
+
+Start it from Python with :func:`serve`, or from the command line with :func:`main`
+(``ebok-worker epuap-double``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import logging
+import random
+import signal
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+
+from schemas.epuap import OBJECTS_XSD, PULL_WSDL
+
+from . import wssec
+from .client import skrot_of
+from .devkeys import DevKeys, ensure
+
+log = logging.getLogger(__name__)
+
+PATH = "/pk_external_ws/services/pull"
+OBJ_NS = "http://wsdl.epuap.gov.pl/obiekty/"
+MAX_REQUEST_BYTES = 1 << 20
+
+FAULT_KINDS = (
+    "http500",
+    "drop",
+    "hang",
+    "soap-fault",
+    "soap-fault-200",
+    "garbage",
+    "bad-signature",
+    "unsigned",
+    "status-error",
+    "confirm-fail",
+    "confirm-lost",
+)
+CONFIRM_ONLY = {"confirm-fail", "confirm-lost"}
+OPERATIONS = {
+    "ZapytaniePullOczekujace": "oczekujaceDokumenty",
+    "ZapytaniePullPobierz": "pobierzNastepny",
+    "ZapytaniePullPotwierdz": "potwierdzOdebranie",
+}
+RESPONSES = {
+    "oczekujaceDokumenty": "OdpowiedzPullOczekujace",
+    "pobierzNastepny": "OdpowiedzPullPobierz",
+    "potwierdzOdebranie": "OdpowiedzPullPotwierdz",
+}
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@dataclass
+class FaultRule:
+    kind: str
+    operation: str | None = None  # None: any operation
+    times: int = 1  # how many matching requests it hits; < 0: every one
+    after: int = 0  # let this many matching requests through first
+
+
+class Faults:
+    """Programmable fault and latency injection (thread-safe)."""
+
+    def __init__(self, *, latency_s: float = 0.0, hang_s: float = 30.0, probability: float = 0.0,
+                 random_kinds: tuple[str, ...] = ("http500", "drop", "soap-fault", "garbage", "bad-signature", "confirm-lost"),
+                 seed: int | None = None) -> None:
+        self.latency_s = latency_s
+        self.hang_s = hang_s
+        self.probability = probability
+        self.random_kinds = tuple(random_kinds)
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+        self.injected: list[tuple[str, str]] = []  # (operation, kind), in order
+
+    def add(self, kind: str, operation: str | None = None, *, times: int = 1, after: int = 0) -> Faults:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if operation is not None and operation not in RESPONSES:
+            raise ValueError(f"unknown operation {operation!r}; known: {', '.join(RESPONSES)}")
+        if kind in CONFIRM_ONLY and operation not in (None, "potwierdzOdebranie"):
+            raise ValueError(f"{kind} applies to potwierdzOdebranie only")
+        with self._lock:
+            self._rules.append(FaultRule(kind, "potwierdzOdebranie" if kind in CONFIRM_ONLY else operation, times, after))
+        return self
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self.probability = 0.0
+
+    def take(self, operation: str) -> str | None:
+        """The fault to inject into this request, if any (consumes one use of a rule)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.operation not in (None, operation) or rule.times == 0:
+                    continue
+                if rule.after > 0:
+                    rule.after -= 1
+                    continue
+                if rule.times > 0:
+                    rule.times -= 1
+                self.injected.append((operation, rule.kind))
+                return rule.kind
+            if self.probability and self._random.random() < self.probability:
+                kinds = [k for k in self.random_kinds if k not in CONFIRM_ONLY or operation == "potwierdzOdebranie"]
+                if kinds:
+                    kind = self._random.choice(kinds)
+                    self.injected.append((operation, kind))
+                    return kind
+        return None
+
+    @staticmethod
+    def parse_spec(spec: str) -> FaultRule:
+        """``KIND[:OPERATION][:TIMES]`` (TIMES ``*`` = every request), e.g. ``drop:pobierzNastepny:2``."""
+        parts = spec.split(":")
+        kind = parts[0]
+        operation = parts[1] if len(parts) > 1 and parts[1] not in ("", "*") else None
+        times = -1 if len(parts) > 2 and parts[2] == "*" else int(parts[2]) if len(parts) > 2 else 1
+        return FaultRule(kind, operation, times)
+
+
+# --------------------------------------------------------------------------- queues
+
+
+@dataclass(frozen=True)
+class QueuedDocument:
+    name: str
+    content: bytes
+    meta: dict[str, Any]
+
+    @property
+    def skrot(self) -> str:
+        return skrot_of(self.content)
+
+
+@dataclass
+class Mailbox:
+    podmiot: str
+    skrytka: str
+    queue: deque[QueuedDocument] = field(default_factory=deque)
+    confirmed: list[QueuedDocument] = field(default_factory=list)
+    deliveries: int = 0  # pobierzNastepny answers that carried a document
+
+    @property
+    def address(self) -> str:
+        return f"/{self.podmiot}/{self.skrytka}"
+
+
+def _sort_key(doc: QueuedDocument) -> tuple[str, str]:
+    filed = doc.meta.get("dataNadania")
+    try:
+        moment = datetime.fromisoformat(str(filed)).astimezone(timezone.utc).isoformat() if filed else ""
+    except ValueError:
+        moment = ""
+    return (moment or "9999", doc.name)
+
+
+def load_folder(folder: Path) -> list[QueuedDocument]:
+    """``*.xml`` documents of a folder with their optional ``.meta.json`` sidecars, in queue order."""
+    docs = []
+    for path in sorted(Path(folder).glob("*.xml")):
+        if not path.is_file():
+            continue
+        sidecar = path.with_name(path.name + ".meta.json")
+        meta: dict[str, Any] = {}
+        if sidecar.is_file():
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        docs.append(QueuedDocument(path.name, path.read_bytes(), meta))
+    return sorted(docs, key=_sort_key)
+
+
+def _split_address(address: str) -> tuple[str, str]:
+    parts = address.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"a mailbox address is /podmiot/skrytka, not {address!r}")
+    return parts[0], parts[1]
+
+
+# --------------------------------------------------------------------------- XML helpers
+
+
+def _el(parent: etree._Element, name: str, text: Any = None) -> etree._Element:
+    child = etree.SubElement(parent, name)  # unqualified children, as the interface says
+    if text is not None:
+        child.text = text if isinstance(text, str) else str(text)
+    return child
+
+
+def _bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _envelope() -> tuple[etree._Element, etree._Element]:
+    envelope = etree.Element(f"{{{wssec.SOAP11}}}Envelope", nsmap={"soapenv": wssec.SOAP11})
+    body = etree.SubElement(envelope, f"{{{wssec.SOAP11}}}Body")
+    return envelope, body
+
+
+def fault_envelope(kod: int, komunikat: str, faultstring: str | None = None) -> bytes:
+    envelope, body = _envelope()
+    fault = etree.SubElement(body, f"{{{wssec.SOAP11}}}Fault")
+    _el(fault, "faultcode", "soapenv:Server" if kod >= 0 else "soapenv:Client")
+    _el(fault, "faultstring", faultstring or komunikat)
+    detail = _el(fault, "detail")
+    wyjatek = etree.SubElement(detail, f"{{{OBJ_NS}}}Wyjatek", nsmap={"p140": OBJ_NS})
+    _el(wyjatek, "kod", kod)
+    _el(wyjatek, "komunikat", komunikat)
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _status(parent: etree._Element, kod: int, komunikat: str | None) -> None:
+    status = _el(parent, "status")
+    _el(status, "kod", kod)
+    komunikat_el = _el(status, "komunikat", komunikat)
+    if komunikat is None:
+        komunikat_el.set("{http://www.w3.org/2001/XMLSchema-instance}nil", "true")
+
+
+def _document_fields(payload: etree._Element, mailbox: Mailbox, doc: QueuedDocument) -> None:
+    meta = doc.meta
+    podmiot = meta.get("danePodmiotu") or {"identyfikator": "anonim", "typOsoby": "F", "zgoda": False}
+    dp = _el(payload, "danePodmiotu")
+    _el(dp, "identyfikator", podmiot.get("identyfikator", ""))
+    _el(dp, "typOsoby", podmiot.get("typOsoby", "F"))
+    for name in ("imieSkrot", "nazwiskoNazwa", "nip", "pesel", "regon"):
+        if podmiot.get(name) is not None:
+            _el(dp, name, podmiot[name])
+    _el(dp, "zgoda", _bool(podmiot.get("zgoda", False)))
+    dn = _el(payload, "daneNadawcy")
+    if meta.get("nadawca_uzytkownik") is not None:
+        _el(dn, "uzytkownik", meta["nadawca_uzytkownik"])
+    if meta.get("nadawca_system") is not None:
+        _el(dn, "system", meta["nadawca_system"])
+    filed = meta.get("dataNadania") or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    _el(payload, "dataNadania", filed)
+    _el(payload, "nazwaSkrytki", mailbox.skrytka)
+    _el(payload, "adresSkrytki", mailbox.address)
+    _el(payload, "adresOdpowiedzi", meta.get("adresOdpowiedzi", f"/{podmiot.get('identyfikator', 'anonim')}/SkrytkaESP"))
+    _el(payload, "czyTestowe", _bool(meta.get("czyTestowe", False)))
+    extra = meta.get("daneDodatkowe")
+    if extra is None:
+        extra = (
+            '<DaneDodatkowe xmlns="http://crd.gov.pl/xml/schematy/dziedzinowe/mswia/2011/11/15/">'
+            f"<IdentyfikatorDokumentu>{int(hashlib.sha256((mailbox.address + doc.name).encode()).hexdigest()[:8], 16)}"
+            "</IdentyfikatorDokumentu>"
+            "</DaneDodatkowe>"
+        )
+    _el(payload, "daneDodatkowe", base64.b64encode(extra.encode("utf-8")).decode("ascii"))
+    dokument = _el(payload, "dokument")
+    _el(dokument, "nazwaPliku", meta.get("nazwaPliku", doc.name))
+    if meta.get("typPliku") is not None:
+        _el(dokument, "typPliku", meta["typPliku"])
+    _el(dokument, "zawartosc", base64.b64encode(doc.content).decode("ascii"))
+
+
+# --------------------------------------------------------------------------- server
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    operation: str | None
+    body: bytes  # the request exactly as received
+    accepted: bool
+    fault: str | None  # the injected fault kind, if any
+
+
+class DoubleServer(ThreadingHTTPServer):
+    """The double: an HTTP server with queues, trust, a signing identity and fault injection."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, host: str, port: int, identity: wssec.SigningIdentity,
+                 trusted: list[x509.Certificate], faults: Faults) -> None:
+        super().__init__((host, port), _Handler)
+        self.identity = identity
+        self.faults = faults
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.requests: deque[RequestRecord] = deque(maxlen=10000)
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self._trusted = {c.public_bytes(serialization.Encoding.DER) for c in trusted}
+        self._schema = etree.XMLSchema(etree.parse(str(OBJECTS_XSD)))
+        self._thread: threading.Thread | None = None
+
+    # -- set-up ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{PATH}"
+
+    def trust(self, certificate: x509.Certificate) -> None:
+        """Accept requests signed with this (additional) client certificate."""
+        with self.lock:
+            self._trusted.add(certificate.public_bytes(serialization.Encoding.DER))
+
+    def mailbox(self, address: str) -> Mailbox:
+        """The mailbox at ``/podmiot/skrytka`` (created, empty, when new)."""
+        podmiot, skrytka = _split_address(address)
+        with self.lock:
+            return self.mailboxes.setdefault(f"/{podmiot}/{skrytka}", Mailbox(podmiot, skrytka))
+
+    def enqueue(self, address: str, content: bytes, meta: dict[str, Any] | None = None, name: str = "dokument.xml") -> QueuedDocument:
+        doc = QueuedDocument(name, bytes(content), dict(meta or {}))
+        with self.lock:
+            self.mailbox(address).queue.append(doc)
+        return doc
+
+    def load(self, address: str, folder: Path) -> int:
+        docs = load_folder(folder)
+        with self.lock:
+            self.mailbox(address).queue.extend(docs)
+        return len(docs)
+
+    def load_tree(self, queue_dir: Path) -> int:
+        """Load ``<queue_dir>/<podmiot>/<skrytka>/*.xml`` into the matching mailboxes."""
+        count = 0
+        for podmiot_dir in sorted(p for p in Path(queue_dir).iterdir() if p.is_dir()):
+            for skrytka_dir in sorted(p for p in podmiot_dir.iterdir() if p.is_dir()):
+                count += self.load(f"/{podmiot_dir.name}/{skrytka_dir.name}", skrytka_dir)
+        return count
+
+    def pending(self, address: str) -> list[QueuedDocument]:
+        with self.lock:
+            return list(self.mailbox(address).queue)
+
+    def confirmed(self, address: str) -> list[QueuedDocument]:
+        with self.lock:
+            return list(self.mailbox(address).confirmed)
+
+    def start(self) -> DoubleServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="epuap-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:  # also releases hanging requests
+        self.stopping.set()
+        super().shutdown()
+        self.server_close()
+
+    def __enter__(self) -> DoubleServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- protocol ----------------------------------------------------------------------
+
+    def check_security(self, envelope: etree._Element) -> None:
+        cert = wssec.token_certificate(envelope)
+        with self.lock:
+            known = cert.public_bytes(serialization.Encoding.DER) in self._trusted
+        if not known:
+            raise wssec.WsSecurityError("unknown client certificate")
+        wssec.verify_envelope(envelope, cert)
+
+    def validate(self, payload: etree._Element) -> str | None:
+        if self._schema.validate(payload):
+            return None
+        return str(self._schema.error_log.last_error)
+
+    def respond(self, operation: str, request: dict[str, str], fault: str | None) -> tuple[etree._Element, etree._Element]:
+        envelope, body = _envelope()
+        payload = etree.SubElement(body, f"{{{OBJ_NS}}}{RESPONSES[operation]}", nsmap={"p140": OBJ_NS})
+        if fault == "status-error":
+            _status(payload, -1, "Błąd wewnętrzny usługi (symulowany)")
+            if operation == "oczekujaceDokumenty":
+                _el(payload, "oczekujace", 0)
+            return envelope, payload
+        with self.lock:
+            mailbox = self.mailbox(request["adresSkrytki"])
+            if operation == "oczekujaceDokumenty":
+                _status(payload, 1, "OK")
+                _el(payload, "oczekujace", len(mailbox.queue))
+            elif operation == "pobierzNastepny":
+                if not mailbox.queue:
+                    _status(payload, 0, "Brak dokumentów do pobrania")
+                else:
+                    mailbox.deliveries += 1
+                    _status(payload, 1, "OK")
+                    _document_fields(payload, mailbox, mailbox.queue[0])
+            else:
+                head = mailbox.queue[0] if mailbox.queue else None
+                if fault == "confirm-fail":
+                    _status(payload, -1, "Nie udało się potwierdzić odebrania (symulowany błąd)")
+                elif head is None:
+                    _status(payload, -1, "Brak dokumentu do potwierdzenia")
+                elif request.get("skrot") != head.skrot:
+                    _status(payload, -1, "Skrót nie odpowiada dokumentowi w kolejce")
+                else:
+                    mailbox.queue.popleft()
+                    mailbox.confirmed.append(head)
+                    _status(payload, 1, "OK")
+        return envelope, payload
+
+
+def _request_fields(payload: etree._Element) -> dict[str, str]:
+    return {etree.QName(c).localname: (c.text or "") for c in payload if isinstance(c.tag, str)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: DoubleServer
+
+    def setup(self) -> None:
+        super().setup()
+        # answer in one go: no Nagle/delayed-ACK stall between headers and body on keep-alive
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("epuap double: " + format, *args, extra={"event": "epuap.double.http"})
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if parts.path != PATH:
+            self._send(404, b"not found", "text/plain")
+        elif "wsdl" in query or parts.query.lower() == "wsdl":
+            text = PULL_WSDL.read_text(encoding="utf-8")
+            text = text.replace("https://epuap.invalid/pk_external_ws/services/pull", self.server.url)
+            text = text.replace('schemaLocation="obiektypk.xsd"', f'schemaLocation="{self.server.url}?xsd=obiektypk.xsd"')
+            self._send(200, text.encode("utf-8"))
+        elif query.get("xsd") == ["obiektypk.xsd"]:
+            self._send(200, OBJECTS_XSD.read_bytes())
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        server = self.server
+        if server.faults.latency_s:
+            server.stopping.wait(server.faults.latency_s)
+        length = int(self.headers.get("Content-Length") or 0)
+        if urlsplit(self.path).path != PATH or length <= 0 or length > MAX_REQUEST_BYTES:
+            self.rfile.read(min(max(length, 0), MAX_REQUEST_BYTES))
+            self._send(400 if length > 0 else 411, b"bad request", "text/plain")
+            return
+        raw = self.rfile.read(length)
+        operation = None
+        try:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+            envelope = etree.fromstring(raw, parser)
+            if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
+                raise ValueError("not a SOAP 1.1 envelope")
+            body = envelope.find(f"{{{wssec.SOAP11}}}Body")
+            payload = body[0] if body is not None and len(body) else None
+            if payload is None or etree.QName(payload).namespace != OBJ_NS or etree.QName(payload).localname not in OPERATIONS:
+                raise ValueError("unknown operation")
+            operation = OPERATIONS[etree.QName(payload).localname]
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            self._refuse(raw, None, -2, f"Niepoprawne żądanie SOAP: {exc}")
+            return
+        try:
+            server.check_security(envelope)
+        except wssec.WsSecurityError as exc:
+            self._refuse(raw, operation, -3, f"Odrzucono żądanie: błąd WS-Security ({exc})")
+            return
+        problem = server.validate(payload)
+        if problem:
+            self._refuse(raw, operation, -2, f"Żądanie niezgodne ze schematem: {problem}")
+            return
+        request = _request_fields(payload)
+        if request.get("adresSkrytki") != f"/{request.get('podmiot')}/{request.get('nazwaSkrytki')}":
+            self._refuse(raw, operation, -4, "adresSkrytki nie odpowiada podmiotowi i nazwie skrytki")
+            return
+        with server.lock:
+            known = request["adresSkrytki"] in server.mailboxes
+        if not known:
+            self._refuse(raw, operation, -4, "Nieznana skrytka")
+            return
+        fault = server.faults.take(operation)
+        server.requests.append(RequestRecord(operation, raw, True, fault))
+        if fault == "http500":
+            self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
+        elif fault == "drop":
+            self._drop()
+        elif fault == "hang":
+            server.stopping.wait(server.faults.hang_s)
+            self._drop()
+        elif fault in ("soap-fault", "soap-fault-200"):
+            body_bytes = fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)")
+            self._send(500 if fault == "soap-fault" else 200, body_bytes)
+        elif fault == "garbage":
+            self._send(200, b"\x00\x01<<<to nie jest XML>>>")
+        else:
+            envelope, payload = server.respond(operation, request, fault)
+            if fault == "confirm-lost":
+                self._drop()
+                return
+            if fault != "unsigned":
+                envelope = wssec.sign_envelope(envelope, server.identity)
+            if fault == "bad-signature":
+                status_text = payload.find("status/komunikat")
+                status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
+            self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+    def _refuse(self, raw: bytes, operation: str | None, kod: int, komunikat: str) -> None:
+        self.server.requests.append(RequestRecord(operation, raw, False, None))
+        log.info("epuap double refused a request", extra={"event": "epuap.double.refused", "operation": operation, "kod": kod})
+        self._send(500, fault_envelope(kod, komunikat))
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def serve(
+    host: str,
+    port: int,
+    queue_dir: Path | None,
+    keys: DevKeys,
+    faults: Faults | None = None,
+    *,
+    load: dict[str, Path] | None = None,
+    mailboxes: list[str] | tuple[str, ...] = (),
+    trusted: list[x509.Certificate] | None = None,
+) -> DoubleServer:
+    """Start the double in a background thread and return it (``.url``, ``.shutdown()``).
+
+    Mailboxes come from ``queue_dir`` (``<podmiot>/<skrytka>/`` folders), from ``load``
+    (address → flat folder) and from ``mailboxes`` (addresses of empty mailboxes). Requests
+    must be signed with ``keys``' system certificate or one of ``trusted``.
+    """
+    identity = keys.double_identity()
+    client_certs = [wssec.load_certificate(keys.system_certificate), *(trusted or [])]
+    server = DoubleServer(host, port, identity, client_certs, faults or Faults())
+    try:
+        if queue_dir is not None and Path(queue_dir).is_dir():
+            server.load_tree(Path(queue_dir))
+        for address, folder in (load or {}).items():
+            server.load(address, Path(folder))
+        for address in mailboxes:
+            server.mailbox(address)
+    except Exception:
+        server.server_close()
+        raise
+    return server.start()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ebok-worker epuap-double",
+        description="Lokalna atrapa usługi pull ePUAP (do rozwoju, pokazów i testów).",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8089, help="0: any free port")
+    p.add_argument("--keys", type=Path, default=Path("var/devkeys"), help="folder of the development PKI (created when missing)")
+    p.add_argument("--queue-dir", type=Path, help="folder of <podmiot>/<skrytka>/NAME.xml (+ NAME.xml.meta.json)")
+    p.add_argument("--load", action="append", default=[], metavar="/PODMIOT/SKRYTKA=FOLDER",
+                   help="queue the *.xml of a flat folder in a mailbox (repeatable)")
+    p.add_argument("--mailbox", action="append", default=[], metavar="/PODMIOT/SKRYTKA", help="an (empty) mailbox (repeatable)")
+    p.add_argument("--trust-cert", action="append", default=[], type=Path, metavar="PEM",
+                   help="accept requests signed with this certificate too (repeatable)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="delay before every SOAP answer")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:OPERATION][:TIMES]",
+                   help=f"inject a fault (repeatable); kinds: {', '.join(FAULT_KINDS)}")
+    p.add_argument("--random-faults", type=float, default=0.0, metavar="P", help="inject a random recoverable fault with probability P")
+    p.add_argument("--hang-s", type=float, default=30.0, help="how long a 'hang' fault holds the connection")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: run the double in the foreground until SIGINT/SIGTERM. Exit 2 on a usage error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        faults = Faults(latency_s=args.latency_ms / 1000.0, hang_s=args.hang_s, probability=args.random_faults)
+        for spec in args.fault:
+            rule = Faults.parse_spec(spec)
+            faults.add(rule.kind, rule.operation, times=rule.times)
+        load = {}
+        for item in args.load:
+            address, sep, folder = item.partition("=")
+            if not sep or not Path(folder).is_dir():
+                raise ValueError(f"--load {item}: expected /PODMIOT/SKRYTKA=FOLDER with an existing folder")
+            _split_address(address)
+            load[address] = Path(folder)
+        for address in args.mailbox:
+            _split_address(address)
+        keys = ensure(args.keys)
+        trusted = [wssec.load_certificate(p) for p in args.trust_cert]
+        server = serve(args.host, args.port, args.queue_dir, keys, faults, load=load, mailboxes=args.mailbox, trusted=trusted)
+    except (ValueError, OSError) as exc:
+        print(f"epuap-double: {exc}")
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"ePUAP double: {server.url}  (WSDL: {server.url}?wsdl)")
+    print(f"  response certificate to pin: {keys.double_certificate}")
+    print(f"  system certificate/key:      {keys.system_certificate} / {keys.system_key} (password: {keys.directory / 'system.key.password'})")
+    for address, mailbox in sorted(server.mailboxes.items()):
+        print(f"  mailbox {address}: {len(mailbox.queue)} document(s)")
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
