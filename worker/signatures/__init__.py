@@ -1,0 +1,39 @@
+"""Signature verification for ePUAP documents: Profil Zaufany, qualified and personal
+XAdES signatures, offline, reading only what the signature covers.
+
+Entry points (see each module):
+
+* :class:`TrustConfig` (``trust.py``): ``TrustConfig.from_files(trust_anchors,
+  trusted_profile_seals, revocation="off", crls=())``;
+* :func:`verify_document` (``verify.py``): ``verify_document(raw, trust, *, filed_at=None)
+  -> SignatureResult``;
+* the pipeline stages ``verify_signature`` and ``check_signer`` (``stages.py``).
+"""
+
+from worker.signatures.trust import TrustConfig
+from worker.signatures.verify import (
+    INDETERMINATE,
+    INVALID,
+    NONE,
+    PERSONAL,
+    QUALIFIED,
+    TRUSTED_PROFILE,
+    VALID,
+    SignatureCheck,
+    SignatureResult,
+    verify_document,
+)
+
+__all__ = [
+    "INDETERMINATE",
+    "INVALID",
+    "NONE",
+    "PERSONAL",
+    "QUALIFIED",
+    "TRUSTED_PROFILE",
+    "VALID",
+    "SignatureCheck",
+    "SignatureResult",
+    "TrustConfig",
+    "verify_document",
+]

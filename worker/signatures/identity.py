@@ -1,0 +1,223 @@
+"""Who signed, and when: read from verified data only.
+
+For Profil Zaufany the citizen's identity is inside the **verified**
+``xades:SignedProperties`` (``SignedSignatureProperties/SignerRole/ClaimedRoles/ClaimedRole``),
+in one of two formats:
+
+* new, ``pz:EPSignature`` (``http://crd.gov.pl/xml/schematy/podpis_zaufany/``):
+  ``NaturalPerson/FirstName``, ``CurrentFamilyName``, ``PersonalIdentifier`` (the PESEL);
+* old, ``ppZP:PodpisZP`` (``http://crd.gov.pl/xml/schematy/ppzp/``):
+  ``DaneZP/DaneZPOsobyFizycznej/Imie``, ``Nazwisko``, ``PESEL`` (the ``osoba`` namespace),
+  with ``IdKontaUzytkownikaEpuap`` under ``DaneZPOsobyFizycznej`` or under ``DanePodpisu``.
+
+For qualified and personal signatures it is the certificate subject: ``givenName`` and
+``surname`` (else ``commonName``), the PESEL from ``serialNumber`` ``PNOPL-<PESEL>``
+(ETSI EN 319 412-1) or ``PESEL:<PESEL>`` / ``PESEL-<PESEL>``.
+
+Names are shown as people write them: an all-capitals name (as Profil Zaufany gives it)
+is put in title case, anything else is kept.
+
+>>> display_name("KLEMENTYNA", "MIKA")
+'Klementyna Mika'
+>>> display_name("JAN MARIA", "KOWALSKA-NOWAK")
+'Jan Maria Kowalska-Nowak'
+>>> display_name("Łucja", "de Lubicz")
+'Łucja de Lubicz'
+>>> pesel_from_serial_number("PNOPL-01272345518")
+'01272345518'
+>>> pesel_from_serial_number("PESEL:01272345518")
+'01272345518'
+>>> pesel_from_serial_number("IDCPL-ABC123456") is None
+True
+>>> parse_xs_datetime("2017-09-21T18:04:25.5839467+02:00").isoformat()
+'2017-09-21T18:04:25.583946+02:00'
+>>> parse_xs_datetime("2025-05-12T08:08:00Z").isoformat()
+'2025-05-12T08:08:00+00:00'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from stdnum.pl import pesel as stdnum_pesel
+
+XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
+PZ_NS = "http://crd.gov.pl/xml/schematy/podpis_zaufany/"
+PPZP_NS = "http://crd.gov.pl/xml/schematy/ppzp/"
+
+SOURCE_EP_SIGNATURE = "pz:EPSignature"
+SOURCE_PODPIS_ZP = "ppZP:PodpisZP"
+SOURCE_CERTIFICATE = "certificate"
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+_NS = {"xades": XADES_NS, "pz": PZ_NS, "ppZP": PPZP_NS}
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """The signer as the verified data name them. ``pesel`` is ``None`` when absent or
+    when its checksum is wrong (``pesel_claimed`` keeps what was written, for the record)."""
+
+    first_name: str | None
+    last_name: str | None
+    pesel: str | None
+    source: str
+    pesel_claimed: str | None = None
+    epuap_account: str | None = None  # ppZP IdKontaUzytkownikaEpuap
+    identity_issuer: str | None = None  # pz SignatureData/IdentityIssuer
+    common_name: str | None = None  # certificate CN (when no given name / surname)
+
+    @property
+    def name(self) -> str | None:
+        if self.first_name or self.last_name:
+            return display_name(self.first_name or "", self.last_name or "")
+        return self.common_name
+
+
+def _display_part(part: str) -> str:
+    part = " ".join(part.split())
+    return part.title() if part.isupper() else part
+
+
+def display_name(first: str, last: str) -> str:
+    """``first last`` with all-capitals parts in title case."""
+    return " ".join(p for p in (_display_part(first), _display_part(last)) if p)
+
+
+def valid_pesel(value: str | None) -> str | None:
+    """``value`` when it is an 11-digit PESEL with a valid checksum, else ``None``."""
+    if value and re.fullmatch(r"\d{11}", value) and stdnum_pesel.is_valid(value):
+        return value
+    return None
+
+
+def pesel_from_serial_number(value: str | None) -> str | None:
+    """The 11 digits of a ``PNOPL-…`` / ``PESEL:…`` / ``PESEL-…`` subject serialNumber."""
+    if not value:
+        return None
+    m = re.fullmatch(r"\s*(?:PNOPL-|PESEL\s*[:\-]\s*)(\d{11})\s*", value, flags=re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def parse_xs_datetime(text: str) -> datetime:
+    """An ``xs:dateTime`` as an aware datetime. Fractions beyond microseconds are cut;
+    a time without a zone is taken as Polish local time. ``ValueError`` when unreadable."""
+    s = text.strip()
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?", s)
+    if not m:
+        raise ValueError("not an xs:dateTime")
+    frac = (m.group(2) or "")[:7]
+    zone = m.group(3) or ""
+    dt = datetime.fromisoformat(m.group(1) + frac + ("+00:00" if zone == "Z" else zone))
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=WARSAW)
+
+
+def _text(el: Any) -> str | None:
+    if el is None or el.text is None:
+        return None
+    t = " ".join(el.text.split())
+    return t or None
+
+
+def signed_signature_properties(signed_properties: Any) -> Any:
+    return signed_properties.find("xades:SignedSignatureProperties", namespaces=_NS)
+
+
+def signing_time(signed_properties: Any) -> datetime | None:
+    """``SigningTime`` of the verified ``SignedProperties`` (``None`` when absent).
+    ``ValueError`` when present but unreadable."""
+    ssp = signed_signature_properties(signed_properties)
+    el = ssp.find("xades:SigningTime", namespaces=_NS) if ssp is not None else None
+    text = _text(el)
+    return parse_xs_datetime(text) if text else None
+
+
+def _local_children(el: Any, name: str) -> list[Any]:
+    return [c for c in el if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == name]
+
+
+def _from_ep_signature(el: Any) -> SignerIdentity:
+    person = el.find("pz:NaturalPerson", namespaces=_NS)
+    data = el.find("pz:SignatureData", namespaces=_NS)
+
+    def get(path: str, base: Any = person) -> str | None:
+        return _text(base.find(path, namespaces=_NS)) if base is not None else None
+
+    claimed = get("pz:PersonalIdentifier")
+    return SignerIdentity(
+        first_name=get("pz:FirstName"),
+        last_name=get("pz:CurrentFamilyName"),
+        pesel=valid_pesel(claimed),
+        pesel_claimed=claimed,
+        source=SOURCE_EP_SIGNATURE,
+        identity_issuer=get("pz:IdentityIssuer", data),
+    )
+
+
+def _from_podpis_zp(el: Any) -> SignerIdentity:
+    person = el.find("ppZP:DaneZP/ppZP:DaneZPOsobyFizycznej", namespaces=_NS)
+    if person is None:
+        return SignerIdentity(None, None, None, SOURCE_PODPIS_ZP)
+    first = " ".join(t for t in (_text(e) for e in _local_children(person, "Imie")) if t) or None
+    last = "-".join(t for t in (_text(e) for e in _local_children(person, "Nazwisko")) if t) or None
+    pesels = [t for t in (_text(e) for e in _local_children(person, "PESEL")) if t]
+    claimed = pesels[0] if len(pesels) == 1 else None
+    account = _text(person.find("ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)) or _text(
+        el.find("ppZP:DanePodpisu/ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)
+    )
+    return SignerIdentity(
+        first_name=first,
+        last_name=last,
+        pesel=valid_pesel(claimed),
+        pesel_claimed=claimed,
+        source=SOURCE_PODPIS_ZP,
+        epuap_account=account,
+    )
+
+
+def profile_identities(signed_properties: Any) -> list[SignerIdentity]:
+    """Every Profil Zaufany identity in the ``ClaimedRoles`` of the verified
+    ``SignedProperties`` (``SignerRole`` or ``SignerRoleV2``), in document order."""
+    ssp = signed_signature_properties(signed_properties)
+    if ssp is None:
+        return []
+    found: list[SignerIdentity] = []
+    for role in ssp.iterfind("*/xades:ClaimedRoles/xades:ClaimedRole", namespaces=_NS):
+        if role.getparent().getparent().tag not in (f"{{{XADES_NS}}}SignerRole", f"{{{XADES_NS}}}SignerRoleV2"):
+            continue
+        for child in role:
+            if child.tag == f"{{{PZ_NS}}}EPSignature":
+                found.append(_from_ep_signature(child))
+            elif child.tag == f"{{{PPZP_NS}}}PodpisZP":
+                found.append(_from_podpis_zp(child))
+    return found
+
+
+def certificate_identity(cert: x509.Certificate) -> SignerIdentity:
+    """The signer named by a qualified or personal certificate's subject."""
+
+    def attr(oid) -> str | None:
+        values = [a.value for a in cert.subject.get_attributes_for_oid(oid)]
+        return " ".join(str(v) for v in values) if values else None
+
+    serial = attr(NameOID.SERIAL_NUMBER)
+    claimed = pesel_from_serial_number(serial)
+    return SignerIdentity(
+        first_name=attr(NameOID.GIVEN_NAME),
+        last_name=attr(NameOID.SURNAME),
+        pesel=valid_pesel(claimed),
+        pesel_claimed=claimed,
+        source=SOURCE_CERTIFICATE,
+        common_name=attr(NameOID.COMMON_NAME),
+    )
+
+
+def as_utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)

@@ -1,0 +1,340 @@
+"""Whom the worker trusts: trust anchors, the pinned Profil Zaufany seal, revocation.
+
+Path validation uses ``cryptography.x509.verification`` against the configured trust
+anchors only (never a system or web CA bundle), **at a given time** (the signing time),
+with the intermediates the signature carries in ``ds:KeyInfo``. The extension policy is
+the one electronic signatures need, not the Web PKI one: qualified certificates carry key
+usage nonRepudiation only and no subjectAltName, so the end-entity policy admits any
+extensions and :meth:`TrustConfig.validate_path` then requires that the certificate is not
+a CA and that its key usage (when present) allows signing (digitalSignature or
+nonRepudiation). Issuers must be CAs (basicConstraints cA) with keyCertSign when they
+carry a key usage.
+
+Revocation: ``off`` (the default: the worker runs offline and the certificates of the
+national PKI are checked by their issuers' CRLs only where configured) or ``required``:
+every certificate of the path except the anchor must then be covered by a configured CRL
+of its issuer (signature checked, ``nextUpdate`` not before the time checked); a serial
+listed with a revocation date at or before that time means *revoked*, no usable CRL means
+*unknown* (→ INDETERMINATE). OCSP is not queried (no network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import verification as xv
+from cryptography.x509.oid import ObjectIdentifier
+
+REVOCATION_MODES = ("off", "required")
+
+# path validation outcomes
+PATH_OK = "ok"
+PATH_EXPIRED = "expired"  # the path exists, but a certificate was not valid at that time
+PATH_UNTRUSTED = "untrusted"  # no path to a configured anchor
+PATH_USAGE = "usage"  # the certificate is not one for signing
+
+# revocation outcomes
+REVOCATION_NOT_CHECKED = "not_checked"
+REVOCATION_GOOD = "good"
+REVOCATION_REVOKED = "revoked"
+REVOCATION_UNKNOWN = "unknown"
+
+QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+QC_COMPLIANCE = "0.4.0.1862.1.1"
+# ETSI EN 319 411-2 policies of qualified certificates for natural persons (QCP-n, QCP-n-qscd)
+QUALIFIED_POLICIES = frozenset({"0.4.0.194112.1.0", "0.4.0.194112.1.2"})
+
+_CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint of a certificate, lowercase hex (as stored in the evidence)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _load_certificates(data: bytes, origin: str) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data:
+        try:
+            return list(x509.load_pem_x509_certificates(data))
+        except ValueError as exc:
+            raise ValueError(f"{origin}: not a readable PEM certificate bundle ({exc})") from None
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise ValueError(f"{origin}: not a PEM or DER certificate") from None
+
+
+def load_certificates(path: Path, what: str) -> list[x509.Certificate]:
+    """Certificates from a PEM bundle, a DER file, or a folder of such files
+    (``*.pem``, ``*.crt``, ``*.cer``, ``*.der``). Raises ``ValueError`` with ``what`` and
+    the path when nothing usable is found."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _CERT_SUFFIXES)
+        certs = [c for f in files for c in _load_certificates(f.read_bytes(), f"{what} {f}")]
+        if not certs:
+            raise ValueError(f"{what}: no certificates in folder {path}")
+        return certs
+    if not path.is_file():
+        raise ValueError(f"{what}: {path} does not exist")
+    certs = _load_certificates(path.read_bytes(), f"{what} {path}")
+    if not certs:
+        raise ValueError(f"{what}: no certificates in {path}")
+    return certs
+
+
+def load_crls(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
+    """CRLs (PEM or DER) from files or folders; ``ValueError`` on unreadable ones."""
+    crls: list[x509.CertificateRevocationList] = []
+    for path in paths:
+        path = Path(path)
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if not f.is_file():
+                raise ValueError(f"crls: {f} does not exist")
+            data = f.read_bytes()
+            try:
+                crls.append(
+                    x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+                )
+            except ValueError:
+                raise ValueError(f"crls: {f} is not a readable CRL") from None
+    return crls
+
+
+def is_qualified(cert: x509.Certificate) -> bool:
+    """Whether the certificate says it is qualified: a QCStatements extension with
+    QcCompliance (ETSI EN 319 412-5), or a qualified-certificate policy (EN 319 411-2)."""
+    try:
+        qc = cert.extensions.get_extension_for_oid(QC_STATEMENTS).value
+    except x509.ExtensionNotFound:
+        qc = None
+    if qc is not None:
+        raw = getattr(qc, "value", None)
+        if isinstance(raw, bytes) and _der_contains_oid(raw, QC_COMPLIANCE):
+            return True
+    try:
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(p.policy_identifier.dotted_string in QUALIFIED_POLICIES for p in policies)
+
+
+def _der_contains_oid(der: bytes, dotted: str) -> bool:
+    """Whether the DER ``SEQUENCE OF QCStatement`` holds a statement with OID ``dotted``.
+
+    >>> _der_contains_oid(bytes.fromhex("300a3008060604008e460101"), "0.4.0.1862.1.1")
+    True
+    >>> _der_contains_oid(bytes.fromhex("300a3008060604008e460104"), "0.4.0.1862.1.1")
+    False
+    """
+    want = _encode_oid(dotted)
+
+    def tlvs(buf: bytes):
+        i = 0
+        while i + 2 <= len(buf):
+            tag, length = buf[i], buf[i + 1]
+            i += 2
+            if length & 0x80:
+                n = length & 0x7F
+                if n == 0 or n > 4 or i + n > len(buf):
+                    return
+                length = int.from_bytes(buf[i : i + n], "big")
+                i += n
+            if i + length > len(buf):
+                return
+            yield tag, buf[i : i + length]
+            i += length
+
+    for tag, outer in tlvs(der):
+        if tag != 0x30:
+            return False
+        for stag, statement in tlvs(outer):
+            if stag != 0x30:
+                continue
+            first = next(iter(tlvs(statement)), None)
+            if first is not None and first[0] == 0x06 and first[1] == want:
+                return True
+    return False
+
+
+def _encode_oid(dotted: str) -> bytes:
+    parts = [int(p) for p in dotted.split(".")]
+    out = bytearray([parts[0] * 40 + parts[1]])
+    for n in parts[2:]:
+        chunk = [n & 0x7F]
+        n >>= 7
+        while n:
+            chunk.append(0x80 | (n & 0x7F))
+            n >>= 7
+        out.extend(reversed(chunk))
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class PathResult:
+    status: str  # PATH_OK / PATH_EXPIRED / PATH_UNTRUSTED / PATH_USAGE
+    chain: tuple[x509.Certificate, ...] = ()  # leaf first, anchor last (when a path was found)
+    reason: str = ""  # English, no personal data
+
+
+def _ca_check(policy, cert, ext) -> None:
+    if ext is None or not ext.ca:
+        raise ValueError("issuer is not a CA")
+
+
+def _ca_key_usage(policy, cert, ext) -> None:
+    if ext is not None and not ext.key_cert_sign:
+        raise ValueError("issuer key usage lacks keyCertSign")
+
+
+def _ca_policy() -> xv.ExtensionPolicy:
+    return (
+        xv.ExtensionPolicy.permit_all()
+        .require_present(x509.BasicConstraints, xv.Criticality.AGNOSTIC, _ca_check)
+        .may_be_present(x509.KeyUsage, xv.Criticality.AGNOSTIC, _ca_key_usage)
+    )
+
+
+def _as_utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """The trust configuration, built once at start-up (``[signatures]`` in the config).
+
+    ``anchors``: trusted roots (the national root NCCert, the pl.ID root for personal
+    signatures…); ``profile_seals``: the certificates of the Profil Zaufany seal (a
+    signature is a Profil Zaufany one only when made with one of them, or with a
+    certificate of the same subject, e.g. a renewed seal, that also chains to an anchor);
+    ``revocation``: ``off`` or ``required``; ``crls``: revocation lists used when required;
+    ``clock_skew``: how far a claimed signing time may lie after the filing time.
+    """
+
+    anchors: tuple[x509.Certificate, ...]
+    profile_seals: tuple[x509.Certificate, ...] = ()
+    revocation: str = "off"
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    clock_skew: timedelta = timedelta(minutes=5)
+    _store: xv.Store = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.anchors:
+            raise ValueError("trust anchors: at least one certificate is needed")
+        if self.revocation not in REVOCATION_MODES:
+            raise ValueError(f"revocation: must be one of {', '.join(REVOCATION_MODES)}, not {self.revocation!r}")
+        object.__setattr__(self, "_store", xv.Store(list(self.anchors)))
+
+    @classmethod
+    def from_files(
+        cls,
+        trust_anchors: Path,
+        trusted_profile_seals: Sequence[Path],
+        revocation: str = "off",
+        crls: Sequence[Path] = (),
+    ) -> "TrustConfig":
+        """Load the configuration from files. ``trust_anchors`` is a PEM bundle or a folder
+        of certificates; ``trusted_profile_seals`` are certificate files. Any problem raises
+        ``ValueError`` with a one-line reason naming the file."""
+        if revocation not in REVOCATION_MODES:
+            raise ValueError(f"revocation: must be one of {', '.join(REVOCATION_MODES)}, not {revocation!r}")
+        anchors = load_certificates(Path(trust_anchors), "trust_anchors")
+        seals = [c for p in trusted_profile_seals for c in load_certificates(Path(p), "trusted_profile_seals")]
+        return cls(
+            anchors=tuple(anchors),
+            profile_seals=tuple(seals),
+            revocation=revocation,
+            crls=tuple(load_crls(crls)),
+        )
+
+    # -- Profil Zaufany seal ------------------------------------------------------------
+
+    def profile_seal_pin(self, cert: x509.Certificate) -> str | None:
+        """``"certificate"`` when ``cert`` is a configured seal certificate, ``"subject"``
+        when it has the subject of one (a renewed seal), else ``None``."""
+        fp = fingerprint(cert)
+        if any(fingerprint(s) == fp for s in self.profile_seals):
+            return "certificate"
+        if any(s.subject == cert.subject for s in self.profile_seals):
+            return "subject"
+        return None
+
+    # -- path validation ----------------------------------------------------------------
+
+    def _build(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime):
+        verifier = (
+            xv.PolicyBuilder()
+            .store(self._store)
+            .time(_as_utc(at))
+            .extension_policies(ca_policy=_ca_policy(), ee_policy=xv.ExtensionPolicy.permit_all())
+            .build_client_verifier()
+        )
+        return tuple(verifier.verify(leaf, intermediates).chain)
+
+    def validate_path(
+        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime
+    ) -> PathResult:
+        """Validate ``leaf`` up to a configured anchor at time ``at``."""
+        others = [c for c in intermediates if c != leaf]
+        try:
+            chain = self._build(leaf, others, at)
+        except (xv.VerificationError, ValueError):
+            # Is there a path at some other time? Then the failure is the time.
+            before, after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+            for t in (before + (after - before) / 2, before + timedelta(seconds=1), after - timedelta(seconds=1)):
+                try:
+                    chain = self._build(leaf, others, t)
+                except (xv.VerificationError, ValueError):
+                    continue
+                return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the signing time")
+            return PathResult(PATH_UNTRUSTED, (), "no path to a configured trust anchor")
+        try:
+            bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+            if bc.ca:
+                return PathResult(PATH_USAGE, chain, "the signing certificate is a CA certificate")
+        except x509.ExtensionNotFound:
+            pass
+        try:
+            ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+            if not (ku.digital_signature or ku.content_commitment):
+                return PathResult(PATH_USAGE, chain, "key usage allows neither digitalSignature nor nonRepudiation")
+        except x509.ExtensionNotFound:
+            pass
+        return PathResult(PATH_OK, chain)
+
+    # -- revocation ---------------------------------------------------------------------
+
+    def check_revocation(self, chain: Sequence[x509.Certificate], at: datetime) -> tuple[str, str]:
+        """Revocation status of every certificate of ``chain`` (leaf first, anchor last)
+        at time ``at``: ``(outcome, reason)``."""
+        if self.revocation == "off":
+            return REVOCATION_NOT_CHECKED, "revocation checking is off"
+        at = _as_utc(at)
+        for cert, issuer in zip(chain, chain[1:]):
+            usable = [crl for crl in self.crls if self._crl_usable(crl, issuer, at)]
+            if not usable:
+                return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"
+            for crl in usable:
+                entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+                if entry is not None and entry.revocation_date_utc <= at:
+                    return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked"
+        return REVOCATION_GOOD, "not revoked according to the configured CRLs"
+
+    @staticmethod
+    def _crl_usable(crl: x509.CertificateRevocationList, issuer: x509.Certificate, at: datetime) -> bool:
+        if crl.issuer != issuer.subject:
+            return False
+        try:
+            if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                return False
+        except (InvalidSignature, TypeError, ValueError):
+            return False
+        nxt = crl.next_update_utc
+        return nxt is None or at <= nxt

@@ -1,0 +1,408 @@
+"""Verifying the signatures of one ePUAP document: :func:`verify_document`.
+
+Every ``ds:Signature`` that is a direct child of the document element is checked on its
+own (the ETSI EN 319 102-1 order: format and cryptography, then the certificate path at
+the signing time, then revocation); the document needs at least one VALID signature.
+For each signature:
+
+1. **Format and cryptography** (``xades.verify_crypto``, signxml 5.2.0): signature value,
+   every reference digest, the XAdES signing-certificate digest. The references must be
+   exactly: one whole-document reference ``URI=""`` (enveloped-signature transform and/or
+   the ``not(ancestor-or-self::ds:Signature)`` XPath filter, then optionally one
+   canonicalisation), one ``xades:SignedProperties`` reference of this signature (with the
+   XAdES ``Type``), and at most one reference to this signature's own ``ds:KeyInfo``.
+   A Profil Zaufany signature must not carry the ``KeyInfo`` reference (it has exactly two).
+2. **Kind**: Profil Zaufany when the signing certificate is a configured seal, or when the
+   verified ``SignedProperties`` carry a Profil Zaufany identity (then a certificate other
+   than the seal makes it ``SIGNATURE_UNTRUSTED``: a company seal cannot vouch for a
+   citizen's identity); otherwise QUALIFIED when the certificate says it is qualified
+   (QcCompliance / qualified policy), else PERSONAL.
+3. **Time**: the signing time is the verified ``SigningTime``. For Profil Zaufany it is
+   asserted by the government service under its seal; for qualified and personal
+   signatures it is only the signer's claim, so it is used for the certificate check but
+   must not lie after the proof of existence, i.e. the filing time (``filed_at``, ePUAP's
+   ``dataNadania``) or, without one, now, allowing ``TrustConfig.clock_skew``: a later
+   claim gives INDETERMINATE. Without a ``SigningTime`` the proof-of-existence time is used.
+4. **Certificate path** to a configured anchor, valid at that time
+   (``SIGNATURE_UNTRUSTED`` / ``SIGNATURE_CERT_EXPIRED``).
+5. **Revocation** when required: at the signing time for Profil Zaufany, at the filing time
+   for the others (their signing time is self-asserted); revoked → ``SIGNATURE_CERT_EXPIRED``
+   (the certificate was not valid), no data → ``SIGNATURE_INDETERMINATE``.
+6. **Identity** from verified data only: the Profil Zaufany identity (exactly one, with a
+   valid PESEL, or the signature is INVALID) or the certificate subject (a missing or
+   invalid PESEL there leaves ``signer_pesel`` empty; the signature itself stays valid and
+   ``check_signer`` asks for a review).
+
+The content the declaration is read from (``SignatureResult.signed_root``) is the
+document exactly as covered by the first VALID signature's ``URI=""`` reference, re-parsed
+from its canonical bytes, with any ``ds:Signature`` left in it removed. For an
+INDETERMINATE outcome (cryptographically sound, trust not established) it is the content
+of that signature; for INVALID it is ``None``.
+
+The kind and signer of an INVALID signature are as the signature claims them (unverified)
+and are for the record only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography import x509
+
+from worker.domain.findings import Finding, finding
+from worker.signatures import identity as idn
+from worker.signatures import trust as tr
+from worker.signatures import xades
+from worker.signatures.identity import SignerIdentity
+from worker.signatures.trust import TrustConfig, fingerprint
+from worker.signatures.xmlparse import UnsafeXML, parse_untrusted
+
+logger = logging.getLogger(__name__)
+
+# kinds (contract column ``signature``)
+TRUSTED_PROFILE = "TRUSTED_PROFILE"
+QUALIFIED = "QUALIFIED"
+PERSONAL = "PERSONAL"
+NONE = "NONE"
+
+# statuses (contract column ``signature_status``)
+VALID = "VALID"
+INVALID = "INVALID"
+INDETERMINATE = "INDETERMINATE"
+
+SIGNATURE_MISSING = "SIGNATURE_MISSING"
+SIGNATURE_INVALID = "SIGNATURE_INVALID"
+SIGNATURE_UNTRUSTED = "SIGNATURE_UNTRUSTED"
+SIGNATURE_CERT_EXPIRED = "SIGNATURE_CERT_EXPIRED"
+SIGNATURE_INDETERMINATE = "SIGNATURE_INDETERMINATE"
+
+_MESSAGES = {
+    "missing": "Dokument złożony przez ePUAP nie zawiera podpisu elektronicznego.",
+    "unreadable": "Nie można odczytać dokumentu, więc nie można sprawdzić podpisu elektronicznego.",
+    "misplaced": "Podpis elektroniczny nie jest umieszczony w dokumencie w sposób stosowany przez ePUAP "
+    "(podpis otaczający lub zagnieżdżony), więc nie może zostać uznany.",
+    xades.DIGEST: "Podpis elektroniczny jest nieważny: treść dokumentu lub podpisane dane zostały zmienione "
+    "po złożeniu podpisu.",
+    xades.SIGNATURE_VALUE: "Podpis elektroniczny jest nieważny: wartość podpisu nie zgadza się z podpisanymi danymi.",
+    xades.CERT_BINDING: "Podpis elektroniczny jest nieważny: certyfikat dołączony do podpisu nie jest "
+    "certyfikatem wskazanym w podpisanych danych.",
+    xades.ALGORITHM: "Podpis elektroniczny został złożony niedozwolonym algorytmem (np. SHA-1).",
+    xades.FORMAT: "Podpis elektroniczny ma nieobsługiwaną lub niedozwoloną budowę (np. nieznane przekształcenie "
+    "lub odwołanie do innych danych niż cały dokument), więc nie może zostać uznany.",
+    "no_certificate": "Podpis elektroniczny nie zawiera certyfikatu podpisującego.",
+    "identity": "Podpis zaufany nie zawiera poprawnych danych tożsamości podpisującego "
+    "(imię, nazwisko i prawidłowy numer PESEL).",
+    "signing_time": "Czas złożenia podpisu zapisany w podpisie jest nieczytelny.",
+    tr.PATH_UNTRUSTED: "Certyfikat podpisu nie pochodzi od zaufanego dostawcy usług zaufania "
+    "(nie prowadzi do skonfigurowanego zaufanego certyfikatu).",
+    tr.PATH_USAGE: "Certyfikat użyty do podpisu nie służy do składania podpisów.",
+    "not_seal": "Podpis ma postać podpisu zaufanego, ale nie został złożony pieczęcią podpisu zaufanego.",
+    tr.PATH_EXPIRED: "Certyfikat podpisu nie był ważny w chwili złożenia podpisu ({at}).",
+    tr.REVOCATION_REVOKED: "Certyfikat podpisu był unieważniony w chwili złożenia podpisu ({at}).",
+    tr.REVOCATION_UNKNOWN: "Nie można ustalić, czy certyfikat podpisu nie został unieważniony "
+    "(brak danych o unieważnieniach) — podpis wymaga sprawdzenia.",
+    "time_after_filing": "Czas złożenia podpisu zapisany w podpisie jest późniejszy niż czas wpływu dokumentu "
+    "— ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
+}
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """The outcome for one ``ds:Signature``."""
+
+    index: int  # position among the document's ds:Signature elements (document order)
+    signature_id: str | None
+    kind: str
+    status: str
+    code: str | None  # finding code when not VALID
+    reason: str  # English, no personal data
+    message: str | None  # Polish, when not VALID
+    signer: SignerIdentity | None = None
+    signing_time: datetime | None = None
+    validation_time: datetime | None = None
+    certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
+    pinned_by: str | None = None  # Profil Zaufany seal pinned by "certificate" or "subject"
+    revocation: str = tr.REVOCATION_NOT_CHECKED
+    signed_root: Any = field(default=None, repr=False, compare=False)
+
+    def to_evidence(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "id": self.signature_id,
+            "kind": self.kind,
+            "status": self.status,
+            "code": self.code,
+            "reason": self.reason,
+            "signing_time": _iso(self.signing_time),
+            "validation_time": _iso(self.validation_time),
+            "certificates": list(self.certificates),
+            "pinned_by": self.pinned_by,
+            "revocation": self.revocation,
+            "identity_source": self.signer.source if self.signer else None,
+            "signer_name": self.signer.name if self.signer and self.status != INVALID else None,
+        }
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    """The outcome for the document (contract columns ``signature``, ``signature_status``,
+    ``signer``), the findings, the verified content and the evidence to store."""
+
+    kind: str
+    status: str
+    signer_name: str | None
+    signer_pesel: str | None  # internal only: never logged, never in the signer column
+    signing_time: datetime | None
+    findings: list[Finding]
+    signed_root: Any
+    evidence: dict[str, Any]
+    checks: tuple[SignatureCheck, ...] = ()
+    signer_role: str | None = None  # set by check_signer: DECLARANT / REPRESENTATIVE / OTHER
+
+    @property
+    def usable_checks(self) -> tuple[SignatureCheck, ...]:
+        """Signatures whose content is cryptographically verified (VALID or INDETERMINATE)."""
+        return tuple(c for c in self.checks if c.signed_root is not None)
+
+    def with_primary(self, check: SignatureCheck, signer_role: str | None = None) -> "SignatureResult":
+        """The same result with ``check`` as the signature named in the columns."""
+        evidence = dict(self.evidence)
+        evidence.update(_summary(check))
+        if signer_role is not None:
+            evidence["signer_role"] = signer_role
+        return replace(
+            self,
+            kind=check.kind,
+            signer_name=check.signer.name if check.signer else None,
+            signer_pesel=check.signer.pesel if check.signer else None,
+            signing_time=check.signing_time,
+            signed_root=check.signed_root if check.signed_root is not None else self.signed_root,
+            evidence=evidence,
+            signer_role=signer_role if signer_role is not None else self.signer_role,
+        )
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _summary(check: SignatureCheck) -> dict[str, Any]:
+    return {
+        "kind": check.kind,
+        "signing_time": _iso(check.signing_time),
+        "signer_name": check.signer.name if check.signer and check.status != INVALID else None,
+        "certificates": list(check.certificates),
+        "primary_signature": check.index,
+    }
+
+
+def _claimed_kind(trust: TrustConfig, cert: x509.Certificate | None) -> str:
+    if cert is None:
+        return NONE
+    if trust.profile_seal_pin(cert):
+        return TRUSTED_PROFILE
+    return QUALIFIED if tr.is_qualified(cert) else PERSONAL
+
+
+def _strip_signatures(root: Any) -> Any:
+    for sig in [s for s in root.iter(xades.DS_SIGNATURE)]:
+        if sig.getparent() is not None and not any(a.tag == xades.DS_SIGNATURE for a in sig.iterancestors()):
+            xades._remove_keeping_tail(sig)
+    return root
+
+
+def _check_references(refs: tuple[xades.ReferenceInfo, ...], profile: bool) -> str | None:
+    """English reason when the set of references is not the expected one, else None."""
+    docs = [r for r in refs if r.target == xades.DOCUMENT]
+    props = [r for r in refs if r.target == xades.SIGNED_PROPERTIES]
+    keyinfo = [r for r in refs if r.target == xades.KEY_INFO]
+    if len(docs) != 1:
+        return "exactly one whole-document reference expected"
+    if len(props) != 1 or props[0].type != xades.SIGNED_PROPERTIES_TYPE:
+        return "exactly one SignedProperties reference of this signature expected"
+    if len(keyinfo) > (0 if profile else 1):
+        return "unexpected KeyInfo reference"
+    if len(docs) + len(props) + len(keyinfo) != len(refs):
+        return "references to other data than the document and the signature's own properties"
+    return None
+
+
+def _check_one(
+    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime
+) -> SignatureCheck:
+    sig_id = sig.get("Id")
+
+    def fail(kind: str, category: str, reason: str, **kw: Any) -> SignatureCheck:
+        code = {
+            tr.PATH_UNTRUSTED: SIGNATURE_UNTRUSTED,
+            tr.PATH_USAGE: SIGNATURE_UNTRUSTED,
+            "not_seal": SIGNATURE_UNTRUSTED,
+            tr.PATH_EXPIRED: SIGNATURE_CERT_EXPIRED,
+            tr.REVOCATION_REVOKED: SIGNATURE_CERT_EXPIRED,
+        }.get(category, SIGNATURE_INVALID)
+        at = kw.get("validation_time")
+        message = _MESSAGES[category].format(at=at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else "")
+        return SignatureCheck(index, sig_id, kind, INVALID, code, reason, message, **kw)
+
+    try:
+        certs = xades.keyinfo_certificates(sig)
+    except xades.CryptoFailure as exc:
+        return fail(NONE, exc.category, exc.reason)
+    leaf = xades.pick_signing_certificate(sig, certs)
+    claimed = _claimed_kind(trust, leaf)
+    if leaf is None:
+        return fail(NONE, "no_certificate", "no X509Certificate in KeyInfo")
+    fps = (fingerprint(leaf),)
+    try:
+        crypto = xades.verify_crypto(raw, index, leaf)
+    except xades.CryptoFailure as exc:
+        return fail(claimed, exc.category, exc.reason, certificates=fps)
+    if crypto.signed_properties is None or crypto.document_root is None:
+        return fail(claimed, xades.FORMAT, "no verified SignedProperties or document", certificates=fps)
+
+    identities = idn.profile_identities(crypto.signed_properties)
+    pinned = trust.profile_seal_pin(leaf)
+    profile = pinned is not None or bool(identities)
+    kind = TRUSTED_PROFILE if profile else (QUALIFIED if tr.is_qualified(leaf) else PERSONAL)
+    problem = _check_references(crypto.references, profile)
+    if problem:
+        return fail(kind, xades.FORMAT, problem, certificates=fps)
+
+    try:
+        signed_at = idn.signing_time(crypto.signed_properties)
+    except ValueError:
+        return fail(kind, "signing_time", "unreadable SigningTime", certificates=fps)
+    late = signed_at is not None and signed_at > poe + trust.clock_skew
+    at = poe if (signed_at is None or late) else signed_at
+
+    common: dict[str, Any] = {"signing_time": signed_at, "validation_time": at, "pinned_by": pinned}
+    path = trust.validate_path(leaf, certs, at)
+    if path.chain:
+        common["certificates"] = tuple(fingerprint(c) for c in path.chain)
+    else:
+        common["certificates"] = fps
+    if path.status != tr.PATH_OK:
+        return fail(kind, path.status, path.reason, **common)
+    if kind == TRUSTED_PROFILE and pinned is None:
+        return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
+
+    if kind == TRUSTED_PROFILE:
+        pesels = {i.pesel_claimed for i in identities}
+        if len(identities) == 0 or len(pesels) != 1 or identities[0].pesel is None or not identities[0].name:
+            return fail(kind, "identity", "no single Profil Zaufany identity with a valid PESEL", **common)
+        signer = identities[0]
+    else:
+        signer = idn.certificate_identity(leaf)
+    common["signer"] = signer
+
+    revocation_at = signed_at if (kind == TRUSTED_PROFILE and signed_at is not None and not late) else poe
+    revocation, rev_reason = trust.check_revocation(path.chain, revocation_at)
+    common["revocation"] = revocation
+    if revocation == tr.REVOCATION_REVOKED:
+        common["validation_time"] = revocation_at
+        return fail(kind, tr.REVOCATION_REVOKED, rev_reason, **common)
+
+    content = _strip_signatures(crypto.document_root)
+    if revocation == tr.REVOCATION_UNKNOWN or late:
+        category = tr.REVOCATION_UNKNOWN if revocation == tr.REVOCATION_UNKNOWN else "time_after_filing"
+        reason = rev_reason if revocation == tr.REVOCATION_UNKNOWN else "claimed signing time after the filing time"
+        return SignatureCheck(
+            index, sig_id, kind, INDETERMINATE, SIGNATURE_INDETERMINATE, reason, _MESSAGES[category],
+            signed_root=content, **common,
+        )  # fmt: skip
+    return SignatureCheck(index, sig_id, kind, VALID, None, "all checks passed", None, signed_root=content, **common)
+
+
+def _result_without_signature(code: str, category: str, reason: str, signatures: int = 0) -> "SignatureResult":
+    message = _MESSAGES[category]
+    evidence = {
+        "kind": NONE,
+        "status": INVALID,
+        "reason": reason,
+        "signing_time": None,
+        "signer_name": None,
+        "certificates": [],
+        "signatures": [],
+        "signatures_elsewhere": signatures,
+    }
+    return SignatureResult(NONE, INVALID, None, None, None, [finding(code, None, message)], None, evidence)
+
+
+def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None = None) -> SignatureResult:
+    """Verify every signature of an ePUAP document (the raw bytes as received).
+
+    ``filed_at`` is the filing time (ePUAP ``dataNadania``): the proof that the signature
+    existed then; without it the current time is used. Never raises for bad input.
+    """
+    poe = idn.as_utc(filed_at) if filed_at is not None else datetime.now(timezone.utc)
+    try:
+        root = parse_untrusted(raw)
+    except UnsafeXML as exc:
+        return _log(_result_without_signature(SIGNATURE_INVALID, "unreadable", f"document not readable: {exc}"))
+    all_signatures = xades.signature_elements(root)
+    if not all_signatures:
+        return _log(_result_without_signature(SIGNATURE_MISSING, "missing", "no ds:Signature in the document"))
+    enveloped = [(i, s) for i, s in enumerate(all_signatures) if s.getparent() is root]
+    if not enveloped:
+        return _log(
+            _result_without_signature(
+                SIGNATURE_INVALID, "misplaced", "no ds:Signature directly under the document element", len(all_signatures)
+            )
+        )
+
+    checks = tuple(_check_one(raw, root, i, s, trust, poe) for i, s in enveloped)
+    valid = [c for c in checks if c.status == VALID]
+    indeterminate = [c for c in checks if c.status == INDETERMINATE]
+    if valid:
+        primary, status, findings = valid[0], VALID, []
+    elif indeterminate:
+        primary, status = indeterminate[0], INDETERMINATE
+        findings = [finding(SIGNATURE_INDETERMINATE, None, primary.message or "")]
+    else:
+        primary, status = checks[0], INVALID
+        findings, seen = [], set()
+        for c in checks:
+            if (c.code, c.message) not in seen:
+                seen.add((c.code, c.message))
+                findings.append(finding(c.code or SIGNATURE_INVALID, None, c.message or ""))
+
+    evidence: dict[str, Any] = {
+        "status": status,
+        "reason": primary.reason,
+        "validation_time": _iso(primary.validation_time),
+        "proof_of_existence": _iso(poe),
+        "revocation_mode": trust.revocation,
+        "signatures": [c.to_evidence() for c in checks],
+        "signatures_elsewhere": len(all_signatures) - len(enveloped),
+        "verifier": "signxml 5.2.0 + worker URI=\"\" reference handling",
+    }
+    evidence.update(_summary(primary))
+    result = SignatureResult(
+        kind=primary.kind,
+        status=status,
+        signer_name=primary.signer.name if primary.signer and status != INVALID else None,
+        signer_pesel=primary.signer.pesel if primary.signer and status != INVALID else None,
+        signing_time=primary.signing_time,
+        findings=findings,
+        signed_root=primary.signed_root if status != INVALID else None,
+        evidence=evidence,
+        checks=checks,
+    )
+    return _log(result)
+
+
+def _log(result: SignatureResult) -> SignatureResult:
+    logger.info(
+        "signature verified",
+        extra={
+            "event": "signature_verified",
+            "signature_kind": result.kind,
+            "signature_status": result.status,
+            "signature_codes": [f.code for f in result.findings],
+            "signatures": len(result.checks),
+        },
+    )
+    return result

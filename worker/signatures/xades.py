@@ -1,0 +1,375 @@
+"""The cryptographic layer: XAdES signatures checked with signxml (pinned to 5.2.0).
+
+What signxml does here: it canonicalises ``ds:SignedInfo``, checks the signature value
+with the certificate we hand it, checks the digests of the ``#id`` references (the
+``xades:SignedProperties``, an optional ``ds:KeyInfo``) and the XAdES signing-certificate
+digest. What it cannot do is handled here, in a subclass of its ``XAdESVerifier``:
+
+* the whole-document reference ``URI=""``. signxml silently skips the XPath filter
+  transform Profil Zaufany uses, resolves ``URI=""`` to the root element (losing the
+  processing instructions before it, e.g. ``xml-stylesheet``, which that reference covers)
+  and, with several signatures, removes the first one for an enveloped-signature
+  transform instead of its own. So :func:`document_content` computes that reference
+  itself, following XML-DSig: the document node-set without comments, minus the
+  signature's own ``ds:Signature`` (enveloped-signature transform) and/or minus every
+  ``ds:Signature`` (the XPath filter, accepted **only** with exactly the expression
+  ``not(ancestor-or-self::PREFIX:Signature)`` where PREFIX is bound to the XML-DSig
+  namespace), canonicalised with the one canonicalisation transform given (inclusive
+  C14N 1.0 when none is given);
+* unknown transforms, which signxml ignores: every transform outside a short allow-list
+  is refused, and the XPath filter is refused anywhere but on ``URI=""``;
+* several signatures on one document: the verifier is told which ``ds:Signature`` (by its
+  position in document order) it checks.
+
+Certificate trust is *not* decided here: the caller hands in the signing certificate it
+picked from ``ds:KeyInfo`` and validates its path separately (``trust.py``) at the signing
+time. signxml's own clock check is neutralised by verifying "at" a moment inside the
+certificate's validity (``verification_time``), so it never falls back to the current
+time or, since a certificate is always given, to the web CA bundle.
+
+Everything returned (:class:`CryptoResult`) is the verified data only: the document as
+covered by the ``URI=""`` reference, re-parsed from its canonical bytes, and the
+``SignedProperties`` as signxml returns them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from base64 import b64decode
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from lxml import etree
+from signxml import SignatureMethod, VerifyResult
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
+from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
+
+from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
+
+logger = logging.getLogger(__name__)
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
+DS_SIGNATURE = f"{{{DS_NS}}}Signature"
+DS_KEYINFO = f"{{{DS_NS}}}KeyInfo"
+XADES_SIGNED_PROPERTIES = f"{{{XADES_NS}}}SignedProperties"
+
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+XPATH_FILTER = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+BASE64 = "http://www.w3.org/2000/09/xmldsig#base64"
+C14N_ALGORITHMS = frozenset(m.value for m in CanonicalizationMethod)
+SIGNED_PROPERTIES_TYPE = "http://uri.etsi.org/01903#SignedProperties"
+
+_NS = {"ds": DS_NS, "xades": XADES_NS, "ec": "http://www.w3.org/2001/10/xml-exc-c14n#"}
+
+# reference targets (ReferenceInfo.target)
+DOCUMENT = "document"
+SIGNED_PROPERTIES = "signed_properties"
+KEY_INFO = "key_info"
+OTHER = "other"
+
+# failure categories (CryptoFailure.category)
+DIGEST = "digest"  # a reference digest does not match: the signed data was altered
+SIGNATURE_VALUE = "signature_value"  # SignatureValue does not verify with the certificate
+CERT_BINDING = "certificate_binding"  # xades:SigningCertificate does not name the certificate
+ALGORITHM = "algorithm"  # a forbidden algorithm (SHA-1 unless allowed)
+FORMAT = "format"  # refused or unsupported structure or transform
+
+
+class CryptoFailure(Exception):
+    """The signature does not verify cryptographically. ``category`` is one of the
+    module's failure categories; ``str(exc)`` is an English reason with no personal data."""
+
+    def __init__(self, category: str, reason: str):
+        super().__init__(reason)
+        self.category = category
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """One verified ``ds:Reference`` (read from the verified ``SignedInfo``)."""
+
+    uri: str
+    type: str | None
+    transforms: tuple[str, ...]
+    target: str  # DOCUMENT / SIGNED_PROPERTIES / KEY_INFO / OTHER
+
+
+@dataclass(frozen=True)
+class CryptoResult:
+    """What one signature verifiably covers."""
+
+    references: tuple[ReferenceInfo, ...]
+    document_content: bytes | None  # canonical bytes of the URI="" reference
+    document_root: Any  # lxml root re-parsed from document_content, or None
+    signed_properties: Any  # verified xades:SignedProperties element, or None
+    signature_method: str
+
+
+def signature_elements(root: Any) -> list[Any]:
+    """Every ``ds:Signature`` of the document in document order (the root included when
+    the document is an enveloping signature). The position in this list identifies a
+    signature for :func:`verify_crypto`."""
+    return list(root.iter(DS_SIGNATURE))
+
+
+def keyinfo_certificates(signature: Any) -> list[x509.Certificate]:
+    """The certificates of ``ds:KeyInfo/ds:X509Data`` (untrusted until verified).
+    Raises :class:`CryptoFailure` for an undecodable certificate."""
+    certs: list[x509.Certificate] = []
+    for el in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS):
+        try:
+            certs.append(x509.load_der_x509_certificate(b64decode("".join((el.text or "").split()))))
+        except (ValueError, TypeError) as exc:
+            raise CryptoFailure(FORMAT, "undecodable X509Certificate in KeyInfo") from exc
+    return certs
+
+
+def pick_signing_certificate(signature: Any, certs: list[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate the signature claims to be made with: the one whose digest the
+    (not yet verified) ``xades:SigningCertificate`` names, else the first of ``KeyInfo``.
+    The claim is bound afterwards: signxml verifies the signature value with this
+    certificate and checks the signed ``SigningCertificate`` digest against it."""
+    if not certs:
+        return None
+    for cert_digest in signature.iterfind(
+        "ds:Object/xades:QualifyingProperties/xades:SignedProperties/xades:SignedSignatureProperties/"
+        "*/xades:Cert/xades:CertDigest",
+        namespaces=_NS,
+    ):
+        method = cert_digest.find("ds:DigestMethod", namespaces=_NS)
+        value = cert_digest.find("ds:DigestValue", namespaces=_NS)
+        if method is None or value is None:
+            continue
+        try:
+            algo = _hash_for(method.get("Algorithm", ""))
+            wanted = b64decode("".join((value.text or "").split()))
+        except (ValueError, TypeError):
+            continue
+        for cert in certs:
+            if cert.fingerprint(algo) == wanted:
+                return cert
+        break
+    return certs[0]
+
+
+def _hash_for(uri: str) -> hashes.HashAlgorithm:
+    from signxml.algorithms import digest_algorithm_implementations
+
+    return digest_algorithm_implementations[DigestAlgorithm(uri)]()
+
+
+def _remove_keeping_tail(el: Any) -> None:
+    parent = el.getparent()
+    if parent is None:
+        raise CryptoFailure(FORMAT, "the signature is the document element")
+    if el.tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def _xpath_filter_is_signature_exclusion(transform: Any, signature_copy: Any) -> bool:
+    """True when the XPath filter is exactly ``not(ancestor-or-self::P:Signature)`` with
+    ``P`` bound to the XML-DSig namespace. Exclusive C14N of ``SignedInfo`` may drop the
+    prefix declaration from the verified copy; then the declaration in the document is
+    used (as any XML-DSig implementation does), and it must bind the same namespace."""
+    xpaths = transform.findall("ds:XPath", namespaces=_NS)
+    if len(xpaths) != 1 or len(transform) != 1:
+        return False
+    expr = (xpaths[0].text or "").strip()
+    m = re.fullmatch(r"not\(\s*ancestor-or-self::([A-Za-z_][\w.\-]*):Signature\s*\)", expr)
+    if not m:
+        return False
+    prefix = m.group(1)
+    bound = xpaths[0].nsmap.get(prefix)
+    if bound is not None:
+        return bound == DS_NS
+    in_document = {x.nsmap.get(prefix) for x in signature_copy.iter(f"{{{DS_NS}}}XPath")}
+    return in_document == {DS_NS}
+
+
+def document_content(doc_root: Any, signature_index: int, transforms: list[Any], signature_copy: Any) -> bytes:
+    """Canonical bytes of the ``URI=""`` reference of signature number ``signature_index``.
+
+    ``transforms`` are the reference's ``ds:Transform`` elements (from the verified
+    ``SignedInfo``). Allowed: an enveloped-signature transform and/or the signature-exclusion
+    XPath filter (at least one of them, so the signature does not cover itself), then at
+    most one canonicalisation transform, last. Anything else raises :class:`CryptoFailure`.
+    """
+    algorithms = [t.get("Algorithm") for t in transforms]
+    enveloped = xpath = False
+    c14n: Any = None
+    for pos, (alg, transform) in enumerate(zip(algorithms, transforms)):
+        if alg == ENVELOPED and not enveloped and c14n is None:
+            enveloped = True
+        elif alg == XPATH_FILTER and not xpath and c14n is None:
+            if not _xpath_filter_is_signature_exclusion(transform, signature_copy):
+                raise CryptoFailure(FORMAT, "XPath filter other than not(ancestor-or-self::ds:Signature)")
+            xpath = True
+        elif alg in C14N_ALGORITHMS and c14n is None and pos == len(transforms) - 1:
+            c14n = transform
+        else:
+            raise CryptoFailure(FORMAT, f"transform not allowed on the document reference: {alg}")
+    if not (enveloped or xpath):
+        raise CryptoFailure(FORMAT, "the document reference does not exclude the signature")
+
+    # work on a copy of the whole document (with the processing instructions around the root)
+    doc = etree.fromstring(etree.tostring(doc_root.getroottree()), parser=safe_parser())
+    signatures = signature_elements(doc)
+    if signature_index >= len(signatures):
+        raise CryptoFailure(FORMAT, "signature not found")
+    own = signatures[signature_index]
+    remove = set()
+    if enveloped:
+        remove.add(own)
+    if xpath:
+        remove.update(signatures)
+    outermost = [s for s in signatures if s in remove and not any(a in remove for a in s.iterancestors())]
+    for s in outermost:
+        _remove_keeping_tail(s)
+
+    exclusive, prefixes = False, None
+    if c14n is not None:
+        exclusive = c14n.get("Algorithm", "").startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
+        inc = c14n.find("ec:InclusiveNamespaces", namespaces=_NS)
+        if exclusive and inc is not None and inc.get("PrefixList"):
+            prefixes = inc.get("PrefixList").split()
+    # URI="" dereferences to the node-set *without comments*, whatever the c14n variant says
+    return etree.tostring(
+        doc.getroottree(), method="c14n", exclusive=exclusive, with_comments=False, inclusive_ns_prefixes=prefixes
+    )
+
+
+class _Verifier(XAdESVerifier):
+    """signxml's XAdES verifier, bound to one signature of the document, with the
+    ``URI=""`` reference and the transform allow-list handled here (see module doc)."""
+
+    def __init__(self, signature_index: int, allow_base64: bool) -> None:
+        super().__init__()
+        self._signature_index = signature_index
+        self._allow_base64 = allow_base64
+        self.references: list[ReferenceInfo] = []
+        self.document_content: bytes | None = None
+        self.document_root: Any = None
+
+    def _get_signature(self, root):  # noqa: D401 - signxml hook
+        signatures = signature_elements(root)
+        if self._signature_index >= len(signatures):
+            raise InvalidInput("signature not found")
+        return signatures[self._signature_index]
+
+    def _verify_reference(self, reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used):
+        uri = reference.get("URI")
+        transforms = reference.findall("ds:Transforms/ds:Transform", namespaces=_NS)
+        algorithms = tuple(t.get("Algorithm") or "" for t in transforms)
+        digest_method = self._find(reference, "DigestMethod").get("Algorithm")
+        try:
+            digest_alg = DigestAlgorithm(digest_method)
+        except ValueError:
+            raise CryptoFailure(ALGORITHM, f"unknown digest algorithm {digest_method}") from None
+        self.check_digest_alg_expected(digest_alg)
+
+        if uri == "":
+            content = document_content(root, self._signature_index, transforms, signature)
+            digest_value = self._find(reference, "DigestValue")
+            if b64decode(digest_value.text or "") != self._get_digest(content, digest_alg):
+                raise InvalidDigest(f"Digest mismatch for reference {index} (the document)")
+            self.document_content = content
+            self.document_root = parse_untrusted(content)
+            self.references.append(ReferenceInfo("", reference.get("Type"), algorithms, DOCUMENT))
+            key = signature_key_used
+            pem = key if isinstance(key, bytes) else key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            return VerifyResult(content, self.document_root, signature, signature_key=pem)
+
+        if uri is None or not uri.startswith("#") or uri.startswith("#xpointer("):
+            raise CryptoFailure(FORMAT, "only same-document references are accepted")
+        allowed = C14N_ALGORITHMS | {ENVELOPED} | ({BASE64} if self._allow_base64 else set())
+        for alg in algorithms:
+            if alg not in allowed:
+                raise CryptoFailure(FORMAT, f"transform not allowed on reference {uri}: {alg}")
+        target_el = self._resolve_reference(root, reference)
+        own = self._get_signature(root)
+        if target_el.tag == XADES_SIGNED_PROPERTIES and own in set(target_el.iterancestors()):
+            target = SIGNED_PROPERTIES
+        elif target_el.tag == DS_KEYINFO and target_el.getparent() is own:
+            target = KEY_INFO
+        else:
+            target = OTHER
+        result = super()._verify_reference(reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used)
+        self.references.append(ReferenceInfo(uri, reference.get("Type"), algorithms, target))
+        return result
+
+
+def verify_crypto(
+    raw: bytes,
+    signature_index: int,
+    signing_cert: x509.Certificate,
+    *,
+    allow_sha1: bool = False,
+    allow_base64: bool = False,
+) -> CryptoResult:
+    """Verify signature number ``signature_index`` of ``raw`` cryptographically with
+    ``signing_cert``: signature value, every reference digest, the XAdES signing-certificate
+    digest. Raises :class:`CryptoFailure` when anything does not hold.
+
+    ``allow_sha1`` admits RSA-SHA1 / SHA-1 digests (never for declarations; only to
+    examine old reference vectors). ``allow_base64`` admits the base64 transform on
+    ``#id`` references (enveloping signatures; not a shape ePUAP declarations take).
+    """
+    methods = frozenset(m for m in SignatureMethod if allow_sha1 or "SHA1" not in m.name)
+    digests = frozenset(d for d in DigestAlgorithm if allow_sha1 or "SHA1" not in d.name)
+    before, after = signing_cert.not_valid_before_utc, signing_cert.not_valid_after_utc
+    config = XAdESSignatureConfiguration(
+        expect_references=True,  # any number: the caller checks the set of references
+        signature_methods=methods,
+        digest_algorithms=digests,
+        # the validity period is checked by the path validation at the signing time
+        verification_time=before + (after - before) / 2,
+    )
+    verifier = _Verifier(signature_index, allow_base64)
+    try:
+        results = verifier.verify(raw, x509_cert=signing_cert, expect_config=config, parser=safe_parser())
+    except CryptoFailure:
+        raise
+    except InvalidDigest as exc:
+        msg = str(exc)
+        if "certificate digest" in msg:
+            raise CryptoFailure(CERT_BINDING, "xades:SigningCertificate does not match the signing certificate") from exc
+        raise CryptoFailure(DIGEST, msg) from exc
+    except InvalidCertificate as exc:
+        raise CryptoFailure(SIGNATURE_VALUE, "signing certificate refused by the cryptographic check") from exc
+    except InvalidSignature as exc:
+        raise CryptoFailure(SIGNATURE_VALUE, "signature value does not verify") from exc
+    except InvalidInput as exc:
+        msg = str(exc)
+        category = ALGORITHM if "forbidden by configuration" in msg else FORMAT
+        raise CryptoFailure(category, msg[:300]) from exc
+    except UnsafeXML as exc:
+        raise CryptoFailure(FORMAT, str(exc)) from exc
+    except (SignXMLException, etree.LxmlError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # malformed signatures: missing elements, bad base64, unknown algorithm URIs, …
+        raise CryptoFailure(FORMAT, f"malformed signature ({type(exc).__name__})") from exc
+
+    signed_properties = None
+    for r in results:
+        if getattr(r, "signed_properties", None) is not None:
+            signed_properties = r.signed_xml
+            break
+    signed_info = results[0].signature_xml.find("ds:SignedInfo/ds:SignatureMethod", namespaces=_NS)
+    return CryptoResult(
+        references=tuple(verifier.references),
+        document_content=verifier.document_content,
+        document_root=verifier.document_root,
+        signed_properties=signed_properties,
+        signature_method=signed_info.get("Algorithm", "") if signed_info is not None else "",
+    )
