@@ -31,6 +31,10 @@ class StoreResult:
     created: bool  # False: it was already stored (a re-delivery)
 
 
+def _checkpoint(name: str) -> None:
+    """A named point between two steps of intake (the crash tests kill the process here)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -60,6 +64,7 @@ class Intake:
             log.info("document already stored", extra={"event": "intake.duplicate", "document_id": existing, "channel": channel, "mailbox": mailbox})
             return StoreResult(existing, False)
         sha, key = self.store_.put(raw)  # durable before the row points at it
+        _checkpoint("file_written")
         row = dict(
             channel=channel,
             source_ref=source_ref,
