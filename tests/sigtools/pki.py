@@ -1,0 +1,238 @@
+"""A throwaway test PKI generated with ``cryptography``: trusted root, the Profil Zaufany
+seal under a seal CA, a qualified CA for persons, an untrusted root, an expired person,
+a personal-signature (non-qualified) person, and a qualified company seal.
+
+Everything here is fictitious and generated at test time; nothing is trusted outside tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
+# SEQUENCE { SEQUENCE { OID 0.4.0.1862.1.1 (QcCompliance) } }
+QC_COMPLIANCE_DER = bytes.fromhex("300a3008060604008e460101")
+QCP_N_QSCD = ObjectIdentifier("0.4.0.194112.1.2")
+QCP_L = ObjectIdentifier("0.4.0.194112.1.3")
+
+
+def utc(y: int, m: int = 1, d: int = 1) -> datetime:
+    return datetime(y, m, d, tzinfo=timezone.utc)
+
+
+def make_pesel(born: date, serial: int, female: bool) -> str:
+    """A fictitious PESEL with a valid checksum.
+
+    >>> make_pesel(date(1980, 5, 17), 123, False)[:6]
+    '800517'
+    """
+    month = born.month + {1800: 80, 1900: 0, 2000: 20, 2100: 40, 2200: 60}[born.year // 100 * 100]
+    s = serial % 1000 * 10 + (0 if female else 1)
+    digits = f"{born.year % 100:02d}{month:02d}{born.day:02d}{s:04d}"
+    weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+    check = (10 - sum(int(c) * w for c, w in zip(digits, weights)) % 10) % 10
+    return digits + str(check)
+
+
+@dataclass
+class Issued:
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+    issuer: "Issued | None" = field(default=None, repr=False)
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @property
+    def chain(self) -> list["Issued"]:
+        """This certificate and its issuers up to (excluding) the self-signed root."""
+        out: list[Issued] = []
+        node: Issued | None = self
+        while node is not None and node.issuer is not None:
+            out.append(node)
+            node = node.issuer
+        return out
+
+
+def _name(**attrs: str) -> x509.Name:
+    oids = {
+        "C": NameOID.COUNTRY_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OI": NameOID.ORGANIZATION_IDENTIFIER,
+        "GN": NameOID.GIVEN_NAME,
+        "SN": NameOID.SURNAME,
+        "serialNumber": NameOID.SERIAL_NUMBER,
+        "CN": NameOID.COMMON_NAME,
+    }
+    return x509.Name([x509.NameAttribute(oids[k], v) for k, v in attrs.items()])
+
+
+def issue(
+    subject: x509.Name,
+    issuer: Issued | None,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    ca: bool,
+    key_usage: str,
+    qualified: bool = False,
+    policy: ObjectIdentifier | None = None,
+) -> Issued:
+    """Issue a certificate (self-signed when ``issuer`` is None). ``key_usage`` is
+    ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons) or ``"seal"``."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer_key = issuer.key if issuer else key
+    issuer_name = issuer.cert.subject if issuer else subject
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None if ca and issuer is None else (0 if ca else None)), critical=True)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+    ku = dict.fromkeys(
+        ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+         "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"),
+        False,
+    )  # fmt: skip
+    if key_usage == "ca":
+        ku.update(key_cert_sign=True, crl_sign=True)
+    elif key_usage == "nonrep":
+        ku.update(content_commitment=True)
+    elif key_usage == "seal":
+        ku.update(digital_signature=True, content_commitment=True)
+    elif key_usage == "encipher":
+        ku.update(key_encipherment=True)
+    builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    if policy is not None:
+        builder = builder.add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
+    if qualified:
+        builder = builder.add_extension(x509.UnrecognizedExtension(QC_STATEMENTS, QC_COMPLIANCE_DER), critical=False)
+    cert = builder.sign(signer_key, hashes.SHA256())
+    return Issued(cert, key, issuer)
+
+
+@dataclass
+class Person:
+    first: str
+    last: str
+    pesel: str
+    born: date
+
+
+ALICJA = Person("Alicja", "Wróblewska", make_pesel(date(1984, 2, 29), 412, True), date(1984, 2, 29))
+BOGDAN = Person("Bogdan", "Zięba", make_pesel(date(1962, 11, 3), 77, False), date(1962, 11, 3))
+CELINA = Person("Celina", "Kuś-Majewska", make_pesel(date(2001, 7, 15), 905, True), date(2001, 7, 15))
+
+
+class TestPKI:
+    """The whole test PKI (keys generated once per test session)."""
+
+    __test__ = False  # not a test class
+
+    def __init__(self) -> None:
+        self.root = issue(
+            _name(C="PL", O="TEST - lista zaufanych (testy)", CN="TEST Root CA ebok-worker"),
+            None, not_before=utc(2020), not_after=utc(2045), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.seal_ca = issue(
+            _name(C="PL", O="TEST - dostawca", CN="TEST CA pieczęci"),
+            self.root, not_before=utc(2020), not_after=utc(2040), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.qualified_ca = issue(
+            _name(C="PL", O="TEST - dostawca", CN="TEST Kwalifikowane CA"),
+            self.root, not_before=utc(2020), not_after=utc(2040), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.personal_ca = issue(
+            _name(C="PL", O="TEST - dowody osobiste", CN="TEST CA podpisu osobistego"),
+            self.root, not_before=utc(2020), not_after=utc(2040), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.seal = issue(
+            _name(C="PL", O="Ministerstwo TEST", OI="VATPL-0000000000", CN="Minister TEST - pieczęć podpisu zaufanego"),
+            self.seal_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
+            qualified=True, policy=QCP_L,
+        )  # fmt: skip
+        self.company_seal = issue(
+            _name(C="PL", O="Firma Testowa sp. z o.o.", OI="VATPL-1111111111", CN="Firma Testowa - pieczęć"),
+            self.seal_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
+            qualified=True, policy=QCP_L,
+        )  # fmt: skip
+        self.alicja = self.person(ALICJA)
+        self.bogdan_pesel_colon = self.person(BOGDAN, serial_format="PESEL:{}")
+        self.celina_personal = self.person(CELINA, qualified=False, issuer=self.personal_ca)
+        self.expired = self.person(BOGDAN, not_before=utc(2019), not_after=utc(2021, 12, 31))
+        self.encipher_only = self.person(ALICJA, key_usage="encipher")
+        self.untrusted_root = issue(
+            _name(C="PL", O="TEST - nieznany", CN="TEST Root CA niezaufane"),
+            None, not_before=utc(2020), not_after=utc(2045), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.untrusted_ca = issue(
+            _name(C="PL", O="TEST - dostawca", CN="TEST Kwalifikowane CA"),  # same name as the trusted one
+            self.untrusted_root, not_before=utc(2020), not_after=utc(2040), ca=True, key_usage="ca",
+        )  # fmt: skip
+        self.untrusted_person = self.person(ALICJA, issuer=self.untrusted_ca)
+        self.fake_seal = issue(  # the seal's name, but issued by the untrusted root
+            self.seal.cert.subject,
+            self.untrusted_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
+            qualified=True,
+        )  # fmt: skip
+
+    def person(
+        self,
+        who: Person,
+        *,
+        serial_format: str = "PNOPL-{}",
+        qualified: bool = True,
+        issuer: Issued | None = None,
+        not_before: datetime = utc(2022),
+        not_after: datetime = utc(2030, 12, 31),
+        key_usage: str = "nonrep",
+    ) -> Issued:
+        return issue(
+            _name(C="PL", GN=who.first, SN=who.last, serialNumber=serial_format.format(who.pesel), CN=f"{who.first} {who.last}"),
+            issuer or self.qualified_ca,
+            not_before=not_before, not_after=not_after, ca=False, key_usage=key_usage,
+            qualified=qualified, policy=QCP_N_QSCD if qualified else None,
+        )  # fmt: skip
+
+    def write_trust(self, folder: Path) -> tuple[Path, Path]:
+        """Write ``anchors.pem`` (the root) and ``pz-seal.pem``; return their paths."""
+        folder.mkdir(parents=True, exist_ok=True)
+        anchors = folder / "anchors.pem"
+        anchors.write_bytes(self.root.cert_pem)
+        seal = folder / "pz-seal.pem"
+        seal.write_bytes(self.seal.cert_pem)
+        return anchors, seal
+
+    def crl(
+        self, issuer: Issued, revoked: list[tuple[Issued, datetime]], *, last: datetime, next: datetime | None
+    ) -> x509.CertificateRevocationList:
+        builder = x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject).last_update(last)
+        builder = builder.next_update(next or utc(2040))
+        for cert, when in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number).revocation_date(when).build()
+            )
+        return builder.sign(issuer.key, hashes.SHA256())
