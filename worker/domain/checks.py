@@ -68,10 +68,11 @@ F_RESIDENTS = "CzescZamieszkala/Lokal/LiczbaMieszkancow"
 F_COMPOSTING = "CzescZamieszkala/Kompostownik"
 F_COMPOSTING_DISCOUNT = "CzescZamieszkala/Wyliczenie/ZwolnienieKompostownik"
 
+# "dla nieruchomości …" (genitive)
 _KIND_NAMES = {
-    RESIDENTIAL: "zamieszkała",
-    NON_RESIDENTIAL: "niezamieszkała",
-    MIXED: "mieszana (część zamieszkała i niezamieszkała)",
+    RESIDENTIAL: "zamieszkałej",
+    NON_RESIDENTIAL: "niezamieszkałej",
+    MIXED: "mieszanej",
 }
 
 

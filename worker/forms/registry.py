@@ -39,7 +39,7 @@ class FormSpec:
     code: str  # "DO-1"
     version: str  # "2025"
     namespace: str  # the form's target namespace
-    xsd: str  # path of the XSD inside the ``schemas`` package, e.g. "forms/do1/DO1_2025.xsd"
+    xsd: str  # the XSD inside the ``schemas`` package, e.g. "forms/do1/DO1_2025.xsd" (or an absolute path)
     mapper: Mapper = field(compare=False, repr=False)
     filed_from: date | None = None  # first filing day the version is accepted on
     filed_until: date | None = None  # last filing day (inclusive); None while in force
@@ -88,8 +88,11 @@ def schema_path(resource: str) -> Path:
     """Absolute path of an XSD shipped in the ``schemas`` package.
 
     The imports between the XSDs are relative, so the package must be installed as files
-    (a normal install or an editable one), not zipped.
+    (a normal install or an editable one), not zipped. An absolute path is taken as it is
+    (a form kept outside the package, e.g. while a new version is being prepared).
     """
+    if Path(resource).is_absolute():
+        return Path(resource)
     base = importlib.resources.files("schemas")
     target = base.joinpath(*resource.split("/"))
     path = Path(str(target))

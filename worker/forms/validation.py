@@ -125,6 +125,20 @@ _SECTIONS = {
     "Zalaczniki": "załączniki",
 }
 
+# Elements whose name alone does not say whose they are: qualified with their section.
+_AMBIGUOUS = {
+    "Adres", "KodPocztowy", "Poczta", "Miejscowosc", "Ulica", "Budynek", "Lokal", "Wojewodztwo", "Powiat",
+    "Gmina", "Kraj", "Kontakt", "Telefon", "Email", "Oplata", "Stawka", "Kwota", "Opis", "NIP", "REGON", "KRS",
+    "NazwaInstytucji", "Imie", "ImieDrugie", "Nazwisko", "PESEL", "Osoba", "Instytucja", "IdInstytucji",
+}
+
+# Personal data: a finding names the field, but does not repeat the value.
+_PERSONAL = {
+    "PESEL", "NIP", "REGON", "KRS", "WartoscIdentyfikatora", "Imie", "ImieDrugie", "Nazwisko", "NazwaInstytucji",
+    "Email", "Telefon", "Ulica", "Budynek", "Lokal", "NrLokalu", "Miejscowosc", "Uzasadnienie", "NrDzialki",
+    "DaneZalacznika",
+}
+
 # Hints for the patterns the form uses, by element name.
 _PATTERN_HINTS = {
     "KodPocztowy": "kod pocztowy ma postać NN-NNN, np. 47-200",
@@ -188,7 +202,7 @@ def _qualified_label(elem: Any, root: Any) -> str:
             break
         node = node.getparent()
     label = _label(name)
-    if section and _SECTIONS.get(name) is None:
+    if section and name in _AMBIGUOUS:
         return f"{label} ({section})"
     return label
 
@@ -260,17 +274,19 @@ def _translate_value(err: Any, root: Any) -> Finding:
     what = _cap(_qualified_label(elem, root))
     raw = elem.text
     value = _value(raw)
+    # identifiers, names and contact data are not repeated in the message
+    shown = "" if name in _PERSONAL else f" „{value}”"
     kind = type(err.validator).__name__
     facet_value = getattr(err.validator, "value", None)
     if not value and kind in ("XsdMinLengthFacet", "XsdPatternFacets", "XsdAtomicBuiltin", "XsdAtomicRestriction"):
         return _schema_finding(field, f"{what}: pole nie może być puste.")
     if kind == "XsdPatternFacets":
         hint = _PATTERN_HINTS.get(name, "wartość ma niedozwoloną postać")
-        return _schema_finding(field, f"{what}: nieprawidłowa wartość „{value}” — {hint}.")
+        return _schema_finding(field, f"{what}: nieprawidłowa wartość{shown} — {hint}.")
     if kind == "XsdEnumerationFacets":
         allowed = ", ".join(str(v) for v in (getattr(err.validator, "enumeration", None) or []))
         tail = f" Dozwolone wartości: {allowed}." if allowed else ""
-        return _schema_finding(field, f"{what}: wartość „{value}” jest niedozwolona.{tail}")
+        return _schema_finding(field, f"{what}: wartość{shown} jest niedozwolona.{tail}")
     if kind == "XsdMinLengthFacet":
         return _schema_finding(field, f"{what}: wartość jest za krótka (co najmniej {facet_value} znaków).")
     if kind == "XsdMaxLengthFacet":
@@ -278,31 +294,43 @@ def _translate_value(err: Any, root: Any) -> Finding:
     if kind == "XsdLengthFacet":
         return _schema_finding(field, f"{what}: wartość musi mieć dokładnie {facet_value} znaków.")
     if kind in ("XsdMinInclusiveFacet", "XsdMinExclusiveFacet"):
-        return _schema_finding(field, f"{what}: wartość „{value}” jest za mała (najmniej {facet_value}).")
+        return _schema_finding(field, f"{what}: wartość{shown} jest za mała (najmniej {facet_value}).")
     if kind in ("XsdMaxInclusiveFacet", "XsdMaxExclusiveFacet"):
-        return _schema_finding(field, f"{what}: wartość „{value}” jest za duża (najwyżej {facet_value}).")
+        return _schema_finding(field, f"{what}: wartość{shown} jest za duża (najwyżej {facet_value}).")
     if kind == "XsdFractionDigitsFacet":
         return _schema_finding(
-            field, f"{what}: wartość „{value}” ma za dużo miejsc po przecinku (najwyżej {facet_value})."
+            field, f"{what}: wartość{shown} ma za dużo miejsc po przecinku (najwyżej {facet_value})."
         )
     if kind == "XsdTotalDigitsFacet":
-        return _schema_finding(field, f"{what}: wartość „{value}” ma za dużo cyfr (najwyżej {facet_value}).")
+        return _schema_finding(field, f"{what}: wartość{shown} ma za dużo cyfr (najwyżej {facet_value}).")
     if kind == "XsdElement":
         fixed = getattr(err.validator, "fixed", None)
         if name == "Oswiadczenie":
-            return _schema_finding(
-                field, f"{what}: oświadczenie o prawdziwości danych musi zostać potwierdzone (wartość true)."
-            )
+            return _schema_finding(field, "Oświadczenie o prawdziwości danych musi zostać potwierdzone (wartość true).")
         if fixed is not None:
-            return _schema_finding(field, f"{what}: wymagana wartość „{fixed}”, podano „{value}”.")
+            return _schema_finding(field, f"{what}: wymagana wartość „{fixed}”, podano{shown}.")
         if len(elem):
             return _schema_finding(field, f"{what}: to pole nie może zawierać innych elementów.")
     # a value of the wrong type (date, number, boolean…) or a restriction we have no words for
     hint = _type_hint(err.validator)
-    return _schema_finding(field, f"{what}: nieprawidłowa wartość „{value}” — {hint}.")
+    return _schema_finding(field, f"{what}: nieprawidłowa wartość{shown} — {hint}.")
+
+
+# xmlschema checks some built-in types with plain functions
+_FUNCTION_TYPES = {
+    "non_negative_int_validator": "nonNegativeInteger",
+    "positive_int_validator": "positiveInteger",
+    "int_validator": "integer",
+    "long_validator": "integer",
+    "decimal_validator": "decimal",
+    "base64_binary_validator": "base64Binary",
+}
 
 
 def _type_hint(validator: Any) -> str:
+    function_type = _FUNCTION_TYPES.get(getattr(validator, "__name__", ""))
+    if function_type:
+        return _TYPE_HINTS[function_type]
     names: list[str] = []
     node = validator
     for _ in range(8):  # walk up from the facet or restriction to the built-in type
