@@ -245,7 +245,7 @@ def _compare(decl: Declaration, comp: FeeComputation, fields: _Fields) -> list[F
                         f"{comp.container_rates.valid_from.isoformat()} wynosi {money(calc.rate)} za opróżnienie.",
                     )
                 )
-            if not _same(line.amount, calc.amount):
+            if calc.amount is not None and not _same(line.amount, calc.amount):
                 out.append(
                     finding(
                         "FEE_MISMATCH",

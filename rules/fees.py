@@ -102,7 +102,7 @@ def dwelling_sizes(declaration: Declaration) -> list[int]:
     part = declaration.residential
     if part is None:
         return []
-    sizes = [max(0, int(d.residents)) for d in part.dwellings]
+    sizes = [d.residents if isinstance(d.residents, int) and d.residents > 0 else 0 for d in part.dwellings]
     if declaration.property.building_type == SINGLE_FAMILY:
         return [sum(sizes)]
     return sizes
@@ -183,7 +183,10 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
         for i, c in enumerate(declaration.non_residential.containers, 1):
             rate = cont_rates.rate_for(c.capacity_l) if cont_rates is not None else None
             amount = None
-            if rate is not None:
+            countable = all(isinstance(v, int) and v >= 0 for v in (c.count, c.emptyings_per_year))
+            if rate is not None and not countable:
+                lines.append(f"Pojemnik {i}: brak poprawnej liczby pojemników lub opróżnień — nie wyliczono.")
+            elif rate is not None:
                 amount = container_amount(c.count, rate, c.emptyings_per_year)
                 lines.append(
                     f"Pojemnik {i}: {c.count} × {c.capacity_l} l × {money(rate)} × {c.emptyings_per_year} "

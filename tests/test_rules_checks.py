@@ -219,6 +219,25 @@ def test_paper_declarations_name_scan_fields():
     assert {"wyliczenie.1.stawka", "wyliczenie.1.kwota", "oplata_zamieszkala", "oplata_miesieczna"} == fields
 
 
+def test_hostile_values_in_the_model_do_not_crash_the_stage():
+    from dataclasses import replace
+
+    decl = declaration(residents=(2,), kind=MIXED, lines=[("osoby 1-4", 2, "38.00", "76.00")],
+                       containers=[(120, 1, 26, "20.00", "43.33")])
+    broken = replace(
+        decl,
+        residential=replace(decl.residential, dwellings=(replace(decl.residential.dwellings[0], residents=None),),
+                            lines=(replace(decl.residential.lines[0], description=None, rate=None, amount=None),)),
+        non_residential=replace(decl.non_residential,
+                                containers=(replace(decl.non_residential.containers[0], count=None),), fee=None),
+        monthly_fee=None,
+    )
+    ctx = run(broken)
+    assert ctx.computed_fee is None
+    assert ctx.fee_explanation
+    assert all(f.message for f in ctx.findings)
+
+
 # --------------------------------------------------------------------------- late filing
 
 
