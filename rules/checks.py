@@ -35,7 +35,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from rules.deadlines import late_filing
-from rules.fees import ZERO, FeeComputation, compute_fee, discount_applies
+from rules.fees import ZERO, FeeComputation, compute_fee, discount_applies, persons_text
 from rules.ruleset import RuleSet, Tier, load_ruleset, money
 from worker.domain.findings import Finding, finding
 from worker.domain.model import PAPER, CalculationLine, Declaration
@@ -320,8 +320,8 @@ def _compare_residential(decl: Declaration, comp: FeeComputation, fields: _Field
             persons_note = ""
             if declared_persons != exp_persons:
                 persons_note = (
-                    f"; zadeklarowano {declared_persons} os., a według liczby mieszkańców "
-                    f"{'w lokalach ' if len(part.dwellings) > 1 else ''}w tym progu jest {exp_persons} os."
+                    f"; zadeklarowano {persons_text(declared_persons)}, a według liczby mieszkańców "
+                    f"{'w lokalach ' if len(part.dwellings) > 1 else ''}w tym progu: {persons_text(exp_persons)}"
                 )
             out.append(
                 finding(
@@ -336,8 +336,8 @@ def _compare_residential(decl: Declaration, comp: FeeComputation, fields: _Field
                 finding(
                     "FEE_MISMATCH",
                     fields.line(first, "LiczbaOsob"),
-                    f"Pozycja „{tier.label}”: zadeklarowano {declared_persons} os., a według liczby "
-                    f"mieszkańców powinno być {exp_persons} os.",
+                    f"Pozycja „{tier.label}”: zadeklarowano {persons_text(declared_persons)}, a według liczby "
+                    f"mieszkańców w tym progu: {persons_text(exp_persons)}.",
                 )
             )
 

@@ -106,11 +106,11 @@ def late_filing(
     params = params or Deadlines()
     raw = statutory_deadline(purpose, applies_from, params)
     if purpose == FIRST:
-        rule = f"{params.first_declaration_days} dni od dnia powstania obowiązku ({applies_from.isoformat()})"
+        rule = f"{params.first_declaration_days} dni od dnia powstania obowiązku, {applies_from.isoformat()}"
     else:
         rule = (
-            f"do {params.change_day_of_next_month}. dnia miesiąca następującego po miesiącu zmiany "
-            f"({applies_from.isoformat()})"
+            f"do {params.change_day_of_next_month}. dnia miesiąca następującego po miesiącu zmiany, "
+            f"{applies_from.isoformat()}"
         )
     moved = ""
     if raw is not None and raw != deadline:

@@ -145,7 +145,7 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
                     parts = [
                         f"{t.label}: {t.persons_of(size)}" for t in res_rates.tiers if t.persons_of(size) > 0
                     ]
-                    lines.append(f"{name}: {_persons(size)}" + (f" ({'; '.join(parts)})" if parts else "") + ".")
+                    lines.append(f"{name}: {persons_text(size)}" + (f" ({'; '.join(parts)})" if parts else "") + ".")
             built: list[TierLine] = []
             for t in res_rates.tiers:
                 persons = sum(t.persons_of(s) for s in sizes)
@@ -226,10 +226,10 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
     )
 
 
-def _persons(n: int) -> str:
+def persons_text(n: int) -> str:
     """Polish plural of 'osoba'.
 
-    >>> _persons(1), _persons(3), _persons(5), _persons(22), _persons(12)
+    >>> persons_text(1), persons_text(3), persons_text(5), persons_text(22), persons_text(12)
     ('1 osoba', '3 osoby', '5 osób', '22 osoby', '12 osób')
     """
     if n == 1:
@@ -243,4 +243,4 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-__all__ = ["ContainerCalc", "FeeComputation", "TierLine", "compute_fee", "container_amount", "discount_applies", "dwelling_sizes"]
+__all__ = ["ContainerCalc", "FeeComputation", "TierLine", "compute_fee", "container_amount", "discount_applies", "dwelling_sizes", "persons_text"]

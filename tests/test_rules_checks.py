@@ -128,7 +128,7 @@ def test_wrong_person_count_in_a_line():
     decl = declaration(residents=(5,), lines=[("osoby 1-4", 5, "38.00", "190.00")], applies_from=date(2025, 5, 5))
     ctx = run(decl)
     by_field = {f.field: f.message for f in ctx.findings}
-    assert "zadeklarowano 5 os." in by_field["CzescZamieszkala/Wyliczenie/Pozycja[1]/Kwota"]
+    assert "zadeklarowano 5 osób" in by_field["CzescZamieszkala/Wyliczenie/Pozycja[1]/Kwota"]
     assert "Brak pozycji „osoba 5”" in by_field["CzescZamieszkala/Wyliczenie/Pozycja"]
     assert "zadeklarowano 190,00 zł, wyliczono 184,50 zł" in by_field["OplataMiesieczna"]
 
