@@ -88,3 +88,8 @@ def test_cli_exits_2_with_one_line_naming_the_key(tmp_path):
 def test_missing_config_file_is_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(tmp_path / "none.toml"), "status"], capture_output=True, text=True)
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):
+    cfg = config.load(write(tmp_path, "[database]\nurl = 'sqlite:///var/ebok.sqlite3'\n"))
+    assert cfg.database.url == f"sqlite:///{tmp_path.resolve()}/var/ebok.sqlite3"

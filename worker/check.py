@@ -42,7 +42,7 @@ def result_of(name: str, ctx: Context) -> dict[str, Any]:
     status = REJECTED if ctx.kind == CORRESPONDENCE else ctx.outcome
     return {
         "file": name,
-        "form": decl.form if decl else getattr(ctx.form, "name", None),
+        "form": decl.form if decl else getattr(ctx.form, "form", None),
         "channel": ctx.channel,
         "status": status,
         "findings": [f.to_dict() for f in ctx.findings],

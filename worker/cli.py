@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
         from worker import logs
 
-        logs.setup(cfg.logging.format, cfg.logging.level)
+        # commands that print results keep stdout for them; their logs go to stderr
+        to_stderr = args.command in ("check", "status", "review", "reprocess")
+        logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         from worker.commands import dispatch
 
         return dispatch(args, cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,23 @@ def from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> 
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: must be a table [{name}]")
         sections[name] = _build(_SECTIONS[name], value, name, base)
+    db = sections.get("database", DatabaseConfig())
+    sections["database"] = replace(db, url=_sqlite_relative_to(db.url, base))
     return Config(path=path, **sections)
+
+
+def _sqlite_relative_to(url: str, base: Path) -> str:
+    """A relative SQLite file path is relative to the config file's folder, like every path.
+
+    >>> _sqlite_relative_to("sqlite:///var/ebok.sqlite3", Path("/etc/ebok"))
+    'sqlite:////etc/ebok/var/ebok.sqlite3'
+    >>> _sqlite_relative_to("sqlite:////abs/x.db", Path("/etc")), _sqlite_relative_to("sqlite://", Path("/etc"))
+    ('sqlite:////abs/x.db', 'sqlite://')
+    """
+    prefix, sep, rest = url.partition(":///")
+    if not sep or not prefix.startswith("sqlite") or not rest or rest.startswith("/") or rest.startswith(":memory:"):
+        return url
+    return f"{prefix}:///{base / rest}"
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str, base: Path) -> Any:

@@ -29,7 +29,7 @@ log = logging.getLogger("worker.daemon")
 
 def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None) -> bool:
     """One pull pass over the configured mailboxes. True when every mailbox was drained
-    (or the batch limit reached) without an error."""
+    (or its batch limit reached) without giving up."""
     cfg = app.config.epuap
     if not cfg.enabled:
         log.info("ePUAP disabled in the configuration", extra={"event": "epuap.disabled"})
@@ -40,13 +40,8 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         raise UsageError(f"--mailbox: {mailbox} is not a configured mailbox (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes
 
-    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox)
-    ok = True
-    for r in reports:
-        data = r.as_dict() if hasattr(r, "as_dict") else vars(r)
-        ok = ok and not data.get("errors")
-        log.info("mailbox pulled", extra={"event": "epuap.pass", **{k: v for k, v in data.items() if k != "mailbox"}, "mailbox": data.get("mailbox")})
-    return ok
+    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop)  # each pass is logged there
+    return all(r.ok for r in reports)
 
 
 def process(app: App, stop: threading.Event | None = None) -> None:

@@ -356,5 +356,5 @@ def _evidence(ctx: Context) -> dict[str, Any]:
     if ctx.fee_explanation:
         ev["fee_explanation"] = list(ctx.fee_explanation)
     if ctx.form is not None:
-        ev["form"] = getattr(ctx.form, "code", None) or str(ctx.form)
+        ev["form"] = getattr(ctx.form, "form", None)
     return ev

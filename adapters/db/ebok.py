@@ -84,7 +84,7 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
         channel=doc["channel"],
         source_ref=doc["source_ref"],
         document_sha256=doc["sha256"],
-        form=decl.form if decl else (getattr(ctx.form, "name", None) if ctx.form is not None else None),
+        form=decl.form if decl else (getattr(ctx.form, "form", None) if ctx.form is not None else None),
         purpose=decl.purpose if decl else None,
         applies_from=decl.applies_from if decl else None,
         filed_at=doc["filed_at"],

@@ -220,7 +220,7 @@ def pull_mailbox(
             report.duplicates += 1
         log.info("ePUAP document stored" if result.created else "ePUAP document received again",
                  extra={"event": "epuap.fetch", "mailbox": address, "document_id": result.document_id,
-                        "created": result.created, "size": len(doc.content), "test": doc.test})
+                        "new": result.created, "size": len(doc.content), "test": doc.test})
         try:
             client.confirm(mailbox, doc.skrot)
         except EpuapError as exc:
