@@ -53,6 +53,12 @@ from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
 
 logger = logging.getLogger(__name__)
 
+# signxml logs every canonicalised reference (the declaration, the signer's PESEL) at
+# DEBUG: personal data must never reach the logs, whatever level the worker runs at.
+_signxml_logger = logging.getLogger("signxml")
+if _signxml_logger.level < logging.INFO:  # NOTSET (0) included
+    _signxml_logger.setLevel(logging.INFO)
+
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 DS_SIGNATURE = f"{{{DS_NS}}}Signature"
