@@ -3,8 +3,10 @@
 Given ``ctx.declaration`` and the rule set (``ctx.settings.ruleset``; the packaged default
 when none is configured) it
 
-- sets ``ctx.gmina`` to the canonical gmina name when the union knows the gmina, and adds
-  ``GMINA_NOT_MEMBER`` when it was not a member on the day the declaration applies from;
+- sets ``ctx.gmina`` to the canonical gmina name when the gmina is a member on the day the
+  declaration applies from (the loader creates properties only for those); otherwise adds
+  ``GMINA_NOT_MEMBER`` (naming the membership dates of a former or later member) and leaves
+  ``ctx.gmina`` unset;
 - recomputes every line, the composting discount, each part and the total with the rates
   in force on ``ObowiazujeOd`` (:func:`rules.fees.compute_fee`) and compares them to the
   grosz with what was declared: ``RATE_MISMATCH`` for a declared rate that is not the rate
@@ -176,7 +178,7 @@ def _membership(decl: Declaration, rs: RuleSet, fields: _Fields) -> tuple[str | 
         if m.left and on >= m.left:
             notes.append(f"członkiem do {(m.left - timedelta(days=1)).isoformat()}")
     note = f" (była {', '.join(notes)})" if notes else ""
-    return canonical, [
+    return None, [
         finding(
             "GMINA_NOT_MEMBER",
             fields.gmina(),
