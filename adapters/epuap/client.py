@@ -154,6 +154,8 @@ class EpuapWsse:
 
     def verify(self, envelope: etree._Element) -> etree._Element:
         self.last_verified = None
+        if envelope.tag != f"{{{wssec.SOAP11}}}Envelope":
+            raise EpuapTransportError(f"Odpowiedź ePUAP nie jest kopertą SOAP 1.1 (element {_local(envelope.tag)!r})")
         if wssec.find_fault(envelope) is not None:
             return envelope  # zeep raises the Fault next; see the module docstring
         try:
@@ -279,7 +281,10 @@ class PullClient:
     def _call(self, operation: str, **params: str) -> Any:
         try:
             return getattr(self._service, operation)(**params)
-        except EpuapError:
+        except EpuapError as exc:
+            status = self.transport.last_status
+            if status is not None and status != 200:  # an HTTP error page is not a signature problem
+                raise EpuapTransportError(f"ePUAP odpowiedział HTTP {status} w operacji {operation}: {exc}") from None
             raise
         except zeep.exceptions.Fault as fault:
             raise self._fault(operation, fault) from None

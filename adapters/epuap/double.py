@@ -373,7 +373,7 @@ class DoubleServer(ThreadingHTTPServer):
             return list(self.mailbox(address).confirmed)
 
     def start(self) -> DoubleServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="epuap-double", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="epuap-double", daemon=True)
         self._thread.start()
         return self
 
