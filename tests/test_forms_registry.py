@@ -79,6 +79,18 @@ def test_schema_compiled_once():
     assert DO1_2023.lxml_schema() is not DO1_2025.lxml_schema()
 
 
+def test_lxml_validator_is_per_thread():
+    import threading
+
+    seen = []
+    t = threading.Thread(target=lambda: seen.append((DO1_2025.lxml_schema(), DO1_2025.lxml_schema())))
+    t.start()
+    t.join()
+    (first, second), = seen
+    assert first is second
+    assert first is not DO1_2025.lxml_schema()
+
+
 def test_missing_schema_is_a_clear_error():
     with pytest.raises(FileNotFoundError):
         schema_path("forms/do1/DO1_1999.xsd")

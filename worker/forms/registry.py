@@ -7,8 +7,9 @@ force for, and the mapper that turns a valid document into a
 ``FormSpec`` (its XSD under ``schemas/`` and, if the layout changed, a mapper) to
 :data:`FORMS` — the pipeline stages never change.
 
-Schemas are compiled once per process and cached (both the lxml validator and the
-xmlschema explainer); they are read from the installed package with
+Schemas are compiled once and cached (the lxml validator once per thread, as it keeps
+its error log on itself; the xmlschema explainer, used only for invalid documents, once
+per process); they are read from the installed package with
 :mod:`importlib.resources`, never from the union's ``shared`` folder, and compiling them
 never touches the network.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -103,11 +105,20 @@ def schema_path(resource: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def _lxml_schema(resource: str) -> etree.XMLSchema:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    doc = etree.parse(str(schema_path(resource)), parser)
-    return etree.XMLSchema(doc)
+    # An lxml validator keeps its error log on itself, so each thread gets its own
+    # (compiling one takes a few milliseconds; it happens once per thread and form).
+    cache = getattr(_per_thread, "schemas", None)
+    if cache is None:
+        cache = _per_thread.schemas = {}
+    schema = cache.get(resource)
+    if schema is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        schema = cache[resource] = etree.XMLSchema(etree.parse(str(schema_path(resource)), parser))
+    return schema
 
 
 @functools.lru_cache(maxsize=None)
