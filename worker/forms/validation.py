@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Iterable
 
-from lxml import etree
 
 from worker.domain.findings import Finding, finding
 
