@@ -208,16 +208,7 @@ class Processor:
             def on_stage(name: str, dt: float) -> None:
                 log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
 
-            ctx = analyse(
-                raw,
-                channel=doc["channel"],
-                filed_at=doc["filed_at"],
-                metadata=doc["meta"] or {},
-                settings=self.settings,
-                stages=None if doc["meta"].get("czyTestowe") is True else self.stages_for(doc["channel"], doc["meta"] or {}),
-                document_id=doc_id,
-                on_stage=on_stage,
-            )
+            ctx = self._analyse(doc, raw, on_stage)
             _checkpoint("analysed")
             outcome = self._commit(doc, token, attempt_id, ctx, actor)
         except Exception as exc:  # a technical failure: recorded, retried, never a rejection
@@ -230,6 +221,14 @@ class Processor:
                    "codes": sorted({f.code for f in ctx.findings}), **extra},
         )
         return outcome
+
+    def _analyse(self, doc: Any, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
+        meta = doc["meta"] or {}
+        return analyse(
+            raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=meta, settings=self.settings,
+            stages=None if meta.get("czyTestowe") is True else self.stages_for(doc["channel"], meta),
+            document_id=doc["id"], on_stage=on_stage,
+        )
 
     def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
         now = self.clock()
@@ -276,20 +275,16 @@ class Processor:
         that is rolled back: nothing is written (``reprocess --dry-run``)."""
         with self.engine.connect() as conn:
             doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-            ctx = analyse(
-                self.store.get(doc["storage_key"]), channel=doc["channel"], filed_at=doc["filed_at"],
-                metadata=doc["meta"] or {}, settings=self.settings,
-                stages=None if doc["meta"].get("czyTestowe") is True else self.stages_for(doc["channel"], doc["meta"] or {}),
-                document_id=doc_id,
-            )
-            tx = conn.begin()
-            try:
-                if ctx.kind in (TEST, CORRESPONDENCE):
-                    outcome = ctx.kind if ctx.kind == TEST else REJECTED
-                else:
+        ctx = self._analyse(doc, self.store.get(doc["storage_key"]))
+        if ctx.kind in (TEST, CORRESPONDENCE):
+            outcome = ctx.kind if ctx.kind == TEST else REJECTED
+        else:
+            with self.engine.connect() as conn:
+                tx = conn.begin()
+                try:
                     outcome = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
-            finally:
-                tx.rollback()
+                finally:
+                    tx.rollback()
         return {
             "document_id": doc_id,
             "old_outcome": doc["outcome"] if doc["state"] == states.DONE else doc["state"],

@@ -1,0 +1,140 @@
+"""The real thing through the command line: `ebok-worker run --once` in its own process,
+pulling over real HTTP from the local ePUAP double (two mailboxes with the project's copy of
+the signed samples and a general letter) into the database; then `status`, `reprocess`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_document
+from adapters.epuap import devkeys, double
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo"
+
+
+@pytest.fixture
+def setup(db_url, tmp_path):
+    keys = devkeys.ensure(tmp_path / "keys")
+    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f"""
+[database]
+url = "{db_url}"
+[storage]
+path = "documents"
+[epuap]
+enabled = true
+endpoint = "{server.url}"
+certificate = "{keys.system_certificate}"
+private_key = "{keys.system_key}"
+private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
+response_certificate = "{keys.double_certificate}"
+timeout_s = 10
+max_attempts = 2
+backoff_initial_s = 0.05
+backoff_max_s = 0.1
+[[epuap.mailboxes]]
+podmiot = "czystyregion"
+skrytka = "deklaracje"
+[[epuap.mailboxes]]
+podmiot = "czystyregion"
+skrytka = "korespondencja"
+[signatures]
+trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
+trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
+[payments]
+bank_branch = "10901014"
+""",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
+    yield cfg, env, server
+    server.shutdown()
+
+
+def cli(cfg, env, *args):
+    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def all_pesels() -> set[str]:
+    found = set()
+    for p in (DEMO / "epuap").rglob("*.xml"):
+        found |= set(re.findall(r"<[\w:]*PESEL>(\d{11})<", p.read_text(encoding="utf-8")))
+    return found
+
+
+def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
+    cfg, env, server = setup
+    r = cli(cfg, env, "run", "--once")
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {"epuap.fetch", "intake.stored", "document.step", "document.done", "run.once"} <= {e["event"] for e in events}
+    # no personal data in the logs
+    pesels = all_pesels()
+    assert len(pesels) >= 6
+    for pesel in pesels:
+        assert pesel not in r.stdout and pesel not in r.stderr
+    for name in ("Hajduk", "Bednarz", "Kubica", "Paderewskiego"):
+        assert name not in r.stdout
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        docs = conn.execute(select(worker_document)).mappings().all()
+        decls = conn.execute(select(ebok_declaration)).mappings().all()
+        payers = conn.execute(select(ebok_payer)).mappings().all()
+        fee_periods = conn.execute(select(ebok_fee_period)).mappings().all()
+    assert len(docs) == 7 and {d["state"] for d in docs} == {"DONE"}
+    assert sorted(d["kind"] for d in docs) == ["CORRESPONDENCE"] + ["DECLARATION"] * 6
+    assert len(decls) == 6 and {d["status"] for d in decls} == {"ACCEPTED"}
+    assert sorted(f"{d['computed_fee']:.2f}" for d in decls) == ["144.00", "157.33", "211.00", "260.50", "743.17", "76.00"]
+    assert len(payers) == 6 and all(len(p["bank_account"]) == 26 for p in payers)
+    assert len(fee_periods) == 6
+    assert all(not m.queue for m in server.mailboxes.values())  # every document confirmed
+
+    # everything delivered again (a lost confirmation): recognised, nothing new
+    server.load_tree(DEMO / "epuap")
+    r2 = cli(cfg, env, "run", "--once")
+    assert r2.returncode == 0, r2.stderr
+    with engine.connect() as conn:
+        assert len(conn.execute(select(worker_document)).all()) == 7
+        assert len(conn.execute(select(ebok_declaration)).all()) == 6
+    assert all(not m.queue for m in server.mailboxes.values())
+
+    s = cli(cfg, env, "status", "--json")
+    assert s.returncode == 0, s.stderr
+    status = json.loads(s.stdout)
+    assert status["queue"]["DONE"] == 7 and status["correspondence"] == 1
+    assert status["outcomes"]["ACCEPTED"] == 6
+    assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
+
+    dry = cli(cfg, env, "reprocess", "--status", "ACCEPTED", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    out = json.loads(dry.stdout)
+    assert len(out["documents"]) == 6 and out["would_change"] == 0
+
+    again = cli(cfg, env, "reprocess", "--channel", "EPUAP")
+    assert again.returncode == 0, again.stderr
+    with engine.connect() as conn:
+        assert len(conn.execute(select(ebok_declaration)).all()) == 6
+        assert len(conn.execute(select(ebok_fee_period)).all()) == 6
+    engine.dispose()
+
+
+def test_unreachable_epuap_does_not_stop_processing(setup, db_url, tmp_path):
+    cfg, env, server = setup
+    server.shutdown()
+    r = cli(cfg, env, "run", "--once")
+    assert r.returncode == 1  # the pass could not drain the mailboxes
+    assert "Traceback" not in r.stderr
+    s = json.loads(cli(cfg, env, "status", "--json").stdout)
+    assert all(m["last_success_at"] is None and m["last_error"] for m in s["mailboxes"])

@@ -1,0 +1,132 @@
+"""End to end through the real stages and the database: documents signed by xmlsec1 with
+the test PKI, stored, processed, loaded; corrections, changes, review, arrival order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_audit, worker_document
+from tests.sigtools import xmlsig
+from tests.sigtools.fixtures import pki, trust_files  # noqa: F401  (fixtures)
+from tests.sigtools.pki import ALICJA
+from worker import config as config_mod, review
+from worker.app import App
+
+
+def signed(pki, *, purpose="PIERWSZA", applies="2025-03-03", residents=2, fee=None, filed: datetime) -> bytes:
+    fee = fee or f"{Decimal('38.00') * residents:.2f}"
+    doc = xmlsig.declaration(ALICJA, fee=fee, residents=residents)
+    doc = doc.replace("<wnio:Rodzaj>PIERWSZA</wnio:Rodzaj>", f"<wnio:Rodzaj>{purpose}</wnio:Rodzaj>")
+    doc = doc.replace("<wnio:ObowiazujeOd>2025-03-03</wnio:ObowiazujeOd>", f"<wnio:ObowiazujeOd>{applies}</wnio:ObowiazujeOd>")
+    if purpose == "KOREKTA":
+        doc = doc.replace("</wnio:ObowiazujeOd>", "</wnio:ObowiazujeOd><wnio:Uzasadnienie>Błędna liczba mieszkańców.</wnio:Uzasadnienie>")
+    return xmlsig.sign(doc, xmlsig.pz_signature(pki.seal, filed - timedelta(minutes=20), xmlsig.ep_signature(ALICJA)), pki.seal)
+
+
+@pytest.fixture
+def app(db_url, tmp_path, trust_files):
+    anchors, seal = trust_files
+    cfg = config_mod.from_dict(
+        {
+            "database": {"url": db_url},
+            "storage": {"path": str(tmp_path / "documents")},
+            "signatures": {"trust_anchors": str(anchors), "trusted_profile_seals": [str(seal)]},
+            "payments": {"bank_branch": "10901014", "account_prefix": "4000"},
+        },
+        base=tmp_path,
+    )
+    a = App(cfg)
+    yield a
+    a.engine.dispose()
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def deliver(app, raw: bytes, ref: str, filed: datetime) -> int:
+    return app.intake.store(channel="EPUAP", source_ref=f"/cr/dekl#{ref}", raw=raw, filed_at=filed, metadata={"czyTestowe": False}, mailbox="/cr/dekl").document_id
+
+
+def declarations(app) -> dict[int, dict]:
+    with app.engine.connect() as conn:
+        return {r["document_id"]: dict(r) for r in conn.execute(select(ebok_declaration)).mappings()}
+
+
+def periods(app) -> list[tuple[str, str | None, str]]:
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(ebok_fee_period).order_by(ebok_fee_period.c.valid_from)).mappings().all()
+    return [(r["valid_from"].isoformat(), r["valid_to"].isoformat() if r["valid_to"] else None, f"{r['monthly_fee']:.2f}") for r in rows]
+
+
+FIRST_FILED = utc(2025, 3, 10, 9)
+CHANGE_FILED = utc(2025, 6, 15, 9)
+CORR_FILED = utc(2025, 7, 1, 9)
+
+
+def test_first_change_and_correction_give_the_fee_periods(app, pki):
+    first = deliver(app, signed(pki, filed=FIRST_FILED), "first", FIRST_FILED)
+    change = deliver(app, signed(pki, purpose="NOWA", applies="2025-06-10", residents=3, filed=CHANGE_FILED), "change", CHANGE_FILED)
+    app.processor.run_pending()
+    d = declarations(app)
+    assert d[first]["status"] == d[change]["status"] == "ACCEPTED", (d[first]["findings"], d[change]["findings"])
+    assert d[first]["signature"] == "TRUSTED_PROFILE" and d[first]["signer"] == "Alicja Wróblewska"
+    assert periods(app) == [("2025-03-01", "2025-05-31", "76.00"), ("2025-06-01", None, "114.00")]
+
+    corr = deliver(app, signed(pki, purpose="KOREKTA", residents=1, filed=CORR_FILED), "corr", CORR_FILED)
+    app.processor.run_pending()
+    d = declarations(app)
+    assert d[corr]["status"] == "ACCEPTED" and d[corr]["corrects_id"] == d[first]["id"]
+    assert d[first]["status"] == "SUPERSEDED"
+    assert periods(app) == [("2025-03-01", "2025-05-31", "38.00"), ("2025-06-01", None, "114.00")]
+    with app.engine.connect() as conn:
+        assert len(conn.execute(select(ebok_payer)).all()) == 1
+
+
+def test_a_correction_arriving_first_waits_and_is_rechecked(app, pki):
+    corr = deliver(app, signed(pki, purpose="KOREKTA", residents=1, filed=CORR_FILED), "corr", CORR_FILED)
+    app.processor.run_pending()
+    d = declarations(app)
+    assert d[corr]["status"] == "NEEDS_REVIEW"
+    assert [f["code"] for f in d[corr]["findings"]] == ["CORRECTION_WITHOUT_BASE"]
+    first = deliver(app, signed(pki, filed=FIRST_FILED), "first", FIRST_FILED)
+    app.processor.run_pending()
+    d = declarations(app)
+    assert d[corr]["status"] == "ACCEPTED" and d[first]["status"] == "SUPERSEDED"
+    assert periods(app) == [("2025-03-01", None, "38.00")]
+
+
+def test_fee_mismatch_goes_to_review_and_the_office_decides(app, pki, capsys):
+    doc = deliver(app, signed(pki, fee="80.00", filed=FIRST_FILED), "first", FIRST_FILED)
+    app.processor.run_pending()
+    d = declarations(app)[doc]
+    assert d["status"] == "NEEDS_REVIEW" and "FEE_MISMATCH" in {f["code"] for f in d["findings"]}
+    assert d["declared_fee"] == Decimal("80.00") and d["computed_fee"] == Decimal("76.00")
+    assert periods(app) == []  # takes no part until decided
+    review.decide(app, d["id"], "ACCEPTED", note="Sprawdzono z mieszkańcem: 2 osoby.", user="akowalska")
+    assert declarations(app)[doc]["status"] == "ACCEPTED"
+    assert periods(app) == [("2025-03-01", None, "76.00")]  # the computed fee is what is charged
+    # reprocessing keeps the office's decision
+    from worker.processing import requeue
+
+    with app.engine.begin() as conn:
+        requeue(conn, [doc], datetime.now(timezone.utc))
+    app.processor.run_pending()
+    assert declarations(app)[doc]["status"] == "ACCEPTED"
+    with app.engine.connect() as conn:
+        actions = [r.action for r in conn.execute(select(worker_audit.c.action).order_by(worker_audit.c.id))]
+        note = conn.execute(select(worker_document.c.review_note)).scalar_one()
+    assert actions == ["PROCESSED", "REVIEW_ACCEPT", "PROCESSED"] and note.startswith("Sprawdzono")
+
+
+def test_tampered_document_is_rejected_and_loaded_without_links(app, pki):
+    raw = signed(pki, filed=FIRST_FILED).replace(b"<wnio:LiczbaMieszkancow>2<", b"<wnio:LiczbaMieszkancow>1<")
+    doc = deliver(app, raw, "tampered", FIRST_FILED)
+    app.processor.run_pending()
+    d = declarations(app)[doc]
+    assert d["status"] == "REJECTED" and "SIGNATURE_INVALID" in {f["code"] for f in d["findings"]}
+    assert d["payer_id"] is None and d["property_id"] is None and periods(app) == []
