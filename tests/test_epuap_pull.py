@@ -377,3 +377,23 @@ def test_document_bytes_with_bom_and_skrot_is_sha1_of_the_exact_bytes(server, cf
     import hashlib
 
     assert row["meta"]["skrot"] == base64.b64encode(hashlib.sha1(content).digest()).decode()
+
+
+def test_logs_at_debug_carry_events_and_no_personal_data_or_content(server, cfg, intake, engine, samples, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    server.faults.add("confirm-lost")
+    reports = pull(cfg, intake)
+    assert all(r.ok for r in reports.values())
+    events = {getattr(rec, "event", None) for rec in caplog.records}
+    assert {"epuap.fetch", "epuap.confirm", "epuap.retry", "epuap.pass", "epuap.confirm_inferred"} <= events
+    fetch = next(rec for rec in caplog.records if getattr(rec, "event", None) == "epuap.fetch")
+    assert fetch.mailbox in (DEKL.address, INNE.address) and isinstance(fetch.document_id, int)
+    personal = set()
+    for sidecar in samples.glob("*.meta.json"):
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        personal |= {meta["danePodmiotu"]["pesel"], meta["danePodmiotu"]["nazwiskoNazwa"], meta["nadawca_uzytkownik"]}
+    text = "\n".join(f"{rec.getMessage()} {rec.__dict__}" for rec in caplog.records)
+    assert not [p for p in personal if p in text]
+    assert "Deklaracja" not in text and "zawartosc" not in text

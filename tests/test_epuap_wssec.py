@@ -267,3 +267,36 @@ def test_pull_wsdl_matches_the_published_operations(shared_dir):
         )
 
     assert shape(ours) == shape(ref)
+
+
+@pytest.mark.slow
+def test_double_command_line_serves_the_samples_and_stops_on_sigterm(tmp_path, shared_dir):
+    import signal
+    import sys
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    samples = shared_dir / "spec/samples/signed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.epuap.double", "--port", str(port), "--keys", str(tmp_path / "keys"),
+         "--load", f"/czystyregion/deklaracje={samples}", "--mailbox", "/czystyregion/inne"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/pk_external_ws/services/pull" in first
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert any("/czystyregion/deklaracje: 6 document(s)" in line for line in lines)
+        assert any("/czystyregion/inne: 0 document(s)" in line for line in lines)
+        keys = devkeys.ensure(tmp_path / "keys")  # the files the double created, reused as they are
+        env = wssec.sign_envelope(request_envelope(), keys.system_identity())
+        r = requests.post(f"http://127.0.0.1:{port}/pk_external_ws/services/pull", data=etree.tostring(env), timeout=10)
+        assert r.status_code == 200
+        wssec.verify_envelope(etree.fromstring(r.content), wssec.load_certificate(keys.double_certificate))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

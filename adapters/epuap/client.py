@@ -216,7 +216,9 @@ class PullClient:
             connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, session=session
         )
         settings = zeep.Settings(
-            strict=True,
+            # lenient about elements ePUAP may add one day: the answer is authenticated by its
+            # signature, and what we need (status, zawartosc) is checked explicitly below
+            strict=False,
             xml_huge_tree=True,  # a document's base64 content may exceed libxml2's 10 MB text limit
             forbid_dtd=True,
             forbid_entities=True,

@@ -37,6 +37,7 @@ import logging
 import random
 import signal
 import socket
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -647,8 +648,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  system certificate/key:      {keys.system_certificate} / {keys.system_key} (password: {keys.directory / 'system.key.password'})")
     for address, mailbox in sorted(server.mailboxes.items()):
         print(f"  mailbox {address}: {len(mailbox.queue)} document(s)")
+    sys.stdout.flush()
     try:
-        stop.wait()
+        while not stop.wait(0.5):
+            pass
     finally:
         server.shutdown()
     return 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -51,6 +52,9 @@ X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-pro
 BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 
 WSU_ID = f"{{{WSU}}}Id"
+
+# signxml logs every canonicalised payload (whole documents, with personal data) at DEBUG: never let it.
+logging.getLogger("signxml").setLevel(logging.INFO)
 _NS = {"soap-env": SOAP11, "wsse": WSSE, "wsu": WSU, "ds": DS}
 
 
