@@ -35,7 +35,6 @@ Decimal('41.23')
 from __future__ import annotations
 
 import tomllib
-import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,6 +43,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from worker.domain.text import fold
 
 DEFAULT_RESOURCE = "czysty-region.toml"
 GROSZ = Decimal("0.01")
@@ -56,25 +57,13 @@ class RuleSetError(ValueError):
 
 # --------------------------------------------------------------------------- name folding
 
-_FOLD_EXTRA = str.maketrans({"ł": "l", "Ł": "l", "–": "-", "—": "-", "‐": "-", "\u00a0": " "})
-
-
 def fold_name(name: str) -> str:
-    """Fold a gmina name for matching: case, surrounding and repeated spaces, Polish
-    diacritics (including ``ł``, which has no Unicode decomposition) and dash variants.
+    """Fold a gmina name for matching (:func:`worker.domain.text.fold`).
 
-    >>> fold_name("  Reńska   Wieś ") == fold_name("renska wies")
+    >>> fold_name("Kedzierzyn-Kozle") == fold_name("Kędzierzyn-Koźle")
     True
-    >>> fold_name("Głogówek")
-    'glogowek'
-    >>> fold_name("Kędzierzyn – Koźle")
-    'kedzierzyn-kozle'
     """
-    text = name.translate(_FOLD_EXTRA)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = " ".join(text.casefold().split())
-    return text.replace(" - ", "-").replace(" -", "-").replace("- ", "-")
+    return fold(name)
 
 
 def truncate_to_grosz(value: Decimal) -> Decimal:

@@ -1,22 +1,32 @@
-"""Text folding for matching names and addresses typed by people.
+"""Text folding for matching names and addresses typed by people: one rule for gmina
+names and property addresses alike.
 
->>> fold("  Kędzierzyn-KOŹLE ")
+Case, surrounding and repeated spaces, Polish diacritics (including ``ł``, which has no
+Unicode decomposition) and dash variants are ignored.
+
+>>> fold("  Reńska   Wieś ") == fold("renska wies")
+True
+>>> fold("Głogówek")
+'glogowek'
+>>> fold("Kędzierzyn – Koźle")
 'kedzierzyn-kozle'
 >>> fold("ul.  Łąkowa") == fold("UL. Lakowa")
 True
+>>> fold(None)
+''
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-_EXTRA = str.maketrans({"ł": "l", "Ł": "l"})  # ł has no decomposition in Unicode
+_EXTRA = str.maketrans({"ł": "l", "Ł": "l", "–": "-", "—": "-", "‐": "-", "\u00a0": " "})
 
 
 def fold(text: str | None) -> str:
-    """Lower case, Polish diacritics removed, runs of white space collapsed, trimmed."""
     if not text:
         return ""
     t = unicodedata.normalize("NFKD", text.translate(_EXTRA))
     t = "".join(c for c in t if not unicodedata.combining(c))
-    return " ".join(t.lower().split())
+    t = " ".join(t.casefold().split())
+    return t.replace(" - ", "-").replace(" -", "-").replace("- ", "-")
