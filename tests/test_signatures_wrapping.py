@@ -218,3 +218,42 @@ def test_signature_moved_out_of_the_document_element(pz_signed: bytes, trust: Tr
     root.find("wnio:DaneDokumentu", NS).append(sig)
     ctx = run(dump(root), trust)
     assert [f.code for f in ctx.findings] == ["SIGNATURE_INVALID"] and ctx.declaration is None
+
+
+def test_no_mutation_changes_what_is_loaded(pz_signed: bytes, q_signed: bytes, trust: TrustConfig) -> None:
+    """Delete an element, change an attribute or a text anywhere (seeded, 300 times): the
+    outcome is never an exception, and a VALID outcome always carries the signed content
+    and signer unchanged."""
+    import random
+
+    from worker.signatures import verify_document
+
+    originals = [pz_signed, q_signed]
+    signed_content = [
+        etree.tostring(verify_document(raw, trust, filed_at=FILED_AT).signed_root, method="c14n") for raw in originals
+    ]
+    rng = random.Random(20250310)
+    valid = 0
+    for _ in range(300):
+        i = rng.randrange(len(originals))
+        root = parse(originals[i])
+        el = rng.choice(list(root.iter()))
+        op = rng.choice(["delete", "attribute", "text"])
+        if op == "delete" and el.getparent() is not None:
+            el.getparent().remove(el)
+        elif op == "attribute" and el.attrib:
+            name = rng.choice(sorted(el.attrib))
+            el.attrib[name] = el.attrib[name] + "x"
+        elif op == "text" and el.text:
+            el.text = el.text[:-1] + "Z"
+        else:
+            continue
+        result = verify_document(dump(root), trust, filed_at=FILED_AT)
+        assert result.status in (VALID, INVALID)
+        if result.status == VALID:
+            valid += 1
+            assert etree.tostring(result.signed_root, method="c14n") == signed_content[i]
+            assert result.signer_pesel == ALICJA.pesel
+        else:
+            assert result.signed_root is None and result.findings
+    assert valid < 60  # most mutations hit signed data

@@ -316,6 +316,19 @@ def _check_one(
     return SignatureCheck(index, sig_id, kind, VALID, None, "all checks passed", None, signed_root=content, **common)
 
 
+def _check_guarded(raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime) -> SignatureCheck:
+    """:func:`_check_one`, with anything unforeseen in hostile input turned into an
+    INVALID signature instead of a traceback (logged by exception type only)."""
+    try:
+        return _check_one(raw, root, index, sig, trust, poe)
+    except Exception as exc:  # noqa: BLE001 - last line of defence for hostile input
+        logger.warning("signature_check_failed", extra={"event": "signature_check_failed", "error": type(exc).__name__})
+        return SignatureCheck(
+            index, sig.get("Id"), NONE, INVALID, SIGNATURE_INVALID,
+            f"unexpected error while verifying ({type(exc).__name__})", _MESSAGES[xades.FORMAT],
+        )  # fmt: skip
+
+
 def _result_without_signature(code: str, category: str, reason: str, signatures: int = 0) -> "SignatureResult":
     message = _MESSAGES[category]
     evidence = {
@@ -337,7 +350,10 @@ def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None
     ``filed_at`` is the filing time (ePUAP ``dataNadania``): the proof that the signature
     existed then; without it the current time is used. Never raises for bad input.
     """
-    poe = idn.as_utc(filed_at) if filed_at is not None else datetime.now(timezone.utc)
+    if filed_at is None:
+        poe = datetime.now(timezone.utc)
+    else:  # a filing time without a zone is Polish local time, like an xs:dateTime without one
+        poe = (filed_at if filed_at.tzinfo is not None else filed_at.replace(tzinfo=idn.WARSAW)).astimezone(timezone.utc)
     try:
         root = parse_untrusted(raw)
     except UnsafeXML as exc:
@@ -353,7 +369,7 @@ def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None
             )
         )
 
-    checks = tuple(_check_one(raw, root, i, s, trust, poe) for i, s in enveloped)
+    checks = tuple(_check_guarded(raw, root, i, s, trust, poe) for i, s in enveloped)
     valid = [c for c in checks if c.status == VALID]
     indeterminate = [c for c in checks if c.status == INDETERMINATE]
     if valid:
