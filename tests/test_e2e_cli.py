@@ -138,3 +138,20 @@ def test_unreachable_epuap_does_not_stop_processing(setup, db_url, tmp_path):
     assert "Traceback" not in r.stderr
     s = json.loads(cli(cfg, env, "status", "--json").stdout)
     assert all(m["last_success_at"] is None and m["last_error"] for m in s["mailboxes"])
+
+
+def test_wrong_key_password_is_a_configuration_error(setup):
+    cfg, env, server = setup
+    r = cli(cfg, dict(env, TEST_EPUAP_KEY_PASSWORD="wrong"), "pull")
+    assert r.returncode == 2
+    assert r.stderr.startswith("ebok-worker: epuap.") and r.stderr.count("\n") == 1
+
+
+def test_pull_then_process_and_an_unknown_mailbox(setup):
+    cfg, env, server = setup
+    assert cli(cfg, env, "pull", "--mailbox", "/nie/ma").returncode == 2
+    r = cli(cfg, env, "pull", "--mailbox", "/czystyregion/korespondencja")
+    assert r.returncode == 0, r.stderr
+    assert len(server.mailboxes["/czystyregion/korespondencja"].queue) == 0 and len(server.mailboxes["/czystyregion/deklaracje"].queue) == 6
+    p = cli(cfg, env, "process")
+    assert p.returncode == 0 and "Przetworzono: 1" in p.stdout

@@ -51,6 +51,27 @@ class App:
         upgrade(self.engine)
 
 
+def check_epuap(config: Config) -> None:
+    """Start-up check of the ePUAP key material (files readable, password right): a
+    problem is a configuration error naming the key, before anything runs."""
+    if not config.epuap.enabled:
+        return
+    from adapters.epuap.errors import EpuapConfigError
+    from adapters.epuap.pull import check_config
+
+    try:
+        check_config(config.epuap)
+    except EpuapConfigError as exc:
+        msg = str(exc)
+        if "private_key_password_env" in msg or "hasła" in msg:
+            key = "epuap.private_key_password_env"
+        elif "response_certificate" in msg:
+            key = "epuap.response_certificate"
+        else:
+            key = "epuap.private_key"
+        raise ConfigError(f"{key}: {msg}") from None
+
+
 def build_settings(config: Config) -> ProcessingSettings:
     """Load and validate the rule set and the trust configuration (start-up checks:
     a problem here is a configuration error naming the key)."""

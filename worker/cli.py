@@ -17,14 +17,11 @@ from typing import Any, Sequence
 
 from worker import config as config_mod
 from worker.config import ConfigError
+from worker.errors import UsageError
 
 log = logging.getLogger("worker.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    pass
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, select
 from adapters.db.tables import ebok_declaration, worker_document, worker_mailbox
 from worker import states
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, UsageError, print_json
+from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
+from worker.errors import UsageError
 from worker.config import Config
 
 log = logging.getLogger("worker.commands")
@@ -36,8 +37,12 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker import review
 
         return review.command(app, args)
-    # the processing commands: settings are validated before anything runs
+    # the processing commands: settings and keys are validated before anything runs
     _ = app.settings
+    if cmd in ("run", "pull"):
+        from worker.app import check_epuap
+
+        check_epuap(cfg)
     app.upgrade_db() if cmd == "run" else _require_schema(app)
     if cmd == "run":
         from worker.daemon import run

@@ -35,7 +35,7 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         log.info("ePUAP disabled in the configuration", extra={"event": "epuap.disabled"})
         return True
     if mailbox is not None and mailbox not in {m.address for m in cfg.mailboxes}:
-        from worker.cli import UsageError
+        from worker.errors import UsageError
 
         raise UsageError(f"--mailbox: {mailbox} is not a configured mailbox (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes

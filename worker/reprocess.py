@@ -18,7 +18,8 @@ from sqlalchemy import or_, select
 from adapters.db.tables import ebok_declaration, worker_document
 from worker import states
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, UsageError, print_json
+from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
+from worker.errors import UsageError
 from worker.commands import received_between
 from worker.processing import requeue, utcnow
 

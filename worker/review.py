@@ -15,7 +15,8 @@ from sqlalchemy import insert, select, update
 from adapters.db import ebok
 from adapters.db.tables import ebok_declaration, ebok_payer, ebok_property, worker_audit, worker_document
 from worker.app import App
-from worker.cli import EXIT_OK, UsageError
+from worker.cli import EXIT_OK
+from worker.errors import UsageError
 from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
 from worker.processing import requeue, utcnow
 
