@@ -18,21 +18,11 @@ from typing import Any
 
 from lxml import etree
 
+from worker.forms.safe_xml import safe_parser
+
 MAX_EXTRA_BYTES = 256 * 1024  # daneDodatkowe is metadata, not a document
 MAX_FIELDS = 200
 MAX_TEXT = 2000
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
 
 
 def _local(tag: object) -> str:
@@ -53,7 +43,7 @@ def parse_dane_dodatkowe(data: bytes | None) -> dict[str, Any] | None:
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         return {"error": "DTD/DOCTYPE not allowed", "size": len(data)}
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
     except (etree.XMLSyntaxError, ValueError) as exc:
         return {"error": f"not well-formed XML: {str(exc)[:200]}", "size": len(data)}
     if root is None:

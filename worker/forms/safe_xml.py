@@ -64,8 +64,10 @@ class DocumentTooLarge(XmlRefused):
         self.max_bytes = max_bytes
 
 
-def _parser() -> etree.XMLParser:
-    # A fresh parser per document: lxml parsers are not thread-safe to share.
+def safe_parser(*, remove_comments: bool = False, remove_pis: bool = False) -> etree.XMLParser:
+    """The one parser configuration for XML from outside: no DTD, no entity resolution,
+    no network, no huge trees, no recovery. A fresh parser per document: lxml parsers are
+    not thread-safe to share. Every module that parses untrusted XML uses this."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -73,8 +75,8 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         remove_blank_text=False,
-        remove_comments=False,
-        remove_pis=False,
+        remove_comments=remove_comments,
+        remove_pis=remove_pis,
         strip_cdata=False,
         recover=False,
         collect_ids=False,
@@ -142,7 +144,7 @@ def parse_untrusted(raw: bytes, *, max_bytes: int) -> etree._Element:
                 "Dokument deklaruje kodowanie inne niż UTF-8; przyjmowane są tylko dokumenty w UTF-8.",
             )
     try:
-        tree = etree.fromstring(data, parser=_parser()).getroottree()
+        tree = etree.fromstring(data, parser=safe_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         line = getattr(exc, "lineno", None) or (exc.position[0] if exc.position else None)
         where = f" (wiersz {line})" if line else ""

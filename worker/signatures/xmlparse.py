@@ -18,21 +18,11 @@ from __future__ import annotations
 
 from lxml import etree
 
+from worker.forms.safe_xml import safe_parser
+
 
 class UnsafeXML(ValueError):
     """The bytes are not well-formed XML, or carry a DTD or entities."""
-
-
-def safe_parser() -> etree.XMLParser:
-    """A parser for hostile input (a new one each time: lxml parsers are not thread-safe)."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        dtd_validation=False,
-        remove_blank_text=False,
-    )
 
 
 def parse_untrusted(raw: bytes) -> etree._Element:
