@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from datetime import date, datetime
@@ -55,9 +56,14 @@ def _decode(tp: Any, value: Any) -> Any:
     if tp is date:
         return date.fromisoformat(value)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         return tp(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value})
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(tp: type) -> dict[str, Any]:
+    return typing.get_type_hints(tp)
 
 
 def declaration_from_dict(data: dict[str, Any]) -> model.Declaration:
