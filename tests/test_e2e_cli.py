@@ -155,3 +155,31 @@ def test_pull_then_process_and_an_unknown_mailbox(setup):
     assert len(server.mailboxes["/czystyregion/korespondencja"].queue) == 0 and len(server.mailboxes["/czystyregion/deklaracje"].queue) == 6
     p = cli(cfg, env, "process")
     assert p.returncode == 0 and "Przetworzono: 1" in p.stdout
+
+
+def test_check_json_prints_the_contract_shape(setup, shared_dir):
+    cfg, env, _ = setup
+    signed = shared_dir / "spec" / "samples" / "signed"
+    expected = {e["file"]: e for e in json.loads((signed / "expected.json").read_text(encoding="utf-8"))}
+    for name, exp in expected.items():
+        r = cli(cfg, env, "check", str(signed / name), "--json", "--filed-at", exp["filed_at"])
+        assert r.returncode == 0, r.stderr
+        (out,) = json.loads(r.stdout)
+        assert set(out) == {"file", "form", "channel", "status", "findings", "declared_fee", "computed_fee", "signature", "signature_status", "signer"}
+        for key in ("form", "status", "findings", "declared_fee", "computed_fee", "signature", "signature_status"):
+            assert out[key] == exp[key], (name, key)
+        assert out["channel"] == "EPUAP" and out["signer"] and not any(ch.isdigit() for ch in out["signer"])
+    attack = shared_dir / "reference" / "xml-attacks" / "xmlbomb.xml"
+    (out,) = json.loads(cli(cfg, env, "check", str(attack), "--json").stdout)
+    assert out["status"] == "REJECTED" and [f["code"] for f in out["findings"]] == ["XML_MALFORMED"]
+
+
+def test_reprocess_by_received_date(setup):
+    cfg, env, _ = setup
+    assert cli(cfg, env, "run", "--once").returncode == 0
+    none = json.loads(cli(cfg, env, "reprocess", "--until", "2000-01-01", "--dry-run").stdout)
+    assert none["documents"] == []
+    today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run").stdout)
+    assert len(today["documents"]) == 7
+    assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
+    assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
