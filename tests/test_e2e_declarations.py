@@ -107,9 +107,17 @@ def test_fee_mismatch_goes_to_review_and_the_office_decides(app, pki, capsys):
     assert d["status"] == "NEEDS_REVIEW" and "FEE_MISMATCH" in {f["code"] for f in d["findings"]}
     assert d["declared_fee"] == Decimal("80.00") and d["computed_fee"] == Decimal("76.00")
     assert periods(app) == []  # takes no part until decided
+    review._list(app)
+    review._show(app, d["id"])
+    shown = capsys.readouterr().out
+    assert f"#{d['id']}" in shown and "FEE_MISMATCH" in shown and "80.00" in shown and "76.00" in shown
+    with pytest.raises(review.UsageError):
+        review.decide(app, d["id"], "ACCEPTED", note="  ", user="akowalska")
     review.decide(app, d["id"], "ACCEPTED", note="Sprawdzono z mieszkańcem: 2 osoby.", user="akowalska")
     assert declarations(app)[doc]["status"] == "ACCEPTED"
     assert periods(app) == [("2025-03-01", None, "76.00")]  # the computed fee is what is charged
+    with pytest.raises(review.UsageError, match="not NEEDS_REVIEW"):
+        review.decide(app, d["id"], "REJECTED", note="Za późno.", user="akowalska")
     # reprocessing keeps the office's decision
     from worker.processing import requeue
 
