@@ -91,3 +91,27 @@ def engine(db_url):
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+# --- ePUAP development keys ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """The development PKI of the ePUAP double (system certificate, response certificate)."""
+    from adapters.epuap import devkeys
+
+    return devkeys.ensure(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory):
+    """A second, unrelated development PKI (a wrong client or response certificate)."""
+    from adapters.epuap import devkeys
+
+    return devkeys.ensure(tmp_path_factory.mktemp("other-keys"))
+
+
+# --- the test PKI of the signature tests (generated once per session) ---------------------
+
+from tests.sigtools.fixtures import pki, trust, trust_files  # noqa: E402,F401  (fixtures for every module)

@@ -1,18 +1,21 @@
-"""The real thing through the command line: `ebok-worker run --once` in its own process,
-pulling over real HTTP from the local ePUAP double (two mailboxes with the project's copy of
-the signed samples and a general letter) into the database; then `status`, `reprocess`."""
+"""The real thing through the command line: `ebok-worker run --once` and the daemon `run`
+in their own processes, pulling over real HTTP from the local ePUAP double (two mailboxes
+with the project's copy of the signed samples and a general letter) into the database; then
+`status`, `reprocess`, `check`; SIGTERM stops the daemon cleanly."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_document
 from adapters.epuap import devkeys, double
@@ -183,3 +186,32 @@ def test_reprocess_by_received_date(setup):
     assert len(today["documents"]) == 7
     assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
+
+
+def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
+    cfg, env, server = setup
+    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    engine = create_engine(db_url)
+    try:
+        deadline = time.monotonic() + 120
+        count = 0
+        while time.monotonic() < deadline and count < 6:
+            time.sleep(0.5)
+            try:
+                with engine.connect() as conn:
+                    count = conn.execute(select(func.count()).select_from(ebok_declaration)).scalar_one()
+            except Exception:
+                count = 0  # not migrated yet
+            assert proc.poll() is None, proc.stderr.read()
+        assert count == 6
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.dispose()
+    assert proc.returncode == 0, err
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    assert events[0] == "run.started" or "run.started" in events
+    assert events[-1] == "run.stopped" and "run.stopping" in events
+    assert "document.done" in events and "epuap.pass" in events

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_audit, worker_document
 from tests.sigtools import xmlsig
-from tests.sigtools.fixtures import pki, trust_files  # noqa: F401  (fixtures)
 from tests.sigtools.pki import ALICJA
 from worker import config as config_mod, review
 from worker.app import App

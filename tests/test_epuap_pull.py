@@ -15,7 +15,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from adapters.db.tables import worker_document, worker_mailbox
-from adapters.epuap import devkeys, double, wssec
+from adapters.epuap import double, wssec
 from adapters.epuap.client import skrot_of
 from adapters.epuap.pull import pull_mailboxes
 from adapters.storage import DocumentStore
@@ -26,16 +26,6 @@ DEKL = Mailbox("czystyregion", "deklaracje")
 INNE = Mailbox("czystyregion", "inne")
 OBJ = "http://wsdl.epuap.gov.pl/obiekty/"
 PASSWORD_ENV = "EBOK_TEST_EPUAP_KEY_PASSWORD"
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> devkeys.DevKeys:
-    return devkeys.ensure(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def other_keys(tmp_path_factory) -> devkeys.DevKeys:
-    return devkeys.ensure(tmp_path_factory.mktemp("other-keys"))
 
 
 @pytest.fixture

@@ -24,16 +24,6 @@ from schemas.epuap import PULL_WSDL
 NS = {"s": wssec.SOAP11, "wsse": wssec.WSSE, "wsu": wssec.WSU, "ds": wssec.DS}
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> devkeys.DevKeys:
-    return devkeys.ensure(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
-def other_keys(tmp_path_factory) -> devkeys.DevKeys:
-    return devkeys.ensure(tmp_path_factory.mktemp("other-keys"))
-
-
 def request_envelope(skrot: str = "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=") -> etree._Element:
     client = zeep.Client(str(PULL_WSDL))
     service = client.create_service("{http://ws.epuap.gov.pl/pull/}pull", "http://127.0.0.1:9/x")
@@ -185,7 +175,7 @@ def server(keys):
 
 def _fault_of(response: requests.Response) -> tuple[str, str]:
     env = etree.fromstring(response.content)
-    wyjatek = env.find(f"s:Body/s:Fault/detail/{{http://wsdl.epuap.gov.pl/obiekty/}}Wyjatek", NS)
+    wyjatek = env.find("s:Body/s:Fault/detail/{http://wsdl.epuap.gov.pl/obiekty/}Wyjatek", NS)
     return wyjatek.findtext("kod"), wyjatek.findtext("komunikat")
 
 

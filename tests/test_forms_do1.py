@@ -127,7 +127,7 @@ def test_change_reason_justification_and_contacts():
     cel.find(f"{{{w}}}ObowiazujeOd").text = "2025-01-20+01:00"
     etree.SubElement(cel, f"{{{w}}}PrzyczynaZmiany").text = "INNA"
     etree.SubElement(cel, f"{{{w}}}Uzasadnienie").text = "  Błędnie podana liczba osób.  "
-    osoba = root.find(f".//{{http://crd.gov.pl/xml/schematy/osoba/2009/11/16/}}Osoba")
+    osoba = root.find(".//{http://crd.gov.pl/xml/schematy/osoba/2009/11/16/}Osoba")
     kontakt = etree.SubElement(osoba, "{http://crd.gov.pl/xml/schematy/adres/2009/11/09/}Kontakt")
     etree.SubElement(kontakt, "{http://crd.gov.pl/xml/schematy/adres/2009/11/09/}Telefon").text = "77 000 00 00"
     etree.SubElement(kontakt, "{http://crd.gov.pl/xml/schematy/adres/2009/11/09/}Email").text = "jan.testowy@example.org"

@@ -130,7 +130,7 @@ def test_checks_alone_for_a_paper_declaration():
 def test_all_findings_are_collected_across_checks():
     root = etree.fromstring(SAMPLE)
     w = root.nsmap["wnio"]
-    root.find(f".//{{http://crd.gov.pl/xml/schematy/osoba/2009/11/16/}}PESEL").text = "44051401350"
+    root.find(".//{http://crd.gov.pl/xml/schematy/osoba/2009/11/16/}PESEL").text = "44051401350"
     root.find(f".//{{{w}}}RodzajNieruchomosci").text = "MIESZANA"  # composting on mixed, no containers
     ctx = run(etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
               filed_at=datetime.fromisoformat("2024-12-30T10:00:00+01:00"))

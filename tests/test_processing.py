@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, ebok_property, worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.sigtools.fixtures import FILED_AT, SIGNED_AT, pki, trust, trust_files  # noqa: F401 (fixtures)
+from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, TestPKI
 from tests.sigtools.xmlsig import declaration, ep_signature, pz_signature, qualified_signature, sign, sign_many
 from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED

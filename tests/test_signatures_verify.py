@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sigtools.fixtures import FILED_AT, SIGNED_AT, pki, trust, trust_files  # noqa: F401 (fixtures)
+from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, CELINA, TestPKI, utc
 from tests.sigtools.xmlsig import (
     declaration,

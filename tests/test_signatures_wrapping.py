@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from tests.sigtools.fixtures import FILED_AT, SIGNED_AT, pki, trust, trust_files  # noqa: F401 (fixtures)
+from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, TestPKI
 from tests.sigtools.xmlsig import declaration, ep_signature, pz_signature, qualified_signature, sign
 from worker.domain.model import EPUAP

@@ -79,13 +79,19 @@ def make_identify(registry: FormRegistry) -> FunctionStage:
     return identify
 
 
+def _identified_form(ctx: Context):
+    """The form ``identify`` found; without one the document is correspondence (halts)."""
+    if ctx.form is None:
+        ctx.kind = CORRESPONDENCE
+        ctx.halt(finding("FORM_UNKNOWN", None, "Nie rozpoznano formularza dokumentu."))
+    return ctx.form
+
+
 @stage("validate")
 def validate(ctx: Context) -> None:
     """XSD-validate the verified content against the identified form."""
-    spec = ctx.form
+    spec = _identified_form(ctx)
     if spec is None:
-        ctx.kind = CORRESPONDENCE
-        ctx.halt(finding("FORM_UNKNOWN", None, "Nie rozpoznano formularza dokumentu."))
         return
     findings = validate_document(ctx.content_root, spec)
     if findings:
@@ -99,10 +105,8 @@ def validate(ctx: Context) -> None:
 @stage("map_declaration")
 def map_declaration(ctx: Context) -> None:
     """Read the declaration model from the verified content."""
-    spec = ctx.form
+    spec = _identified_form(ctx)
     if spec is None:
-        ctx.kind = CORRESPONDENCE
-        ctx.halt(finding("FORM_UNKNOWN", None, "Nie rozpoznano formularza dokumentu."))
         return
     try:
         decl = spec.map(ctx.content_root)
