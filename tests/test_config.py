@@ -93,3 +93,15 @@ def test_missing_config_file_is_exit_2(tmp_path):
 def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):
     cfg = config.load(write(tmp_path, "[database]\nurl = 'sqlite:///var/ebok.sqlite3'\n"))
     assert cfg.database.url == f"sqlite:///{tmp_path.resolve()}/var/ebok.sqlite3"
+
+
+def test_a_rate_above_its_statutory_maximum_stops_the_worker(tmp_path):
+    from importlib import resources
+
+    shipped = (resources.files("rules") / "czysty-region.toml").read_text(encoding="utf-8")
+    assert "rate = 32.00" in shipped
+    (tmp_path / "rules.toml").write_text(shipped.replace("rate = 32.00", "rate = 41.24", 1), encoding="utf-8")
+    p = write(tmp_path, "[rules]\npath = 'rules.toml'\n[database]\nurl = 'sqlite:///ebok.sqlite3'\n")
+    r = subprocess.run([sys.executable, "-m", "worker", "--config", str(p), "process"], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("ebok-worker: rules.path:") and "41.24" in r.stderr and r.stderr.count("\n") == 1
