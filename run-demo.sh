@@ -35,6 +35,8 @@ echo "== ebok_declaration"
 .venv/bin/python - <<'PY'
 import sqlite3
 con = sqlite3.connect("demo/var/ebok.sqlite3")
-for row in con.execute("select id, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
-    print("  ", *row)
+print("   id  form       purpose status        declared  computed  signature")
+for i, form, purpose, status, declared, computed, sig, sig_status in con.execute(
+        "select id, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
+    print(f"  {i:3}  {form or '-':10} {purpose or '-':7} {status:12} {declared or 0:9.2f} {computed or 0:9.2f}  {sig} {sig_status}")
 PY

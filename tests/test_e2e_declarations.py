@@ -137,3 +137,42 @@ def test_tampered_document_is_rejected_and_loaded_without_links(app, pki):
     d = declarations(app)[doc]
     assert d["status"] == "REJECTED" and "SIGNATURE_INVALID" in {f["code"] for f in d["findings"]}
     assert d["payer_id"] is None and d["property_id"] is None and periods(app) == []
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_revocation_required_uses_the_configured_crls(db_url, tmp_path, trust_files, pki, revoked):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.sigtools.pki import utc as pki_utc
+
+    anchors, seal = trust_files
+    crl = pki.crl(pki.seal_ca, [(pki.seal, pki_utc(2024, 1, 1))] if revoked else [], last=pki_utc(2025, 1, 1), next=None)
+    (tmp_path / "seal-ca.crl").write_bytes(crl.public_bytes(Encoding.DER))
+    root_crl = pki.crl(pki.root, [], last=pki_utc(2025, 1, 1), next=None)  # every CA of the chain needs its list
+    (tmp_path / "root.crl").write_bytes(root_crl.public_bytes(Encoding.PEM))
+    base = {
+        "database": {"url": db_url},
+        "storage": {"path": str(tmp_path / "documents")},
+        "signatures": {"trust_anchors": str(anchors), "trusted_profile_seals": [str(seal)], "revocation": "required"},
+    }
+    no_crl = App(config_mod.from_dict(base, base=tmp_path))
+    doc = deliver(no_crl, signed(pki, filed=FIRST_FILED), "first", FIRST_FILED)
+    no_crl.processor.run_pending()
+    d = declarations(no_crl)[doc]
+    assert d["status"] == "NEEDS_REVIEW" and d["signature_status"] == "INDETERMINATE"
+    assert "SIGNATURE_INDETERMINATE" in {f["code"] for f in d["findings"]}
+    no_crl.engine.dispose()
+
+    base["signatures"]["crls"] = ["seal-ca.crl", "root.crl"]
+    with_crl = App(config_mod.from_dict(base, base=tmp_path))
+    with with_crl.engine.begin() as conn:
+        from worker.processing import requeue
+
+        requeue(conn, [doc], datetime.now(timezone.utc))
+    with_crl.processor.run_pending()
+    d = declarations(with_crl)[doc]
+    if revoked:
+        assert d["status"] == "REJECTED" and "SIGNATURE_CERT_EXPIRED" in {f["code"] for f in d["findings"]}
+    else:
+        assert d["status"] == "ACCEPTED" and d["signature_status"] == "VALID"
+    with_crl.engine.dispose()

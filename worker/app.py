@@ -90,7 +90,7 @@ def build_settings(config: Config) -> ProcessingSettings:
         if sig.trust_anchors is None:
             raise ConfigError("signatures.trust_anchors: required with signatures.trusted_profile_seals")
         try:
-            trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation)
+            trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation, crls=list(sig.crls))
         except (ValueError, OSError) as exc:
             raise ConfigError(f"signatures.trust_anchors: {exc}") from None
     return ProcessingSettings(

@@ -72,6 +72,7 @@ class SignaturesConfig:
     trust_anchors: Path | None = None
     trusted_profile_seals: tuple[Path, ...] = ()
     revocation: str = "off"  # off | required
+    crls: tuple[Path, ...] = ()  # revocation lists (DER or PEM) for revocation = "required"
 
 
 @dataclass(frozen=True)
