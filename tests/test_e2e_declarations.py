@@ -176,3 +176,29 @@ def test_revocation_required_uses_the_configured_crls(db_url, tmp_path, trust_fi
     else:
         assert d["status"] == "ACCEPTED" and d["signature_status"] == "VALID"
     with_crl.engine.dispose()
+
+
+def test_new_rates_recompute_every_property_without_a_new_declaration(app, pki):
+    from importlib import resources
+
+    from rules.ruleset import loads_ruleset
+    from worker.fees import recompute_if_rates_changed
+
+    doc = deliver(app, signed(pki, filed=FIRST_FILED), "first", FIRST_FILED)
+    app.processor.run_pending()
+    assert periods(app) == [("2025-03-01", None, "76.00")]
+    assert recompute_if_rates_changed(app.engine, app.settings.ruleset) == 1  # first start: fingerprint recorded
+    assert recompute_if_rates_changed(app.engine, app.settings.ruleset) is None  # unchanged rates: nothing to do
+
+    shipped = (resources.files("rules") / "czysty-region.toml").read_text(encoding="utf-8")
+    new_table = (
+        '[[residential]]\nvalid_from = 2025-07-01\nresolution = "uchwała (test)"\ncomposting_discount = 2.00\n'
+        "tiers = [\n  { first_person = 1, last_person = 4, rate = 40.00 },\n"
+        "  { first_person = 5, last_person = 5, rate = 32.50 },\n  { first_person = 6, rate = 26.50 },\n]\n\n"
+    )
+    marker = "# ---------------------------------------------------------------------------------------\n# Non-residential part"
+    assert marker in shipped
+    new_rules = loads_ruleset(shipped.replace(marker, new_table + marker), source="test")
+    assert recompute_if_rates_changed(app.engine, new_rules) == 1
+    assert periods(app) == [("2025-03-01", "2025-06-30", "76.00"), ("2025-07-01", None, "80.00")]
+    assert declarations(app)[doc]["status"] == "ACCEPTED"

@@ -22,7 +22,7 @@ assert (resources.files("schemas") / "epuap").is_dir()
 from adapters.db.migrate import make_engine, upgrade, current_revision
 e = make_engine("sqlite:///" + tempfile.mktemp(suffix=".db"))
 upgrade(e)
-assert current_revision(e) == "0001"
+assert current_revision(e) == "0002"
 print("ok")
 """
 

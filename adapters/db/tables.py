@@ -224,3 +224,11 @@ worker_mailbox = Table(
     Column("last_attempt_at", UtcDateTime()),
     Column("last_error", Text),
 )
+
+worker_setting = Table(
+    "worker_setting",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
