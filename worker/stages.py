@@ -4,13 +4,17 @@ ePUAP: parse → identify the form → verify the signature → (from here on on
 content is read) validate against the form's XSD → map to the declaration model →
 declaration checks → signer against declarant → fee rules. The database checks
 (corrections, retroactive decreases) and the load follow in the service layer.
+
+PAPER (a scan export from the scan inbox): parse → the export (XSD, header) → identify the
+form → low OCR confidence → handwritten signature → map the fields to the declaration
+model → declaration checks → fee rules (``worker.scans.stages``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.domain.model import EPUAP
+from worker.domain.model import EPUAP, PAPER
 from worker.pipeline import Stage
 
 
@@ -30,4 +34,8 @@ def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Sta
             signatures.check_signer,
             fee_rules,
         ]
+    if channel == PAPER:
+        from worker.scans.stages import PAPER_STAGES
+
+        return list(PAPER_STAGES)
     raise ValueError(f"no pipeline for channel {channel!r}")
