@@ -72,6 +72,20 @@ def check_epuap(config: Config) -> None:
         raise ConfigError(f"{key}: {msg}") from None
 
 
+def check_scans(config: Config) -> None:
+    """Start-up check of the scan inbox: when scans are enabled, the inbox, archive and
+    quarantine folders are created if missing; a path that is not a folder is a
+    configuration error naming the key."""
+    if not config.scans.enabled:
+        return
+    from adapters.scans import ensure_folders
+
+    try:
+        ensure_folders(config.scans)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_settings(config: Config) -> ProcessingSettings:
     """Load and validate the rule set and the trust configuration (start-up checks:
     a problem here is a configuration error naming the key)."""

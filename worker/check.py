@@ -4,6 +4,13 @@ Runs the same stages as processing (schema, signature, rules) with the configura
 rules and trust anchors; writes nothing. The checks that need the database (earlier
 declarations of the property) are left out. ``--filed-at`` is the filing time
 (default: now).
+
+A ``.xml`` whose root is the capture station's ``Skan`` is a paper declaration: it runs
+the PAPER stages (channel ``PAPER``), its filing time is its receipt date ``DataWplywu``
+unless ``--filed-at`` is given, and its PDF must lie beside it (``Obraz/@plik``) with the
+SHA-256 the export gives — as the scan inbox would require. The result carries
+``"image": {"file", "ok", "problem"}``; a missing PDF or a different hash makes ``check``
+exit 1 (the findings are still printed: the pair would not be taken in as it is).
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from typing import Any
 from worker.app import App
 from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
 from worker.domain.findings import REJECTED, finding
-from worker.domain.model import EPUAP
+from worker.domain.model import EPUAP, PAPER
+from worker.forms.safe_xml import XmlRefused, parse_untrusted
 from worker.pipeline import CORRESPONDENCE, Context
 from worker.processing import analyse
 
 
-def check_file(app: App, path: Path, filed_at: datetime) -> dict[str, Any]:
+def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any]:
+    """One file's result; ``filed_at`` None: now (ePUAP) or the receipt date (paper)."""
     settings = app.settings
+    image: dict[str, Any] | None = None
     try:
         size = path.stat().st_size
         if size > settings.max_document_bytes:
@@ -29,10 +39,48 @@ def check_file(app: App, path: Path, filed_at: datetime) -> dict[str, Any]:
             ctx = Context(raw=raw, channel=EPUAP, filed_at=filed_at, settings=settings)
             ctx.add(finding("DOCUMENT_TOO_LARGE", None, f"Dokument ma {size} bajtów, więcej niż dopuszczalne {settings.max_document_bytes}."))
         else:
-            ctx = analyse(path.read_bytes(), channel=EPUAP, filed_at=filed_at, settings=settings)
+            raw = path.read_bytes()
+            root = _root_or_none(raw, settings.max_document_bytes)
+            from worker.scans.export import is_scan_export
+
+            if is_scan_export(root):
+                ctx = analyse(raw, channel=PAPER, filed_at=filed_at, settings=settings)
+                image = scan_image(path, root)
+            else:
+                ctx = analyse(raw, channel=EPUAP, filed_at=filed_at or datetime.now(timezone.utc), settings=settings)
     except OSError as exc:
         return {"file": str(path), "error": f"nie można odczytać pliku: {exc.strerror or exc}"}
-    return result_of(str(path), ctx)
+    result = result_of(str(path), ctx)
+    if image is not None:
+        result["image"] = image
+    return result
+
+
+def _root_or_none(raw: bytes, max_bytes: int) -> Any:
+    try:
+        return parse_untrusted(raw, max_bytes=max_bytes)
+    except XmlRefused:
+        return None  # the stages report it
+
+
+def scan_image(path: Path, root: Any) -> dict[str, Any]:
+    """The scan export's PDF beside it: there, and with the SHA-256 the export gives?"""
+    from adapters.storage import DocumentStore
+    from worker.scans.export import ScanExportError, read_header
+
+    try:
+        header = read_header(root)
+    except ScanExportError as exc:
+        return {"file": None, "ok": False, "problem": exc.message}
+    pdf = path.parent / header.image_file
+    if not pdf.is_file():
+        return {"file": header.image_file, "ok": False, "problem": f"Brak pliku obrazu „{header.image_file}” obok eksportu skanu."}
+    if DocumentStore.digest(pdf.read_bytes()) != header.image_sha256:
+        return {
+            "file": header.image_file, "ok": False,
+            "problem": f"Plik obrazu „{header.image_file}” ma inny skrót SHA-256 niż podany w eksporcie skanu.",
+        }
+    return {"file": header.image_file, "ok": True, "problem": None}
 
 
 def result_of(name: str, ctx: Context) -> dict[str, Any]:
@@ -59,7 +107,6 @@ def _money(value) -> str | None:
 
 
 def run_check(app: App, files: list[Path], *, as_json: bool, filed_at: datetime | None) -> int:
-    filed_at = filed_at or datetime.now(timezone.utc)
     results = [check_file(app, f, filed_at) for f in files]
     if as_json:
         print_json(results)
@@ -71,4 +118,7 @@ def run_check(app: App, files: list[Path], *, as_json: bool, filed_at: datetime 
             print(f"{r['file']}: {r['status']} ({r['form'] or 'formularz nieznany'}), opłata zadeklarowana {r['declared_fee']}, wyliczona {r['computed_fee']}, podpis {r['signature']} {r['signature_status']}")
             for f in r["findings"]:
                 print(f"  [{f['code']}] {f['field'] or ''}: {f['message']}")
-    return EXIT_FAILURE if any("error" in r for r in results) else EXIT_OK
+            if r.get("image") and not r["image"]["ok"]:
+                print(f"  obraz skanu: {r['image']['problem']}")
+    bad_image = any(r.get("image") is not None and not r["image"]["ok"] for r in results)
+    return EXIT_FAILURE if bad_image or any("error" in r for r in results) else EXIT_OK

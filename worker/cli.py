@@ -35,11 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", default=None, help=help_config)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP i przetwarzanie wg harmonogramu")
+    r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP, skrzynka skanów i przetwarzanie wg harmonogramu")
     r.add_argument("--once", action="store_true", help="jeden przebieg wszystkich źródeł i przetwarzania, potem koniec")
 
     pl = sub.add_parser("pull", parents=[common], help="jeden przebieg pobierania z ePUAP")
     pl.add_argument("--mailbox", metavar="ADDR", help="tylko ta skrytka (/podmiot/skrytka)")
+
+    sub.add_parser("scan", parents=[common], help="jeden przebieg skrzynki skanów (deklaracje papierowe)")
 
     sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty")
 

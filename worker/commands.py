@@ -43,6 +43,10 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker.app import check_epuap
 
         check_epuap(cfg)
+    if cmd in ("run", "scan"):
+        from worker.app import check_scans
+
+        check_scans(cfg)
     app.upgrade_db() if cmd == "run" else _require_schema(app)
     if cmd == "run":
         from worker.daemon import run
@@ -52,6 +56,18 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker.daemon import pull
 
         return EXIT_OK if pull(app, mailbox=args.mailbox) else EXIT_FAILURE
+    if cmd == "scan":
+        from worker.daemon import scan
+
+        report = scan(app)
+        if report is None:
+            print("Skrzynka skanów jest wyłączona w konfiguracji ([scans] enabled = false).")
+            return EXIT_OK
+        print(
+            f"Skany: przyjęte {report.stored}, już wcześniej przyjęte {report.duplicates}, "
+            f"czekają na komplet {report.waiting}, w kwarantannie {report.quarantined}, błędy {report.errors}"
+        )
+        return EXIT_OK if report.ok else EXIT_FAILURE
     if cmd == "process":
         app.processor.recover_stale()
         report = app.processor.run_pending()
@@ -88,6 +104,11 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         e = ebok_declaration.c
         by_outcome = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
         mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]
+    scans = None
+    if app.config.scans.enabled:
+        from adapters.scans import inbox_counts
+
+        scans = inbox_counts(app.config.scans)
     configured = {m.address for m in app.config.epuap.mailboxes}
     known = {m["address"] for m in mailboxes}
     for addr in sorted(configured - known):
@@ -104,6 +125,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         "documents_by_kind": {k or "UNKNOWN": v for k, v in by_kind.items()},
         "correspondence": by_kind.get("CORRESPONDENCE", 0),
         "test_documents": by_kind.get("TEST", 0),
+        "scans": scans,
         "mailboxes": [
             {
                 "address": m["address"],
@@ -139,6 +161,9 @@ def status(app: App, *, as_json: bool) -> int:
     print(f"  zastąpione korektą (SUPERSEDED): {out['SUPERSEDED']}")
     print(f"Korespondencja inna niż deklaracje (do biura): {s['correspondence']}")
     print(f"Dokumenty testowe ePUAP (niewczytane): {s['test_documents']}")
+    if s["scans"] is not None:
+        sc = s["scans"]
+        print(f"Skrzynka skanów: w skrzynce {sc['inbox_xml']} eksportów XML i {sc['inbox_pdf']} plików PDF; w kwarantannie {sc['quarantined']}")
     if s["mailboxes"]:
         print("Skrytki ePUAP:")
         for m in s["mailboxes"]:

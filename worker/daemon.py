@@ -1,7 +1,8 @@
 """The daemon (``run``) and the one-pass commands it is made of.
 
 ``run`` schedules, with APScheduler: a pull of every ePUAP mailbox every
-``epuap.poll_interval_s``, processing of what is pending every ``processing.interval_s``
+``epuap.poll_interval_s``, a pass over the scan inbox every ``scans.poll_interval_s`` (when
+``[scans] enabled``), processing of what is pending every ``processing.interval_s``
 and a daily summary line. Jobs never overlap themselves (``max_instances=1``) and missed
 runs coalesce. SIGTERM/SIGINT set a stop flag: the document in hand is finished and
 committed, the scheduler shuts down waiting for running jobs, and the process exits 0.
@@ -44,6 +45,18 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
     return all(r.ok for r in reports)
 
 
+def scan(app: App, stop: threading.Event | None = None):
+    """One pass over the scan inbox; its :class:`adapters.scans.ScanReport`, or ``None``
+    when scans are disabled in the configuration."""
+    cfg = app.config.scans
+    if not cfg.enabled:
+        log.info("scan inbox disabled in the configuration", extra={"event": "scan.disabled"})
+        return None
+    from adapters.scans import scan_inbox
+
+    return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes)
+
+
 def process(app: App, stop: threading.Event | None = None) -> None:
     report = app.processor.run_pending(stop=stop)
     if report.processed or report.failed:
@@ -73,9 +86,16 @@ def run(app: App, *, once: bool = False) -> int:
         except Exception:  # an unavailable ePUAP never keeps what is stored from processing
             log.exception("pull pass failed", extra={"event": "epuap.pass_failed"})
             ok = False
+        scan_ok = True
+        try:
+            scanned = scan(app)
+            scan_ok = scanned is None or scanned.ok
+        except Exception:  # an unreadable inbox never keeps what is stored from processing
+            log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
+            scan_ok = False
         report = app.processor.run_pending()
-        log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok})
-        return EXIT_OK if ok and report.failed == 0 else EXIT_FAILURE
+        log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok})
+        return EXIT_OK if ok and scan_ok and report.failed == 0 else EXIT_FAILURE
 
     stop = threading.Event()
 
@@ -103,9 +123,11 @@ def run(app: App, *, once: bool = False) -> int:
     sched.add_job(guarded("process", process, app, stop), IntervalTrigger(seconds=app.config.processing.interval_s), id="process", next_run_time=now)
     if app.config.epuap.enabled:
         sched.add_job(guarded("pull", pull, app, None, stop), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id="pull", next_run_time=now)
+    if app.config.scans.enabled:
+        sched.add_job(guarded("scan", scan, app, stop), IntervalTrigger(seconds=app.config.scans.poll_interval_s), id="scan", next_run_time=now)
     sched.add_job(guarded("summary", daily_summary, app), CronTrigger(hour=23, minute=59, timezone=timezone.utc), id="summary")
     sched.start()
-    log.info("worker started", extra={"event": "run.started", "epuap": app.config.epuap.enabled, "mailboxes": len(app.config.epuap.mailboxes)})
+    log.info("worker started", extra={"event": "run.started", "epuap": app.config.epuap.enabled, "scans": app.config.scans.enabled, "mailboxes": len(app.config.epuap.mailboxes)})
     try:
         while not stop.wait(1.0):
             pass

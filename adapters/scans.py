@@ -1,0 +1,388 @@
+"""The scan inbox: scanned paper forms in, durably stored, then moved out of the inbox.
+
+The capture station writes, per form, ``NAME.pdf`` (the page images) and then ``NAME.xml``
+(the recognised data), the XML last and atomically, so an XML that exists is complete.
+One pass of :func:`scan_inbox` looks at every ``*.xml`` in the inbox, in name order:
+
+1. The XML's header is read (safe parser; only the id, the receipt date and the image
+   reference are needed here — the rest is judged by processing, so a pair whose content is
+   not schema-valid is still stored and shows up as a REJECTED declaration). An XML whose
+   header cannot be read is quarantined at once, with ``NAME.pdf`` if there is one.
+2. A pair already stored (the same scan id with the same XML bytes) is recognised and
+   only moved to the archive — also when its PDF has already gone (a crash between the
+   two moves): its PDF was stored before the document was.
+   The same scan id with *different* XML bytes is not silently dropped as a duplicate:
+   the new pair is quarantined (``scan_id_conflict``) for the office to look at.
+3. The PDF named by ``Obraz/@plik`` (a plain name in the same folder) must be there with the
+   SHA-256 the XML gives. If not, the pair is not ready yet (``waiting``) — unless the XML
+   is older than ``scans.incomplete_grace_s`` (by its modification time): then the pair is
+   quarantined with the reason.
+4. A ready pair: the PDF is stored durably (``DocumentStore.put``), then the XML — its bytes
+   exactly — through :meth:`worker.intake.Intake.store` (channel ``PAPER``, source reference
+   ``scan:<id>``, filing time = ``DataWplywu`` at midnight in Poland, the header and the
+   PDF's hash, storage key, name and pages in the metadata, source ``scan-inbox``). Only
+   after it returns are the files moved to the archive: the PDF first, the XML last (while
+   the XML is in the inbox the pair is not done; a crash in between is finished by the
+   next pass, see 2).
+
+Nothing in the inbox is ever deleted: files are moved by an atomic rename under the same
+name into ``archive`` or ``quarantine`` (a name already there gets a ``.1``, ``.2``…
+suffix before the extension, the same for both files of a pair; nothing is overwritten).
+A quarantined XML gets ``NAME.reason.txt`` beside it: an English key and a Polish reason.
+A PDF without an XML is left alone (the station is still writing, or the office put it
+there by hand); one older than the grace period is reported in the pass's log line
+(``orphan_pdfs``) so the office notices it.
+
+Logs (file names only, never content): ``scan.stored``, ``scan.duplicate``,
+``scan.waiting``, ``scan.quarantined``, ``scan.error`` and one ``scan.pass`` per pass.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adapters.db.tables import worker_document
+from adapters.storage import DocumentStore
+from worker.config import ScansConfig
+from worker.domain.model import PAPER
+from worker.intake import Intake
+from worker.scans.export import ScanExportError, ScanHeader, header_from_bytes
+
+log = logging.getLogger(__name__)
+
+#: the ``source`` of every document from the inbox (the worker's mailbox column)
+SOURCE = "scan-inbox"
+DEFAULT_MAX_XML_BYTES = 10 * 1024 * 1024
+
+# English keys → Polish reasons of a quarantine
+REASONS = {
+    "pdf_missing": "Brak pliku obrazu (PDF) wskazanego w eksporcie skanu, także po upływie czasu oczekiwania.",
+    "pdf_hash_mismatch": "Plik obrazu (PDF) ma inny skrót SHA-256 niż podany w eksporcie skanu, także po upływie "
+    "czasu oczekiwania: obraz jest niekompletny albo nie należy do tego eksportu.",
+    "scan_id_conflict": "Skan o tym identyfikatorze został już przyjęty z inną treścią eksportu. Nowego eksportu "
+    "nie przyjęto; jeśli to poprawiony skan, stanowisko skanowania powinno nadać mu nowy identyfikator.",
+    "not_regular_file": "Plik eksportu nie jest zwykłym plikiem (np. jest dowiązaniem).",
+    "too_large": "Plik eksportu skanu jest większy niż dopuszczalny rozmiar dokumentu.",
+    "unreadable": "Nie można odczytać pliku eksportu.",
+}
+
+
+@dataclass
+class ScanReport:
+    stored: int = 0
+    duplicates: int = 0
+    waiting: int = 0
+    quarantined: int = 0
+    errors: int = 0
+    orphan_pdfs: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "stored": self.stored, "duplicates": self.duplicates, "waiting": self.waiting,
+            "quarantined": self.quarantined, "errors": self.errors, "orphan_pdfs": self.orphan_pdfs,
+        }
+
+
+def ensure_folders(cfg: ScansConfig) -> None:
+    """Create the inbox, archive and quarantine folders if missing. Raises ``ValueError``
+    naming the key when one exists but is not a folder (or cannot be created)."""
+    for key in ("inbox", "archive", "quarantine"):
+        path = Path(getattr(cfg, key))
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"scans.{key}: {path} is not a folder")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"scans.{key}: cannot create the folder {path}: {exc.strerror or exc}") from None
+
+
+def inbox_counts(cfg: ScansConfig) -> dict[str, int]:
+    """Files waiting in the inbox and pairs in quarantine (cheap: directory listings)."""
+    def count(folder: Path, suffix: str) -> int:
+        try:
+            return sum(1 for p in folder.iterdir() if p.name.endswith(suffix) and not p.name.startswith("."))
+        except OSError:
+            return 0
+
+    inbox, quarantine = Path(cfg.inbox), Path(cfg.quarantine)
+    return {
+        "inbox_xml": count(inbox, ".xml"),
+        "inbox_pdf": count(inbox, ".pdf"),
+        "quarantined": count(quarantine, ".xml"),
+    }
+
+
+def _is_export_name(name: str) -> bool:
+    """Only finished exports: ``NAME.xml``, not hidden, not a temporary name.
+
+    >>> [_is_export_name(n) for n in ("a.xml", ".a.xml", "a.xml.tmp", "a.XML", "a.reason.txt", "~a.xml")]
+    [True, False, False, True, False, False]
+    """
+    return name.lower().endswith(".xml") and not name.startswith((".", "~")) and len(name) > 4
+
+
+def scan_inbox(
+    cfg: ScansConfig,
+    intake: Intake,
+    store: DocumentStore,
+    *,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
+    max_xml_bytes: int = DEFAULT_MAX_XML_BYTES,
+) -> ScanReport:
+    """One pass over the inbox (see the module docstring). Never raises for a bad file:
+    each problem is counted and logged, and the pass goes on with the next one."""
+    report = ScanReport()
+    now_ts = (now or datetime.now(timezone.utc)).timestamp()
+    inbox = Path(cfg.inbox)
+    try:
+        names = sorted(p.name for p in inbox.iterdir())
+    except OSError as exc:
+        log.error("scan inbox cannot be read", extra={"event": "scan.error", "error": exc.strerror or type(exc).__name__})
+        report.errors += 1
+        return report
+    referenced: set[str] = set()
+    for name in names:
+        if stop is not None and stop.is_set():
+            break
+        if not _is_export_name(name):
+            continue
+        try:
+            _one(cfg, intake, store, inbox / name, now_ts, max_xml_bytes, report, referenced)
+        except Exception as exc:  # a database or file-system failure: next pass tries again
+            report.errors += 1
+            log.error(
+                "scan pair could not be taken in", exc_info=exc,
+                extra={"event": "scan.error", "file": name, "error": type(exc).__name__},
+            )
+    for name in names:
+        if name.lower().endswith(".pdf") and name not in referenced and not name.startswith("."):
+            xml_twin = name[:-4] + ".xml"
+            if xml_twin in names:
+                continue
+            try:
+                age = now_ts - (inbox / name).stat().st_mtime
+            except OSError:
+                continue
+            if age > cfg.incomplete_grace_s:
+                report.orphan_pdfs += 1
+    log.info("scan inbox pass done", extra={"event": "scan.pass", **report.as_dict()})
+    return report
+
+
+def _one(
+    cfg: ScansConfig, intake: Intake, store: DocumentStore, xml: Path, now_ts: float, max_bytes: int,
+    report: ScanReport, referenced: set[str],
+) -> None:
+    inbox = xml.parent
+    same_stem_pdf = inbox / (xml.name[:-4] + ".pdf")
+    if xml.is_symlink() or not xml.is_file():
+        _quarantine(cfg, xml, None, "not_regular_file", REASONS["not_regular_file"], report, now_ts)
+        return
+    st = xml.stat()
+    if st.st_size > max_bytes:
+        _quarantine(cfg, xml, same_stem_pdf, "too_large", REASONS["too_large"], report, now_ts)
+        return
+    raw = xml.read_bytes()
+    try:
+        header = header_from_bytes(raw, max_bytes=max_bytes)
+    except ScanExportError as exc:
+        _quarantine(cfg, xml, same_stem_pdf, exc.reason, exc.message, report, now_ts)
+        return
+    pdf = inbox / header.image_file
+    referenced.add(header.image_file)
+    sha = DocumentStore.digest(raw)
+
+    # already stored? (a re-delivered pair, or a crash between storing and moving)
+    existing = _stored(intake, header.source_ref)
+    if existing is not None:
+        doc_id, stored_sha = existing
+        if stored_sha != sha:
+            _quarantine(cfg, xml, pdf, "scan_id_conflict", REASONS["scan_id_conflict"], report, now_ts)
+            return
+        _archive(cfg, xml, pdf)
+        report.duplicates += 1
+        log.info("scan pair already stored; moved to the archive",
+                 extra={"event": "scan.duplicate", "document_id": doc_id, "file": xml.name, "channel": PAPER, "mailbox": SOURCE})
+        return
+
+    problem = _image_problem(pdf, header)
+    if problem is not None:
+        age = now_ts - st.st_mtime
+        if age > cfg.incomplete_grace_s:
+            _quarantine(cfg, xml, pdf, problem, REASONS[problem], report, now_ts)
+        else:
+            report.waiting += 1
+            log.info("scan pair not complete yet", extra={"event": "scan.waiting", "file": xml.name, "reason": problem, "age_s": int(age)})
+        return
+
+    image = pdf.read_bytes()
+    if DocumentStore.digest(image) != header.image_sha256:  # changed since it was checked
+        report.waiting += 1
+        log.info("scan pair not complete yet", extra={"event": "scan.waiting", "file": xml.name, "reason": "pdf_hash_mismatch"})
+        return
+    pdf_sha, pdf_key = store.put(image)
+    result = intake.store(
+        channel=PAPER,
+        source_ref=header.source_ref,
+        raw=raw,
+        filed_at=header.filed_at,
+        metadata={
+            "scan": header.to_metadata(),
+            "pdf": {"sha256": pdf_sha, "storage_key": pdf_key, "name": header.image_file, "pages": header.image_pages, "size": len(image)},
+            "xml_file": xml.name,
+        },
+        mailbox=SOURCE,
+    )
+    _archive(cfg, xml, pdf)
+    if result.created:
+        report.stored += 1
+        log.info("scan pair stored and moved to the archive",
+                 extra={"event": "scan.stored", "document_id": result.document_id, "file": xml.name, "channel": PAPER, "mailbox": SOURCE})
+    else:
+        report.duplicates += 1
+        log.info("scan pair already stored; moved to the archive",
+                 extra={"event": "scan.duplicate", "document_id": result.document_id, "file": xml.name, "channel": PAPER, "mailbox": SOURCE})
+
+
+def _stored(intake: Intake, source_ref: str) -> tuple[int, str] | None:
+    d = worker_document.c
+    with intake.engine.connect() as conn:
+        row = conn.execute(select(d.id, d.sha256).where(d.channel == PAPER, d.source_ref == source_ref)).first()
+    return (row.id, row.sha256) if row is not None else None
+
+
+def _image_problem(pdf: Path, header: ScanHeader) -> str | None:
+    """``None`` when the PDF is there with the SHA-256 the export gives."""
+    if pdf.is_symlink() or not pdf.is_file():
+        return "pdf_missing"
+    h = hashlib.sha256()
+    with pdf.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return None if h.hexdigest() == header.image_sha256 else "pdf_hash_mismatch"
+
+
+# --- moving files ------------------------------------------------------------------------
+
+
+def _suffixed(name: str, n: int) -> str:
+    """``a.xml``, 2 → ``a.2.xml``.
+
+    >>> _suffixed("skan-1.xml", 0), _suffixed("skan-1.xml", 2), _suffixed("skan-1.reason.txt", 1)
+    ('skan-1.xml', 'skan-1.2.xml', 'skan-1.reason.1.txt')
+    """
+    if n == 0:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
+
+
+def _free_suffix(folder: Path, names: list[str]) -> int:
+    """The smallest ``n`` such that no name of the pair exists in ``folder`` with it."""
+    for n in range(0, 10_000):
+        if not any((folder / _suffixed(x, n)).exists() for x in names):
+            return n
+    raise FileExistsError(f"no free name in {folder}")  # pragma: no cover
+
+
+def _move(src: Path, folder: Path, name: str) -> Path:
+    """Move ``src`` into ``folder`` as ``name`` (or the next free suffix), never overwriting:
+    a hard link under the new name then the old one removed, both atomic; where hard links
+    are not available, a rename (or a copy across file systems)."""
+    n = 0
+    while True:
+        target = folder / _suffixed(name, n)
+        try:
+            os.link(src, target, follow_symlinks=False)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            if target.exists():
+                n += 1
+                continue
+            shutil.move(str(src), str(target))
+            return target
+        os.unlink(src)
+        return target
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _archive(cfg: ScansConfig, xml: Path, pdf: Path | None) -> None:
+    folder = Path(cfg.archive)
+    folder.mkdir(parents=True, exist_ok=True)
+    moving_pdf = pdf is not None and (pdf.is_file() or pdf.is_symlink())
+    names = [xml.name] + ([pdf.name] if moving_pdf else [])
+    n = _free_suffix(folder, names)
+    if moving_pdf:
+        _move(pdf, folder, _suffixed(pdf.name, n))
+    _move(xml, folder, _suffixed(xml.name, n))  # the XML last: while it is in the inbox, the pair is not done
+    _fsync_dir(folder)
+    _fsync_dir(xml.parent)
+
+
+def _quarantine(
+    cfg: ScansConfig, xml: Path, pdf: Path | None, key: str, message: str, report: ScanReport, now_ts: float,
+) -> None:
+    folder = Path(cfg.quarantine)
+    folder.mkdir(parents=True, exist_ok=True)
+    moving_pdf = pdf is not None and pdf != xml and (pdf.is_file() or pdf.is_symlink())
+    stem = xml.name[:-4]
+    names = [xml.name, f"{stem}.reason.txt"] + ([pdf.name] if moving_pdf else [])
+    n = _free_suffix(folder, names)
+    reason_name = _suffixed(f"{stem}.reason.txt", n)
+    text = (
+        f"reason: {key}\n"
+        f"powód: {message}\n"
+        f"file: {_suffixed(xml.name, n)}\n"
+        f"pdf: {_suffixed(pdf.name, n) if moving_pdf else '-'}\n"
+        f"at: {datetime.fromtimestamp(now_ts, timezone.utc).isoformat()}\n"
+    )
+    _write_new(folder / reason_name, text.encode("utf-8"))
+    if moving_pdf:
+        _move(pdf, folder, _suffixed(pdf.name, n))
+    _move(xml, folder, _suffixed(xml.name, n))
+    _fsync_dir(folder)
+    _fsync_dir(xml.parent)
+    report.quarantined += 1
+    log.warning("scan pair quarantined", extra={"event": "scan.quarantined", "file": xml.name, "reason": key})
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+__all__ = ["REASONS", "SOURCE", "ScanReport", "ensure_folders", "inbox_counts", "scan_inbox"]
