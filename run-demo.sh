@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run the worker once on the embedded default: SQLite, the local
-# ePUAP double serving the sample documents from demo/epuap (two mailboxes), the samples'
-# TEST trust anchors. Everything it writes goes to demo/var/. Safe to run again: documents
+# ePUAP double serving the sample documents from demo/epuap (two mailboxes), the scan
+# inbox with the sample scanned form from demo/scans, the samples' TEST trust anchors. Everything it writes goes to demo/var/. Safe to run again: documents
 # already stored are recognised and not loaded twice.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +14,10 @@ fi
     || { cat .venv/pip-install.log >&2; exit 1; }
 W=.venv/bin/ebok-worker
 PORT=18089
-mkdir -p demo/var
+mkdir -p demo/var demo/var/scans/inbox
+# the scanned paper form: a copy into the inbox (the worker moves it to the archive; the
+# committed files in demo/scans stay where they are)
+cp demo/scans/*.pdf demo/scans/*.xml demo/var/scans/inbox/
 
 "$W" epuap-double --port "$PORT" --keys demo/var/devkeys --queue-dir demo/epuap > demo/var/epuap-double.log 2>&1 &
 DOUBLE=$!
@@ -35,8 +38,8 @@ echo "== ebok_declaration"
 .venv/bin/python - <<'PY'
 import sqlite3
 con = sqlite3.connect("demo/var/ebok.sqlite3")
-print("   id  form       purpose status        declared  computed  signature")
-for i, form, purpose, status, declared, computed, sig, sig_status in con.execute(
-        "select id, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
-    print(f"  {i:3}  {form or '-':10} {purpose or '-':7} {status:12} {declared or 0:9.2f} {computed or 0:9.2f}  {sig} {sig_status}")
+print("   id  channel form       purpose status        declared  computed  signature")
+for i, channel, form, purpose, status, declared, computed, sig, sig_status in con.execute(
+        "select id, channel, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
+    print(f"  {i:3}  {channel:7} {form or '-':10} {purpose or '-':7} {status:12} {declared or 0:9.2f} {computed or 0:9.2f}  {sig} {sig_status}")
 PY
