@@ -178,9 +178,57 @@ def _text(root: Any, name: str) -> str | None:
     return node.text.strip() or None
 
 
+_POLE_PATH = re.compile(r"/Skan/Pola/Pole(?:\[(\d+)\])?")
+_FIELD_NAME = re.compile(r"[a-z_]+(\.[a-z0-9_]+)*")
+
+
 def validate_export(root: Any) -> list[Finding]:
-    """``SCHEMA_INVALID`` findings of the export against its XSD (none when valid)."""
-    return validate_document(root, SCAN_EXPORT)
+    """``SCHEMA_INVALID`` findings of the export against its XSD (none when valid).
+
+    The e-forms' explainer words the errors; an error it places on a ``Pole`` element
+    itself (an attribute's value it reads as the element's) would quote the recognised
+    value — personal data — so those are replaced by this module's own wording of the
+    field's attributes, which never repeats the value.
+    """
+    findings = validate_document(root, SCAN_EXPORT)
+    out: list[Finding] = []
+    done: set[str] = set()
+    for f in findings:
+        match = _POLE_PATH.fullmatch(f.field or "")
+        if match is None:
+            out.append(f)
+            continue
+        if f.field in done:
+            continue
+        done.add(f.field or "")
+        out.extend(_pole_findings(root, f.field or "", int(match.group(1) or 1)))
+    return out
+
+
+def _pole_findings(root: Any, path: str, position: int) -> list[Finding]:
+    from worker.domain.findings import finding
+
+    pola = root.find(_q("Pola"))
+    poles = list(pola.iterchildren(_q("Pole"))) if pola is not None else []
+    pole = poles[position - 1] if 0 < position <= len(poles) else None
+    if pole is None:
+        return [finding("SCHEMA_INVALID", path, "Pole eksportu skanu nie jest zgodne ze wzorem eksportu.")]
+    name = pole.get("nazwa") or ""
+    what = f"Pole „{name[:60]}”" if _FIELD_NAME.fullmatch(name) else f"Pole nr {position}"
+    out = []
+    if not _FIELD_NAME.fullmatch(name):
+        out.append(finding("SCHEMA_INVALID", f"{path}/@nazwa", f"{what}: nazwa pola ma niedozwoloną postać (wymagane małe litery, cyfry, „_” i kropki, np. skladajacy.pesel)."))
+    try:
+        confidence = Decimal((pole.get("pewnosc") or "").strip())
+        ok = confidence.is_finite() and Decimal(0) <= confidence <= Decimal(1)
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        out.append(finding("SCHEMA_INVALID", f"{path}/@pewnosc", f"{what}: pewność odczytu musi być liczbą od 0 do 1 z kropką dziesiętną, np. 0.95."))
+    verified = pole.get("zweryfikowane")
+    if verified is not None and parse_xs_boolean(verified) is None:
+        out.append(finding("SCHEMA_INVALID", f"{path}/@zweryfikowane", f"{what}: znacznik weryfikacji musi mieć wartość true albo false."))
+    return out or [finding("SCHEMA_INVALID", path, f"{what}: pole nie jest zgodne ze wzorem eksportu skanu.")]
 
 
 def read_header(root: Any) -> ScanHeader:
