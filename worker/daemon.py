@@ -79,6 +79,9 @@ def daily_summary(app: App) -> None:
 
 def run(app: App, *, once: bool = False) -> int:
     app.processor.recover_stale()
+    from worker.fees import recompute_if_rates_changed
+
+    recompute_if_rates_changed(app.engine, app.settings.ruleset)  # the rates may have changed since the last run
     if once:
         ok = True
         try:

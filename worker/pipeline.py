@@ -59,6 +59,7 @@ class Context:
     computed_fee: Decimal | None = None
     fee_explanation: list[str] = field(default_factory=list)
     gmina: str | None = None  # canonical member gmina name, when known
+    scan_export: Any = None  # worker.scans.export.ScanExport of a paper document
     timings: dict[str, float] = field(default_factory=dict)
 
     def add(self, *findings: Finding) -> None:

@@ -65,7 +65,7 @@ class PaperSignature:
 
 def scan_of(ctx: Context) -> ScanExport | None:
     """The scan export read by the ``scan_export`` stage (``None`` before, or unreadable)."""
-    return getattr(ctx, "scan_export", None)
+    return ctx.scan_export
 
 
 @stage("scan_export")
@@ -81,7 +81,7 @@ def scan_export(ctx: Context) -> None:
     except ScanExportError as exc:
         ctx.halt(finding("SCHEMA_INVALID", None, exc.message))
         return
-    setattr(ctx, "scan_export", export)
+    ctx.scan_export = export
     h = export.header
     seen = h.handwritten_signature is True
     ctx.signature = PaperSignature(
