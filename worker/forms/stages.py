@@ -41,11 +41,11 @@ def parse(ctx: Context) -> None:
     try:
         ctx.root = parse_untrusted(ctx.raw, max_bytes=ctx.settings.max_document_bytes)
     except DocumentTooLarge as exc:
-        log.info("document_refused", extra={"document_id": ctx.document_id, "reason": exc.reason, "size": exc.size})
+        log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": exc.reason, "size": exc.size})
         ctx.kind = UNREADABLE
         ctx.halt(finding("DOCUMENT_TOO_LARGE", None, exc.message))
     except XmlRefused as exc:
-        log.info("document_refused", extra={"document_id": ctx.document_id, "reason": exc.reason})
+        log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": exc.reason})
         ctx.kind = UNREADABLE
         ctx.halt(finding("XML_MALFORMED", None, exc.message))
 
@@ -61,7 +61,7 @@ def make_identify(registry: FormRegistry) -> FunctionStage:
             name = local_name(tag) or "brak"
             namespace = tag[1:].split("}", 1)[0] if isinstance(tag, str) and tag.startswith("{") else ""
             where = f" z przestrzeni nazw „{namespace}”" if namespace else " bez przestrzeni nazw"
-            log.info("form_unknown", extra={"document_id": ctx.document_id, "namespace": namespace[:200]})
+            log.info("form unknown: kept as correspondence", extra={"event": "form.unknown", "document_id": ctx.document_id, "namespace": namespace[:200]})
             ctx.kind = CORRESPONDENCE
             ctx.halt(
                 finding(
@@ -96,8 +96,8 @@ def validate(ctx: Context) -> None:
     findings = validate_document(ctx.content_root, spec)
     if findings:
         log.info(
-            "schema_invalid",
-            extra={"document_id": ctx.document_id, "form": spec.form, "errors": len(findings)},
+            "document fails the form's schema",
+            extra={"event": "schema.invalid", "document_id": ctx.document_id, "form": spec.form, "errors": len(findings)},
         )
         ctx.halt(*findings)
 

@@ -447,7 +447,7 @@ def validate_document(root: Any, spec: "FormSpec", *, max_findings: int = MAX_FI
                 continue
             findings.append(translate_error(err, root))
     except Exception as exc:  # never let the explaining engine turn a finding into a traceback
-        log.warning("schema_explain_failed", extra={"form": spec.form, "error": type(exc).__name__})
+        log.warning("explaining schema errors failed", extra={"event": "schema.explain_failed", "form": spec.form, "error": type(exc).__name__})
         findings = []
         more = 0
     if not findings:

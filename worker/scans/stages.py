@@ -73,7 +73,7 @@ def scan_export(ctx: Context) -> None:
     ctx.signature = PaperSignature(NONE, evidence={"kind": "paper", "handwritten_signature_seen": None})
     errors = validate_export(ctx.root)
     if errors:
-        log.info("scan_export_invalid", extra={"document_id": ctx.document_id, "errors": len(errors)})
+        log.info("scan export invalid", extra={"event": "scan.export_invalid", "document_id": ctx.document_id, "errors": len(errors)})
         ctx.halt(*errors)
         return
     try:

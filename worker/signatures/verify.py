@@ -414,7 +414,7 @@ def _log(result: SignatureResult) -> SignatureResult:
     logger.info(
         "signature verified",
         extra={
-            "event": "signature_verified",
+            "event": "signature.verified",
             "signature_kind": result.kind,
             "signature_status": result.status,
             "signature_codes": [f.code for f in result.findings],
