@@ -20,17 +20,14 @@ from worker.pipeline import Stage
 
 def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Stage]:
     from rules.checks import fee_rules
-    from worker.forms import stages as forms
+    from worker.forms import FORM_STAGES_AFTER_SIGNATURE, FORM_STAGES_BEFORE_SIGNATURE
     from worker.signatures import stages as signatures
 
     if channel == EPUAP:
         return [
-            forms.parse,
-            forms.identify,
+            *FORM_STAGES_BEFORE_SIGNATURE,  # parse, identify
             signatures.verify_signature,
-            forms.validate,
-            forms.map_declaration,
-            forms.declaration_checks,
+            *FORM_STAGES_AFTER_SIGNATURE,  # validate, map_declaration, declaration_checks
             signatures.check_signer,
             fee_rules,
         ]
