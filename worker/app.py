@@ -62,14 +62,7 @@ def check_epuap(config: Config) -> None:
     try:
         check_config(config.epuap)
     except EpuapConfigError as exc:
-        msg = str(exc)
-        if "private_key_password_env" in msg or "hasła" in msg:
-            key = "epuap.private_key_password_env"
-        elif "response_certificate" in msg:
-            key = "epuap.response_certificate"
-        else:
-            key = "epuap.private_key"
-        raise ConfigError(f"{key}: {msg}") from None
+        raise ConfigError(f"{exc.key}: {exc}") from None
 
 
 def check_scans(config: Config) -> None:

@@ -238,19 +238,20 @@ class PullClient:
             password = os.environ.get(cfg.private_key_password_env)
             if password is None:
                 raise EpuapConfigError(
-                    f"Brak hasła klucza systemowego ePUAP: zmienna środowiskowa {cfg.private_key_password_env} nie jest ustawiona"
+                    f"Brak hasła klucza systemowego ePUAP: zmienna środowiskowa {cfg.private_key_password_env} nie jest ustawiona",
+                    "epuap.private_key_password_env",
                 )
         for name in ("certificate", "private_key", "response_certificate"):
             if getattr(cfg, name, None) is None:
-                raise EpuapConfigError(f"Brak ustawienia epuap.{name}")
+                raise EpuapConfigError(f"Brak ustawienia epuap.{name}", f"epuap.{name}")
         try:
             identity = wssec.load_identity(cfg.certificate, cfg.private_key, password)
         except (OSError, ValueError, TypeError) as exc:
-            raise EpuapConfigError(f"Nie można wczytać klucza/certyfikatu systemowego ePUAP: {exc}") from None
+            raise EpuapConfigError(f"Nie można wczytać klucza/certyfikatu systemowego ePUAP: {exc}", "epuap.private_key") from None
         try:
             pinned = wssec.load_certificate(cfg.response_certificate)
         except (OSError, ValueError) as exc:
-            raise EpuapConfigError(f"Nie można wczytać certyfikatu odpowiedzi ePUAP (epuap.response_certificate): {exc}") from None
+            raise EpuapConfigError(f"Nie można wczytać certyfikatu odpowiedzi ePUAP (epuap.response_certificate): {exc}", "epuap.response_certificate") from None
         return cls(
             cfg.endpoint,
             identity,

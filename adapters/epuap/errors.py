@@ -15,9 +15,14 @@ class EpuapError(Exception):
 
 
 class EpuapConfigError(EpuapError):
-    """The channel cannot start: a key, certificate or password is missing or unreadable."""
+    """The channel cannot start: a key, certificate or password is missing or unreadable.
+    ``key`` names the configuration key at fault (``epuap.private_key``…)."""
 
     retryable = False
+
+    def __init__(self, message: str, key: str = "epuap") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class EpuapTransportError(EpuapError):
