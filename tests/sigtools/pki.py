@@ -31,6 +31,7 @@ EKU_SERVER_AUTH = ObjectIdentifier("1.3.6.1.5.5.7.3.1")
 EKU_CLIENT_AUTH = ObjectIdentifier("1.3.6.1.5.5.7.3.2")
 EKU_EMAIL = ObjectIdentifier("1.3.6.1.5.5.7.3.4")
 EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+EKU_TIME_STAMPING = ObjectIdentifier("1.3.6.1.5.5.7.3.8")
 
 
 def _der(tag: int, body: bytes) -> bytes:
@@ -133,6 +134,7 @@ def issue(
     policy: ObjectIdentifier | None = None,
     qc: bytes | None = None,
     eku: list[ObjectIdentifier] | None = None,
+    eku_critical: bool = False,
 ) -> Issued:
     """Issue a certificate (self-signed when ``issuer`` is None). ``key_usage`` is
     ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons), ``"seal"``,
@@ -174,7 +176,7 @@ def issue(
         ku.update(digital_signature=True, key_encipherment=True)
     builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
     if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=eku_critical)
     if policy is not None:
         builder = builder.add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
     if qc is not None or qualified:
@@ -267,6 +269,17 @@ class TestPKI:
             self.seal.cert.subject,
             self.untrusted_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
             qualified=True,
+        )  # fmt: skip
+        # a time-stamping authority under the trusted root, and one under the untrusted root
+        self.tsa = issue(
+            _name(C="PL", O="TEST - znaczniki czasu", CN="TEST TSA"),
+            self.root, not_before=utc(2020), not_after=utc(2045), ca=False, key_usage="seal",
+            eku=[EKU_TIME_STAMPING], eku_critical=True,
+        )  # fmt: skip
+        self.untrusted_tsa = issue(
+            _name(C="PL", O="TEST - znaczniki czasu", CN="TEST TSA"),
+            self.untrusted_root, not_before=utc(2020), not_after=utc(2045), ca=False, key_usage="seal",
+            eku=[EKU_TIME_STAMPING], eku_critical=True,
         )  # fmt: skip
 
     def person(

@@ -310,7 +310,9 @@ class TrustConfig:
     certificate of the same subject, e.g. a renewed seal, that also chains to an anchor);
     ``revocation``: ``off`` or ``required``; ``crls``: revocation lists used when required;
     ``clock_skew``: how far a claimed signing time may lie after the proof-of-existence
-    time (the filing time) before it is implausible.
+    time (the filing time) before it is implausible; ``tsa_anchors``: roots of the
+    time-stamping authorities whose signature time-stamps may prove an earlier existence
+    (none: time-stamps are not used).
     """
 
     anchors: tuple[x509.Certificate, ...]
@@ -318,6 +320,7 @@ class TrustConfig:
     revocation: str = "off"
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     clock_skew: timedelta = timedelta(minutes=5)
+    tsa_anchors: tuple[x509.Certificate, ...] = ()
     _store: xv.Store = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -334,6 +337,7 @@ class TrustConfig:
         trusted_profile_seals: Sequence[Path],
         revocation: str = "off",
         crls: Sequence[Path] = (),
+        tsa_anchors: Path | None = None,
     ) -> "TrustConfig":
         """Load the configuration from files. ``trust_anchors`` is a PEM bundle or a folder
         of certificates; ``trusted_profile_seals`` are certificate files. Any problem raises
@@ -347,6 +351,7 @@ class TrustConfig:
             profile_seals=tuple(seals),
             revocation=revocation,
             crls=tuple(load_crls(crls)),
+            tsa_anchors=tuple(load_certificates(Path(tsa_anchors), "tsa_anchors")) if tsa_anchors is not None else (),
         )
 
     # -- Profil Zaufany seal ------------------------------------------------------------

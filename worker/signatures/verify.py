@@ -18,9 +18,10 @@ For each signature:
    citizen's identity); otherwise QUALIFIED when the certificate says it is qualified
    (QcCompliance / qualified policy), else PERSONAL.
 3. **Validation time** (``spec/signatures.md``, "proof of existence, not the signer's
-   claim"): the earliest time the worker has proof the signature existed — the filing
-   time ``filed_at`` (ePUAP's ``dataNadania``), or, with no filing time (``check`` of a
-   file without ``--filed-at``), the time of the check. The verified ``SigningTime`` is
+   claim"): the earliest time the worker has proof the signature existed — a verified
+   signature time-stamp of a configured TSA (``timestamps.py``) when earlier than the
+   filing time, the filing time ``filed_at`` (ePUAP's ``dataNadania``), or, with no
+   filing time (``check`` of a file without ``--filed-at``), the time of the check. The verified ``SigningTime`` is
    written by the signer's software and proves nothing: it is only checked for
    plausibility — after the validation time (beyond ``TrustConfig.clock_skew``) or before
    the signing certificate's ``notBefore`` gives INDETERMINATE. The evidence records the
@@ -67,6 +68,7 @@ from cryptography import x509
 
 from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
+from worker.signatures import timestamps
 from worker.signatures import trust as tr
 from worker.signatures import xades
 from worker.signatures.identity import SignerIdentity
@@ -95,10 +97,12 @@ SIGNATURE_INDETERMINATE = "SIGNATURE_INDETERMINATE"
 # where the validation time comes from (evidence ``validation_time_source``)
 TIME_FILING = "filing_time"  # ePUAP dataNadania (or check --filed-at)
 TIME_CHECK = "check_time"  # no proof of existence: the time of the check
+TIME_STAMP = "signature_timestamp"  # a verified xades:SignatureTimeStamp of a configured TSA, earlier
 
 _TIME_PHRASE = {
     TIME_FILING: "w chwili złożenia dokumentu ({at})",
     TIME_CHECK: "w chwili sprawdzenia ({at})",
+    TIME_STAMP: "w chwili poświadczonej znacznikiem czasu ({at})",
 }
 _PURPOSE_PHRASE = {
     tr.MISSING_KEY_USAGE: "użycie klucza (KeyUsage) nie obejmuje podpisu cyfrowego ani niezaprzeczalności",
@@ -160,7 +164,8 @@ class SignatureCheck:
     signer: SignerIdentity | None = None
     signing_time: datetime | None = None
     validation_time: datetime | None = None
-    validation_time_source: str | None = None  # TIME_FILING / TIME_CHECK
+    validation_time_source: str | None = None  # TIME_FILING / TIME_CHECK / TIME_STAMP
+    timestamp: str | None = None  # what became of a signature time-stamp (English), when there is one
     value_digest: str | None = None  # SHA-256 of the verified ds:SignatureValue (VALID / INDETERMINATE only)
     certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
     pinned_by: str | None = None  # Profil Zaufany seal pinned by "certificate" or "subject"
@@ -178,6 +183,7 @@ class SignatureCheck:
             "signing_time": _iso(self.signing_time),
             "validation_time": _iso(self.validation_time),
             "validation_time_source": self.validation_time_source,
+            "timestamp": self.timestamp,
             "signature_value_sha256": self.value_digest,
             "certificates": list(self.certificates),
             "pinned_by": self.pinned_by,
@@ -334,13 +340,22 @@ def _check_one(
         signed_at = idn.signing_time(crypto.signed_properties)
     except ValueError:
         return fail(kind, "signing_time", "unreadable SigningTime", certificates=fps)
+    # the earliest proof of existence: the filing time (or the check), or an earlier verified time-stamp
+    at, source, stamp = poe, poe_source, None
+    ts = timestamps.signature_timestamp(sig, trust.tsa_anchors)
+    if ts is not None:
+        stamp = ts.reason
+        if ts.time is not None and ts.time < poe:
+            at, source = ts.time, TIME_STAMP
+        elif ts.time is not None:
+            stamp = "signature time-stamp verified, not earlier than the filing time"
     # the claimed SigningTime only for plausibility; everything is checked at the proof of existence
-    late = signed_at is not None and signed_at > poe + trust.clock_skew
+    late = signed_at is not None and signed_at > at + trust.clock_skew
     early = signed_at is not None and signed_at < leaf.not_valid_before_utc
-    at = poe
 
     common: dict[str, Any] = {
-        "signing_time": signed_at, "validation_time": at, "validation_time_source": poe_source, "pinned_by": pinned,
+        "signing_time": signed_at, "validation_time": at, "validation_time_source": source, "pinned_by": pinned,
+        "timestamp": stamp,
     }  # fmt: skip
     path = trust.validate_path(leaf, certs, at)
     if path.chain:
@@ -466,8 +481,9 @@ def verify_document(
         "reason": primary.reason,
         "validation_time": _iso(primary.validation_time),
         "proof_of_existence": _iso(poe),
-        "validation_time_source": poe_source,
-        "validation_time_rule": "earliest proof of existence (filing time, else the time of the check); "
+        "validation_time_source": primary.validation_time_source or poe_source,
+        "validation_time_rule": "earliest proof of existence (a verified signature time-stamp of a configured TSA "
+        "when earlier than the filing time; the filing time; else the time of the check); "
         "the claimed SigningTime is checked for plausibility only",
         "revocation_mode": trust.revocation,
         "signatures": [c.to_evidence() for c in checks],
