@@ -152,3 +152,21 @@ def test_dry_run_shows_the_duplicate_and_writes_nothing(app, pki):
     assert preview["new_outcome"] == "REJECTED" and preview["new_codes"] == ["DUPLICATE_SIGNATURE"]
     with app.engine.connect() as conn:
         assert conn.execute(select(worker_signature_digest.c.document_id)).scalars().all() == [a]
+
+
+def test_duplicates_are_logged_without_personal_data(app, pki, caplog):
+    import logging
+
+    raw = signed(pki, residents=2, filed=FIRST_FILED)
+    copy = deliver(app, copy_of(raw), "copy", utc(2025, 3, 12, 9))
+    app.processor.run_pending()
+    original = deliver(app, raw, "original", FIRST_FILED)
+    later = deliver(app, copy_of(copy_of(raw)), "later", utc(2025, 3, 13, 9))
+    with caplog.at_level(logging.INFO, logger="adapters.db.signature_digests"):
+        app.processor.run_pending()
+    events = [(r.event, r.document_id, r.first_document_id) for r in caplog.records if getattr(r, "event", "").startswith("signature.duplicate")]
+    assert ("signature.duplicate_redecided", copy, original) in events
+    assert ("signature.duplicate", later, original) in events
+    from tests.sigtools.pki import ALICJA
+
+    assert not any(ALICJA.pesel in r.getMessage() or ALICJA.last in r.getMessage() for r in caplog.records)

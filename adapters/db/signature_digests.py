@@ -28,6 +28,7 @@ deciding documents with the same signature at the same time; SQLite has one writ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document, worker_signature_digest
 from worker.domain.findings import REJECTED, Finding, finding
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_SIGNATURE = "DUPLICATE_SIGNATURE"
 AUDIT_ACTION = "DUPLICATE_SIGNATURE"
@@ -107,6 +110,10 @@ def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, 
     if first_id != doc["id"]:
         decision.first_document_id = first_id
         ctx.add(duplicate_finding(first_id, first_filed))
+        log.warning(
+            "signature already filed in another document",
+            extra={"event": "signature.duplicate", "document_id": doc["id"], "first_document_id": first_id},
+        )
     dup = duplicate_finding(first_id, first_filed)
     for other_id, _ in sorted(everyone, key=lambda e: e[0]):
         if other_id in (doc["id"], first_id):
@@ -115,6 +122,10 @@ def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, 
         if recheck is not None:
             decision.redecided_document_ids.append(other_id)
             decision.recheck_document_ids.extend(recheck)
+            log.warning(
+                "a later-filed copy re-decided as a duplicate",
+                extra={"event": "signature.duplicate_redecided", "document_id": other_id, "first_document_id": first_id},
+            )
     return decision
 
 
