@@ -10,6 +10,7 @@ import pytest
 
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI, utc
+from tests.sigtools.pki import qc_statements as tr_qc
 from tests.sigtools.xmlsig import declaration, qualified_signature, sign
 from worker.signatures import INDETERMINATE, INVALID, PERSONAL, QUALIFIED, VALID, TrustConfig, verify_document
 from worker.signatures import trust as tr
@@ -102,6 +103,9 @@ def test_purpose_problems_reads_the_certificates(pki: TestPKI) -> None:
     assert tr.is_qualified(pki.no_qc_statements.cert) and not tr.is_qualified(pki.tls_server.cert)
     assert tr.purpose_problems(pki.person_eseal.cert, qualified=True) == [tr.QC_TYPE_NOT_ESIGN]
     assert tr.purpose_problems(pki.company_eseal.cert, qualified=True) == []
+    # QcStatements without QcCompliance claim nothing: not qualified
+    web_only = pki.person(ALICJA, qualified=False, issuer=pki.personal_ca, qc=tr_qc(compliance=False, types=("0.4.0.1862.1.6.3",)))
+    assert not tr.is_qualified(web_only.cert) and tr.purpose_problems(web_only.cert, qualified=False) == []
     # malformed QcStatements: nothing readable, so QcCompliance is missing (never an exception)
     assert tr._qc_statement_infos(b"\x30\x85garbage") == {}
 

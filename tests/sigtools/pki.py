@@ -300,7 +300,7 @@ class TestPKI:
             _name(C="PL", GN=who.first, SN=who.last, serialNumber=serial_format.format(who.pesel), CN=f"{who.first} {who.last}"),
             issuer or self.qualified_ca,
             not_before=not_before, not_after=not_after, ca=False, key_usage=key_usage,
-            qualified=qualified, policy=policy or (QCP_N_QSCD if qualified or qc else None), qc=qc, eku=eku,
+            qualified=qualified, policy=policy or (QCP_N_QSCD if qualified else None), qc=qc, eku=eku,
         )  # fmt: skip
 
     def write_trust(self, folder: Path) -> tuple[Path, Path]:

@@ -126,14 +126,13 @@ def load_crls(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
 
 
 def is_qualified(cert: x509.Certificate) -> bool:
-    """Whether the certificate *claims* to be qualified: it carries the QcStatements
-    extension (ETSI EN 319 412-5) or a qualified-certificate policy (EN 319 411-2).
-    Whether the claim is complete (QcCompliance, QcType) is :func:`purpose_problems`."""
-    try:
-        cert.extensions.get_extension_for_oid(QC_STATEMENTS)
+    """Whether the certificate *claims* to be qualified: a QcCompliance statement (ETSI
+    EN 319 412-5) or a qualified-certificate policy (EN 319 411-2). Whether the claim is
+    complete (QcCompliance, QcType) is :func:`purpose_problems`. QcStatements without
+    QcCompliance (allowed in certificates that are not qualified) claim nothing."""
+    der = _qc_statements_der(cert)
+    if der and _encode_oid(QC_COMPLIANCE) in _qc_statement_infos(der):
         return True
-    except x509.ExtensionNotFound:
-        pass
     try:
         policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except x509.ExtensionNotFound:
