@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -29,8 +30,16 @@ K2_FILED = datetime(2025, 9, 1, 9, tzinfo=timezone.utc)
 REPLAY_FILED = datetime(2026, 1, 12, 9, tzinfo=timezone.utc)
 
 
-def declaration(purpose: str = "PIERWSZA", residents: int = 2) -> str:
+INSTITUTION = """<inst:Instytucja>
+          <inst:NazwaInstytucji>Firma Testowa sp. z o.o.</inst:NazwaInstytucji>
+          <inst:IdInstytucji><inst:NIP>1111111111</inst:NIP></inst:IdInstytucji>
+        </inst:Instytucja>"""
+
+
+def declaration(purpose: str = "PIERWSZA", residents: int = 2, institution: bool = False) -> str:
     doc = xmlsig.declaration(ALICJA, fee=f"{Decimal('38.00') * residents:.2f}", residents=residents)
+    if institution:  # the same property declared by a company (its seal signs)
+        doc = re.sub(r"<oso:Osoba>.*?</oso:Osoba>", INSTITUTION, doc, flags=re.S)
     doc = doc.replace("<wnio:Rodzaj>PIERWSZA</wnio:Rodzaj>", f"<wnio:Rodzaj>{purpose}</wnio:Rodzaj>")
     if purpose == "KOREKTA":
         doc = doc.replace("</wnio:ObowiazujeOd>", "</wnio:ObowiazujeOd><wnio:Uzasadnienie>Błędna liczba mieszkańców.</wnio:Uzasadnienie>")
@@ -41,8 +50,8 @@ def profile(pki: TestPKI, filed: datetime, **kw) -> bytes:
     return xmlsig.sign(declaration(**kw), xmlsig.pz_signature(pki.seal, filed - timedelta(minutes=20), xmlsig.ep_signature(ALICJA)), pki.seal)
 
 
-def qualified(signer, signing_time: datetime) -> bytes:
-    return xmlsig.sign(declaration(), xmlsig.qualified_signature(signer, signing_time), signer)
+def qualified(signer, signing_time: datetime, *, institution: bool = False) -> bytes:
+    return xmlsig.sign(declaration(institution=institution), xmlsig.qualified_signature(signer, signing_time), signer)
 
 
 # name → (bytes, filing time, expected status, expected codes)
@@ -55,7 +64,11 @@ def attack_documents(pki: TestPKI) -> dict[str, tuple[bytes, datetime, str, list
         "a2-email-encryption": (qualified(pki.email_encryption, filed - timedelta(minutes=5)), filed, "REJECTED", ["SIGNATURE_UNTRUSTED"]),
         "a2-no-qc-statements": (qualified(pki.no_qc_statements, filed - timedelta(minutes=5)), filed, "REJECTED", ["SIGNATURE_UNTRUSTED"]),
         "a2-person-eseal": (qualified(pki.person_eseal, filed - timedelta(minutes=5)), filed, "REJECTED", ["SIGNATURE_UNTRUSTED"]),
+        "a2-tls-server-institution": (
+            qualified(pki.tls_server, filed - timedelta(minutes=5), institution=True), filed, "REJECTED", ["SIGNATURE_UNTRUSTED"],
+        ),
         "ok-person-esign": (qualified(pki.person_esign, filed - timedelta(minutes=5)), filed, "ACCEPTED", []),
+        "ok-institution-eseal": (qualified(pki.company_eseal, filed - timedelta(minutes=5), institution=True), filed, "ACCEPTED", []),
     }
 
 
@@ -140,7 +153,7 @@ def test_attacks_through_check_and_run_once(env_setup, pki, db_url):
     assert r.returncode == 0, r.stderr
     rows = by_ref(db_url)
     for name, (_, _, status, codes) in docs.items():
-        row = next(v for k, v in rows.items() if k != "_fees" and name in k)
+        row = rows[f"{name}.xml"]
         assert (row["status"], [f["code"] for f in row["findings"]]) == (status, codes), name
     # the back-dated signature was checked at the filing time, and the evidence says why
     engine = create_engine(db_url)
