@@ -141,3 +141,29 @@ def test_signature_value_digest_ignores_layout(pki: TestPKI, trust: TrustConfig)
     # an INVALID signature records no digest
     bad = verify_document(sign(DOC, qualified_signature(pki.tls_server, SIGNED_AT), pki.tls_server), trust, filed_at=FILED_AT)
     assert bad.checks[0].value_digest is None
+
+
+def test_ecdsa_value_digest_is_not_malleable() -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from lxml import etree
+
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # order of P-256
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    r, s = 0x1234567890ABCDEF << 128, 0x42 << 200
+
+    def signature(r: int, s: int):
+        el = etree.fromstring(
+            '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>'
+            + base64.b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big")).decode()
+            + "</ds:SignatureValue></ds:Signature>"
+        )
+        return el
+
+    original = signature_value_digest(signature(r, s), key)
+    assert original is not None
+    assert signature_value_digest(signature(r, n - s), key) == original  # the malleated twin
+    assert signature_value_digest(signature(r + 1, s), key) != original
+    # the same bytes read as an RSA value are digested whole
+    assert signature_value_digest(signature(r, s)) != original

@@ -65,6 +65,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
@@ -277,10 +278,14 @@ def _check_references(refs: tuple[xades.ReferenceInfo, ...], profile: bool) -> s
     return None
 
 
-def signature_value_digest(sig: Any) -> str | None:
+def signature_value_digest(sig: Any, key: Any = None) -> str | None:
     """SHA-256 (hex) of the decoded ``ds:SignatureValue`` of ``sig`` (leading zero octets
     dropped, so a re-encoded copy of the same value gives the same digest); ``None``
-    when there is no readable value."""
+    when there is no readable value.
+
+    An ECDSA value ``r || s`` (``key`` an EC public key) is malleable: ``s`` can be
+    replaced by ``n - s`` and it still verifies. Only ``r`` is digested then (it
+    depends on the signer's one-time nonce alone), so such a copy is the same signature."""
     el = sig.find(f"{{{xades.DS_NS}}}SignatureValue")
     if el is None or not el.text:
         return None
@@ -288,6 +293,10 @@ def signature_value_digest(sig: Any) -> str | None:
         value = base64.b64decode("".join(el.text.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not value or len(value) % 2:
+            return None
+        value = b"ecdsa-r:" + value[: len(value) // 2].lstrip(b"\x00")
     value = value.lstrip(b"\x00")
     return hashlib.sha256(value).hexdigest() if value else None
 
@@ -386,7 +395,7 @@ def _check_one(
         return fail(kind, tr.REVOCATION_REVOKED, rev_reason, **common)
 
     content = _strip_signatures(crypto.document_root)
-    common["value_digest"] = signature_value_digest(sig)
+    common["value_digest"] = signature_value_digest(sig, leaf.public_key())
     if revocation == tr.REVOCATION_UNKNOWN or late or early:
         if revocation == tr.REVOCATION_UNKNOWN:
             category, reason = tr.REVOCATION_UNKNOWN, rev_reason
