@@ -21,9 +21,9 @@ For each signature:
    claim"): the earliest time the worker has proof the signature existed — a verified
    signature time-stamp of a configured TSA (``timestamps.py``) when earlier than the
    filing time, the filing time ``filed_at`` (ePUAP's ``dataNadania``), or, with no
-   filing time (``check`` of a file without ``--filed-at``), the time of the check. The verified ``SigningTime`` is
-   written by the signer's software and proves nothing: it is only checked for
-   plausibility — after the validation time (beyond ``TrustConfig.clock_skew``) or before
+   filing time (``check`` of a file without ``--filed-at``), the time of the check. The
+   verified ``SigningTime`` is written by the signer's software and proves nothing: it is
+   only checked for plausibility — after the validation time (beyond ``TrustConfig.clock_skew``) or before
    the signing certificate's ``notBefore`` gives INDETERMINATE. The evidence records the
    time used and its source (``validation_time``, ``validation_time_source``).
 4. **Certificate path** to a configured anchor, valid at the validation time
@@ -145,7 +145,7 @@ _MESSAGES = {
     tr.REVOCATION_UNKNOWN: "Nie można ustalić, czy certyfikat podpisu nie został unieważniony "
     "(brak danych o unieważnieniach) — podpis wymaga sprawdzenia.",
     "time_after_filing": "Czas złożenia podpisu zapisany w podpisie jest późniejszy niż czas wpływu dokumentu "
-    "— ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
+    "(lub czas poświadczony znacznikiem czasu) — ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
     "time_before_certificate": "Czas złożenia podpisu zapisany w podpisie jest wcześniejszy niż początek ważności "
     "certyfikatu podpisu — jest nieprawdopodobny, dokument wymaga sprawdzenia.",
 }
