@@ -172,7 +172,7 @@ def test_revocation_required_uses_the_configured_crls(db_url, tmp_path, trust_fi
     with_crl.processor.run_pending()
     d = declarations(with_crl)[doc]
     if revoked:
-        assert d["status"] == "REJECTED" and "SIGNATURE_CERT_EXPIRED" in {f["code"] for f in d["findings"]}
+        assert d["status"] == "REJECTED" and "SIGNATURE_UNTRUSTED" in {f["code"] for f in d["findings"]}
     else:
         assert d["status"] == "ACCEPTED" and d["signature_status"] == "VALID"
     with_crl.engine.dispose()

@@ -115,10 +115,13 @@ def test_samples_without_the_seal_pinned_are_untrusted(shared_dir: Path) -> None
 
 
 def test_claimed_signing_time_is_bounded_by_the_filing_time(shared_dir: Path, sample_trust: TrustConfig) -> None:
-    # the certificate is checked at the signing time, not at the (later) filing time
+    # the certificate is checked at the filing time (proof of existence), never at the claimed signing time
     path = _signed(shared_dir) / "do1-2025-kwalifikowany-jednorodzinna.xml"
     result = verify_document(path.read_bytes(), sample_trust, filed_at=datetime.fromisoformat("2031-06-01T00:00:00+00:00"))
-    assert result.status == VALID  # signed (2025) within validity, filed later: still valid
+    # signed (claimed 2025) within validity, but first proven in 2031 after the certificate expired (2030)
+    assert [f.code for f in result.findings] == ["SIGNATURE_CERT_EXPIRED"]
+    assert result.evidence["validation_time"] == "2031-06-01T00:00:00+00:00"
+    assert result.evidence["validation_time_source"] == "filing_time"
     early = verify_document(path.read_bytes(), sample_trust, filed_at=datetime.fromisoformat("2025-05-01T00:00:00+00:00"))
     # filed before the claimed signing time (2025-05-12): the claim cannot be true
     assert [f.code for f in early.findings] == ["SIGNATURE_INDETERMINATE"]

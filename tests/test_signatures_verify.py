@@ -109,15 +109,26 @@ def test_expired_certificate(pki: TestPKI, trust: TrustConfig) -> None:
     raw = sign(DOC, qualified_signature(pki.expired, SIGNED_AT), pki.expired)
     r = verify_document(raw, trust, filed_at=FILED_AT)
     assert (r.status, codes(r)) == (INVALID, ["SIGNATURE_CERT_EXPIRED"])
-    assert "2025-03-10 08:30 UTC" in r.findings[0].message
-    # the same signature made while the certificate was valid, filed later, is valid
+    # checked at the filing time (09:00), not at the claimed signing time (08:30)
+    assert "2025-03-10 09:00 UTC" in r.findings[0].message
+    # a SigningTime from when the certificate was valid proves nothing: filed in 2025, it
+    # is checked in 2025 (the back-dated and the honest signer alike)
     early = sign(DOC, qualified_signature(pki.expired, utc(2021, 6, 1)), pki.expired)
-    assert verify_document(early, trust, filed_at=FILED_AT).status == VALID
+    back = verify_document(early, trust, filed_at=FILED_AT)
+    assert (back.status, codes(back)) == (INVALID, ["SIGNATURE_CERT_EXPIRED"])
+    assert back.evidence["validation_time"] == FILED_AT.isoformat()
+    # filed while the certificate was valid, it is valid
+    assert verify_document(early, trust, filed_at=utc(2021, 6, 2)).status == VALID
 
 
 def test_seal_used_before_its_validity(pki: TestPKI, trust: TrustConfig) -> None:
+    # a claimed signing time before the certificate existed is implausible: review
     raw = sign(DOC, pz_signature(pki.seal, utc(2021, 6, 1), ep_signature(ALICJA)), pki.seal)
-    assert codes(verify_document(raw, trust, filed_at=FILED_AT)) == ["SIGNATURE_CERT_EXPIRED"]
+    r = verify_document(raw, trust, filed_at=FILED_AT)
+    assert (r.status, codes(r)) == (INDETERMINATE, ["SIGNATURE_INDETERMINATE"])
+    assert r.evidence["signatures"][0]["reason"] == "claimed signing time before the certificate's notBefore"
+    # filed before the seal existed: not valid at the only time proven
+    assert codes(verify_document(raw, trust, filed_at=utc(2021, 6, 2))) == ["SIGNATURE_CERT_EXPIRED"]
 
 
 def test_certificate_not_for_signing(pki: TestPKI, trust: TrustConfig) -> None:
@@ -338,7 +349,7 @@ def test_revocation_with_crls(pki: TestPKI, trust_files, tmp_path: Path) -> None
     revoked = _crl_file(pki, tmp_path, pki.qualified_ca, [(pki.alicja, utc(2024, 12, 1))], "revoked.crl")
     cfg = TrustConfig.from_files(anchors, [seal], revocation="required", crls=[root_crl, revoked])
     r = verify_document(raw, cfg, filed_at=FILED_AT)
-    assert (r.status, codes(r)) == (INVALID, ["SIGNATURE_CERT_EXPIRED"])
+    assert (r.status, codes(r)) == (INVALID, ["SIGNATURE_UNTRUSTED"])  # spec: revoked → UNTRUSTED
     assert "unieważniony" in r.findings[0].message
 
     later = _crl_file(pki, tmp_path, pki.qualified_ca, [(pki.alicja, utc(2025, 6, 1))], "later.crl")

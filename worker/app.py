@@ -100,6 +100,15 @@ def build_settings(config: Config) -> ProcessingSettings:
             trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation, crls=list(sig.crls))
         except (ValueError, OSError) as exc:
             raise ConfigError(f"signatures.trust_anchors: {exc}") from None
+        if sig.tsa_anchors is not None:
+            from dataclasses import replace as _replace
+
+            from worker.signatures.trust import load_certificates
+
+            try:
+                trust = _replace(trust, tsa_anchors=tuple(load_certificates(sig.tsa_anchors, "tsa_anchors")))
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"signatures.tsa_anchors: {exc}") from None
     return ProcessingSettings(
         max_document_bytes=config.processing.max_document_bytes,
         ruleset=ruleset,

@@ -73,6 +73,7 @@ class SignaturesConfig:
     trusted_profile_seals: tuple[Path, ...] = ()
     revocation: str = "off"  # off | required
     crls: tuple[Path, ...] = ()  # revocation lists (DER or PEM) for revocation = "required"
+    tsa_anchors: Path | None = None  # roots of trusted time-stamping authorities (optional)
 
 
 @dataclass(frozen=True)

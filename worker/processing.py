@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
-from adapters.db import ebok
+from adapters.db import ebok, signature_digests
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore
 from worker import states
@@ -249,10 +249,13 @@ class Processor:
             if ctx.kind in (TEST, CORRESPONDENCE):
                 outcome = ctx.kind if ctx.kind == TEST else REJECTED
             else:
+                # one signature, one filing: before loading, so that a copy changes nothing
+                dup = signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
                 loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                 declaration_id, outcome = loaded.declaration_id, loaded.status
-                if loaded.recheck_document_ids:
-                    requeue(conn, loaded.recheck_document_ids, now)
+                recheck = [i for i in loaded.recheck_document_ids + dup.recheck_document_ids if i != doc["id"]]
+                if recheck:
+                    requeue(conn, recheck, now)
             _checkpoint("loaded")
             conn.execute(
                 update(worker_document)
@@ -286,6 +289,7 @@ class Processor:
             with self.engine.connect() as conn:
                 tx = conn.begin()
                 try:
+                    signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
                     outcome = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
                 finally:
                     tx.rollback()

@@ -232,3 +232,15 @@ worker_setting = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# one signature, one filing (spec/signatures.md): the SHA-256 of every verified
+# ds:SignatureValue, per document; see adapters/db/signature_digests.py
+worker_signature_digest = Table(
+    "worker_signature_digest",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False, index=True),
+    Column("document_id", Integer, ForeignKey("worker_document.id"), nullable=False, index=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("digest", "document_id", name="uq_worker_signature_digest_digest_document_id"),
+)

@@ -1,6 +1,9 @@
 """A throwaway test PKI generated with ``cryptography``: trusted root, the Profil Zaufany
 seal under a seal CA, a qualified CA for persons, an untrusted root, an expired person,
-a personal-signature (non-qualified) person, and a qualified company seal.
+a personal-signature (non-qualified) person, and a qualified company seal; and the
+certificates that must not sign a declaration: a TLS server certificate and an e-mail
+encryption one from a trusted CA, a "qualified" one without QcStatements, a person's
+certificate of QcType eseal.
 
 Everything here is fictitious and generated at test time; nothing is trusted outside tests.
 """
@@ -21,6 +24,44 @@ QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 QC_COMPLIANCE_DER = bytes.fromhex("300a3008060604008e460101")
 QCP_N_QSCD = ObjectIdentifier("0.4.0.194112.1.2")
 QCP_L = ObjectIdentifier("0.4.0.194112.1.3")
+QC_TYPE_ESIGN = "0.4.0.1862.1.6.1"
+QC_TYPE_ESEAL = "0.4.0.1862.1.6.2"
+QC_TYPE_WEB = "0.4.0.1862.1.6.3"
+EKU_SERVER_AUTH = ObjectIdentifier("1.3.6.1.5.5.7.3.1")
+EKU_CLIENT_AUTH = ObjectIdentifier("1.3.6.1.5.5.7.3.2")
+EKU_EMAIL = ObjectIdentifier("1.3.6.1.5.5.7.3.4")
+EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+EKU_TIME_STAMPING = ObjectIdentifier("1.3.6.1.5.5.7.3.8")
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + body
+
+
+def _der_oid(dotted: str) -> bytes:
+    parts = [int(p) for p in dotted.split(".")]
+    out = bytearray([parts[0] * 40 + parts[1]])
+    for n in parts[2:]:
+        chunk = [n & 0x7F]
+        n >>= 7
+        while n:
+            chunk.append(0x80 | (n & 0x7F))
+            n >>= 7
+        out.extend(reversed(chunk))
+    return _der(0x06, bytes(out))
+
+
+def qc_statements(*, compliance: bool = True, types: tuple[str, ...] | None = None) -> bytes:
+    """The DER of a QCStatements extension value (ETSI EN 319 412-5): QcCompliance and,
+    when ``types`` is given, a QcType statement listing them."""
+    statements = b""
+    if compliance:
+        statements += _der(0x30, _der_oid("0.4.0.1862.1.1"))
+    if types is not None:
+        statements += _der(0x30, _der_oid("0.4.0.1862.1.6") + _der(0x30, b"".join(_der_oid(t) for t in types)))
+    return _der(0x30, statements)
 
 
 def utc(y: int, m: int = 1, d: int = 1) -> datetime:
@@ -91,9 +132,15 @@ def issue(
     key_usage: str,
     qualified: bool = False,
     policy: ObjectIdentifier | None = None,
+    qc: bytes | None = None,
+    eku: list[ObjectIdentifier] | None = None,
+    eku_critical: bool = False,
 ) -> Issued:
     """Issue a certificate (self-signed when ``issuer`` is None). ``key_usage`` is
-    ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons) or ``"seal"``."""
+    ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons), ``"seal"``,
+    ``"encipher"`` (keyEncipherment only) or ``"tls"`` (digitalSignature and
+    keyEncipherment). ``qualified`` adds QcStatements with QcCompliance only; ``qc`` gives
+    the QcStatements value instead; ``eku`` adds an ExtendedKeyUsage."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer_key = issuer.key if issuer else key
     issuer_name = issuer.cert.subject if issuer else subject
@@ -125,11 +172,15 @@ def issue(
         ku.update(digital_signature=True, content_commitment=True)
     elif key_usage == "encipher":
         ku.update(key_encipherment=True)
+    elif key_usage == "tls":
+        ku.update(digital_signature=True, key_encipherment=True)
     builder = builder.add_extension(x509.KeyUsage(**ku), critical=True)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=eku_critical)
     if policy is not None:
         builder = builder.add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
-    if qualified:
-        builder = builder.add_extension(x509.UnrecognizedExtension(QC_STATEMENTS, QC_COMPLIANCE_DER), critical=False)
+    if qc is not None or qualified:
+        builder = builder.add_extension(x509.UnrecognizedExtension(QC_STATEMENTS, qc or QC_COMPLIANCE_DER), critical=False)
     cert = builder.sign(signer_key, hashes.SHA256())
     return Issued(cert, key, issuer)
 
@@ -184,6 +235,27 @@ class TestPKI:
         self.celina_personal = self.person(CELINA, qualified=False, issuer=self.personal_ca)
         self.expired = self.person(BOGDAN, not_before=utc(2019), not_after=utc(2021, 12, 31))
         self.encipher_only = self.person(ALICJA, key_usage="encipher")
+        # not for signing declarations, though issued by a trusted CA
+        self.tls_server = issue(
+            _name(C="PL", O="Firma Testowa sp. z o.o.", CN="www.firma-testowa.example"),
+            self.personal_ca, not_before=utc(2022), not_after=utc(2030), ca=False, key_usage="tls",
+            eku=[EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
+        )  # fmt: skip
+        self.email_encryption = self.person(ALICJA, qualified=False, issuer=self.personal_ca, key_usage="encipher", eku=[EKU_EMAIL])
+        self.no_qc_statements = self.person(ALICJA, qualified=False, policy=QCP_N_QSCD)  # "qualified" by policy only
+        self.person_eseal = self.person(ALICJA, qc=qc_statements(types=(QC_TYPE_ESEAL,)))
+        self.person_esign = self.person(ALICJA, qc=qc_statements(types=(QC_TYPE_ESIGN,)), eku=[EKU_DOCUMENT_SIGNING])
+        self.company_eseal = issue(
+            _name(C="PL", O="Firma Testowa sp. z o.o.", OI="VATPL-1111111111", CN="Firma Testowa - pieczęć"),
+            self.seal_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
+            qc=qc_statements(types=(QC_TYPE_ESEAL,)), policy=QCP_L,
+        )  # fmt: skip
+        self.company_esign = issue(
+            _name(C="PL", O="Firma Testowa sp. z o.o.", OI="VATPL-1111111111", CN="Firma Testowa - pieczęć"),
+            self.seal_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
+            qc=qc_statements(types=(QC_TYPE_ESIGN,)), policy=QCP_L,
+        )  # fmt: skip
+        self.person_web_only = self.person(ALICJA, qc=qc_statements(types=(QC_TYPE_WEB,)))
         self.untrusted_root = issue(
             _name(C="PL", O="TEST - nieznany", CN="TEST Root CA niezaufane"),
             None, not_before=utc(2020), not_after=utc(2045), ca=True, key_usage="ca",
@@ -198,6 +270,17 @@ class TestPKI:
             self.untrusted_ca, not_before=utc(2022), not_after=utc(2032), ca=False, key_usage="seal",
             qualified=True,
         )  # fmt: skip
+        # a time-stamping authority under the trusted root, and one under the untrusted root
+        self.tsa = issue(
+            _name(C="PL", O="TEST - znaczniki czasu", CN="TEST TSA"),
+            self.root, not_before=utc(2020), not_after=utc(2045), ca=False, key_usage="seal",
+            eku=[EKU_TIME_STAMPING], eku_critical=True,
+        )  # fmt: skip
+        self.untrusted_tsa = issue(
+            _name(C="PL", O="TEST - znaczniki czasu", CN="TEST TSA"),
+            self.untrusted_root, not_before=utc(2020), not_after=utc(2045), ca=False, key_usage="seal",
+            eku=[EKU_TIME_STAMPING], eku_critical=True,
+        )  # fmt: skip
 
     def person(
         self,
@@ -209,12 +292,15 @@ class TestPKI:
         not_before: datetime = utc(2022),
         not_after: datetime = utc(2030, 12, 31),
         key_usage: str = "nonrep",
+        policy: ObjectIdentifier | None = None,
+        qc: bytes | None = None,
+        eku: list[ObjectIdentifier] | None = None,
     ) -> Issued:
         return issue(
             _name(C="PL", GN=who.first, SN=who.last, serialNumber=serial_format.format(who.pesel), CN=f"{who.first} {who.last}"),
             issuer or self.qualified_ca,
             not_before=not_before, not_after=not_after, ca=False, key_usage=key_usage,
-            qualified=qualified, policy=QCP_N_QSCD if qualified else None,
+            qualified=qualified, policy=policy or (QCP_N_QSCD if qualified else None), qc=qc, eku=eku,
         )  # fmt: skip
 
     def write_trust(self, folder: Path) -> tuple[Path, Path]:

@@ -4,9 +4,10 @@ XAdES signatures, offline, reading only what the signature covers.
 Entry points (see each module):
 
 * :class:`TrustConfig` (``trust.py``): ``TrustConfig.from_files(trust_anchors,
-  trusted_profile_seals, revocation="off", crls=())``;
-* :func:`verify_document` (``verify.py``): ``verify_document(raw, trust, *, filed_at=None)
-  -> SignatureResult``;
+  trusted_profile_seals, revocation="off", crls=(), tsa_anchors=None)``;
+* :func:`verify_document` (``verify.py``): ``verify_document(raw, trust, *, filed_at=None,
+  now=None) -> SignatureResult`` — validated at the proof of existence (an earlier verified
+  signature time-stamp, ``timestamps.py``; the filing time; else ``now``);
 * the pipeline stages ``verify_signature`` and ``check_signer`` (``stages.py``).
 """
 

@@ -1,14 +1,17 @@
 """Whom the worker trusts: trust anchors, the pinned Profil Zaufany seal, revocation.
 
 Path validation uses ``cryptography.x509.verification`` against the configured trust
-anchors only (never a system or web CA bundle), **at a given time** (the signing time),
-with the intermediates the signature carries in ``ds:KeyInfo``. The extension policy is
-the one electronic signatures need, not the Web PKI one: qualified certificates carry key
-usage nonRepudiation only and no subjectAltName, so the end-entity policy admits any
-extensions and :meth:`TrustConfig.validate_path` then requires that the certificate is not
-a CA and that its key usage (when present) allows signing (digitalSignature or
-nonRepudiation). Issuers must be CAs (basicConstraints cA) with keyCertSign when they
-carry a key usage.
+anchors only (never a system or web CA bundle), **at a given time** (the validation
+time: the proof of existence, never the signer's claimed ``SigningTime``), with the
+intermediates the signature carries in ``ds:KeyInfo``. The extension policy is the one
+electronic signatures need, not the Web PKI one: qualified certificates carry key usage
+nonRepudiation only and no subjectAltName, so the end-entity policy admits any extensions
+and :meth:`TrustConfig.validate_path` then requires that the certificate is not a CA.
+Issuers must be CAs (basicConstraints cA) with keyCertSign when they carry a key usage.
+
+Whether the certificate is *meant for signing documents* is :func:`purpose_problems`
+(``spec/signatures.md``, "A certificate fit for signing documents"): key usage, extended
+key usage and, for a qualified certificate, the QcStatements of ETSI EN 319 412-5.
 
 Revocation: ``off`` (the default: the worker runs offline and the certificates of the
 national PKI are checked by their issuers' CRLs only where configured) or ``required``:
@@ -29,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import verification as xv
-from cryptography.x509.oid import ObjectIdentifier
+from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 REVOCATION_MODES = ("off", "required")
 
@@ -47,6 +50,20 @@ REVOCATION_UNKNOWN = "unknown"
 
 QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 QC_COMPLIANCE = "0.4.0.1862.1.1"
+QC_TYPE = "0.4.0.1862.1.6"
+QC_TYPE_ESIGN = "0.4.0.1862.1.6.1"
+QC_TYPE_ESEAL = "0.4.0.1862.1.6.2"
+# extended key usages that sign documents: emailProtection, documentSigning (RFC 9336),
+# Microsoft document signing, anyExtendedKeyUsage
+SIGNING_EKUS = frozenset({"1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36", "1.3.6.1.4.1.311.10.3.12", "2.5.29.37.0"})
+
+# what makes a certificate unfit for signing documents (purpose_problems)
+MISSING_KEY_USAGE = "key_usage"  # KeyUsage without digitalSignature / nonRepudiation
+MISSING_SIGNING_EKU = "extended_key_usage"  # ExtendedKeyUsage without a signing purpose
+MISSING_QC_COMPLIANCE = "qc_compliance"  # "qualified" without QcCompliance
+QC_TYPE_NOT_ESIGN = "qc_type_esign"  # a natural person's certificate whose QcType lacks esign
+QC_TYPE_NOT_ESEAL = "qc_type_eseal"  # an institution's certificate whose QcType lacks eseal
+QC_TYPE_NEITHER = "qc_type"  # QcType with neither esign nor eseal (e.g. web only)
 # ETSI EN 319 411-2 policies of qualified certificates for natural persons (QCP-n, QCP-n-qscd)
 QUALIFIED_POLICIES = frozenset({"0.4.0.194112.1.0", "0.4.0.194112.1.2"})
 
@@ -109,16 +126,13 @@ def load_crls(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
 
 
 def is_qualified(cert: x509.Certificate) -> bool:
-    """Whether the certificate says it is qualified: a QCStatements extension with
-    QcCompliance (ETSI EN 319 412-5), or a qualified-certificate policy (EN 319 411-2)."""
-    try:
-        qc = cert.extensions.get_extension_for_oid(QC_STATEMENTS).value
-    except x509.ExtensionNotFound:
-        qc = None
-    if qc is not None:
-        raw = getattr(qc, "value", None)
-        if isinstance(raw, bytes) and _der_contains_oid(raw, QC_COMPLIANCE):
-            return True
+    """Whether the certificate *claims* to be qualified: a QcCompliance statement (ETSI
+    EN 319 412-5) or a qualified-certificate policy (EN 319 411-2). Whether the claim is
+    complete (QcCompliance, QcType) is :func:`purpose_problems`. QcStatements without
+    QcCompliance (allowed in certificates that are not qualified) claim nothing."""
+    der = _qc_statements_der(cert)
+    if der and _encode_oid(QC_COMPLIANCE) in _qc_statement_infos(der):
+        return True
     try:
         policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except x509.ExtensionNotFound:
@@ -126,42 +140,121 @@ def is_qualified(cert: x509.Certificate) -> bool:
     return any(p.policy_identifier.dotted_string in QUALIFIED_POLICIES for p in policies)
 
 
-def _der_contains_oid(der: bytes, dotted: str) -> bool:
-    """Whether the DER ``SEQUENCE OF QCStatement`` holds a statement with OID ``dotted``.
+def _qc_statements_der(cert: x509.Certificate) -> bytes | None:
+    try:
+        qc = cert.extensions.get_extension_for_oid(QC_STATEMENTS).value
+    except x509.ExtensionNotFound:
+        return None
+    raw = getattr(qc, "value", None)
+    return raw if isinstance(raw, bytes) else b""
 
-    >>> _der_contains_oid(bytes.fromhex("300a3008060604008e460101"), "0.4.0.1862.1.1")
-    True
-    >>> _der_contains_oid(bytes.fromhex("300a3008060604008e460104"), "0.4.0.1862.1.1")
-    False
+
+def _is_natural_person(cert: x509.Certificate) -> bool | None:
+    """True for a natural person's certificate (givenName, surname or pseudonym in the
+    subject), False for an institution's (organizationIdentifier without them), None
+    when the subject says neither."""
+    subject = cert.subject
+    if any(subject.get_attributes_for_oid(o) for o in (NameOID.GIVEN_NAME, NameOID.SURNAME, NameOID.PSEUDONYM)):
+        return True
+    if subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER):
+        return False
+    return None
+
+
+def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
+    """Why ``cert`` is not a certificate for signing documents (empty: it is one).
+
+    - ``KeyUsage``, when present, must include digitalSignature or nonRepudiation;
+    - ``ExtendedKeyUsage``, when present, must include a signing purpose
+      (:data:`SIGNING_EKUS`): TLS, code signing or time-stamping only is not;
+    - ``qualified``: QcStatements with QcCompliance and, when QcType is present, esign for
+      a natural person's certificate, eseal for an institution's.
     """
-    want = _encode_oid(dotted)
+    problems: list[str] = []
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (ku.digital_signature or ku.content_commitment):
+            problems.append(MISSING_KEY_USAGE)
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if not any(oid.dotted_string in SIGNING_EKUS for oid in eku):
+            problems.append(MISSING_SIGNING_EKU)
+    except x509.ExtensionNotFound:
+        pass
+    if qualified:
+        der = _qc_statements_der(cert)
+        statements = _qc_statement_infos(der) if der else {}
+        if _encode_oid(QC_COMPLIANCE) not in statements:
+            problems.append(MISSING_QC_COMPLIANCE)
+        info = statements.get(_encode_oid(QC_TYPE))
+        if info is not None:
+            types = {value for tag, value in _tlvs(_first_value(info, 0x30) or b"") if tag == 0x06}
+            esign, eseal = _encode_oid(QC_TYPE_ESIGN) in types, _encode_oid(QC_TYPE_ESEAL) in types
+            person = _is_natural_person(cert)
+            if person is True and not esign:
+                problems.append(QC_TYPE_NOT_ESIGN)
+            elif person is False and not eseal:
+                problems.append(QC_TYPE_NOT_ESEAL)
+            elif person is None and not (esign or eseal):
+                problems.append(QC_TYPE_NEITHER)
+    return problems
 
-    def tlvs(buf: bytes):
-        i = 0
-        while i + 2 <= len(buf):
-            tag, length = buf[i], buf[i + 1]
-            i += 2
-            if length & 0x80:
-                n = length & 0x7F
-                if n == 0 or n > 4 or i + n > len(buf):
-                    return
-                length = int.from_bytes(buf[i : i + n], "big")
-                i += n
-            if i + length > len(buf):
+
+def _tlvs(buf: bytes):
+    """The (tag, value) pairs of a DER buffer; stops at the first malformed one."""
+    i = 0
+    while i + 2 <= len(buf):
+        tag, length = buf[i], buf[i + 1]
+        i += 2
+        if length & 0x80:
+            n = length & 0x7F
+            if n == 0 or n > 4 or i + n > len(buf):
                 return
-            yield tag, buf[i : i + length]
-            i += length
+            length = int.from_bytes(buf[i : i + n], "big")
+            i += n
+        if i + length > len(buf):
+            return
+        yield tag, buf[i : i + length]
+        i += length
 
-    for tag, outer in tlvs(der):
+
+def _first_value(buf: bytes, tag: int) -> bytes | None:
+    first = next(iter(_tlvs(buf)), None)
+    return first[1] if first is not None and first[0] == tag else None
+
+
+def _qc_statement_infos(der: bytes) -> dict[bytes, bytes]:
+    """The statements of a DER ``SEQUENCE OF QCStatement``: encoded statement OID →
+    the DER of its ``statementInfo`` (empty when absent). Malformed input gives what
+    could be read (a missing statement is then reported as missing).
+
+    >>> sorted(k.hex() for k in _qc_statement_infos(bytes.fromhex("300a3008060604008e460101")))
+    ['04008e460101']
+    """
+    out: dict[bytes, bytes] = {}
+    outer = _first_value(der, 0x30)
+    if outer is None:
+        return out
+    for tag, statement in _tlvs(outer):
         if tag != 0x30:
-            return False
-        for stag, statement in tlvs(outer):
-            if stag != 0x30:
-                continue
-            first = next(iter(tlvs(statement)), None)
-            if first is not None and first[0] == 0x06 and first[1] == want:
-                return True
-    return False
+            continue
+        parts = list(_tlvs(statement))
+        if parts and parts[0][0] == 0x06:
+            out[parts[0][1]] = _after_first(statement)
+    return out
+
+
+def _after_first(buf: bytes) -> bytes:
+    """The bytes after the first TLV of ``buf``."""
+    if len(buf) < 2:
+        return b""
+    length, i = buf[1], 2
+    if length & 0x80:
+        n = length & 0x7F
+        length, i = int.from_bytes(buf[2 : 2 + n], "big"), 2 + n
+    return buf[i + length :]
 
 
 def _encode_oid(dotted: str) -> bytes:
@@ -215,7 +308,10 @@ class TrustConfig:
     signature is a Profil Zaufany one only when made with one of them, or with a
     certificate of the same subject, e.g. a renewed seal, that also chains to an anchor);
     ``revocation``: ``off`` or ``required``; ``crls``: revocation lists used when required;
-    ``clock_skew``: how far a claimed signing time may lie after the filing time.
+    ``clock_skew``: how far a claimed signing time may lie after the proof-of-existence
+    time (the filing time) before it is implausible; ``tsa_anchors``: roots of the
+    time-stamping authorities whose signature time-stamps may prove an earlier existence
+    (none: time-stamps are not used).
     """
 
     anchors: tuple[x509.Certificate, ...]
@@ -223,6 +319,7 @@ class TrustConfig:
     revocation: str = "off"
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     clock_skew: timedelta = timedelta(minutes=5)
+    tsa_anchors: tuple[x509.Certificate, ...] = ()
     _store: xv.Store = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -239,6 +336,7 @@ class TrustConfig:
         trusted_profile_seals: Sequence[Path],
         revocation: str = "off",
         crls: Sequence[Path] = (),
+        tsa_anchors: Path | None = None,
     ) -> "TrustConfig":
         """Load the configuration from files. ``trust_anchors`` is a PEM bundle or a folder
         of certificates; ``trusted_profile_seals`` are certificate files. Any problem raises
@@ -252,6 +350,7 @@ class TrustConfig:
             profile_seals=tuple(seals),
             revocation=revocation,
             crls=tuple(load_crls(crls)),
+            tsa_anchors=tuple(load_certificates(Path(tsa_anchors), "tsa_anchors")) if tsa_anchors is not None else (),
         )
 
     # -- Profil Zaufany seal ------------------------------------------------------------
@@ -293,18 +392,12 @@ class TrustConfig:
                     chain = self._build(leaf, others, t)
                 except (xv.VerificationError, ValueError):
                     continue
-                return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the signing time")
+                return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the validation time")
             return PathResult(PATH_UNTRUSTED, (), "no path to a configured trust anchor")
         try:
             bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
             if bc.ca:
                 return PathResult(PATH_USAGE, chain, "the signing certificate is a CA certificate")
-        except x509.ExtensionNotFound:
-            pass
-        try:
-            ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-            if not (ku.digital_signature or ku.content_commitment):
-                return PathResult(PATH_USAGE, chain, "key usage allows neither digitalSignature nor nonRepudiation")
         except x509.ExtensionNotFound:
             pass
         return PathResult(PATH_OK, chain)

@@ -17,17 +17,22 @@ For each signature:
    than the seal makes it ``SIGNATURE_UNTRUSTED``: a company seal cannot vouch for a
    citizen's identity); otherwise QUALIFIED when the certificate says it is qualified
    (QcCompliance / qualified policy), else PERSONAL.
-3. **Time**: the signing time is the verified ``SigningTime``. For Profil Zaufany it is
-   asserted by the government service under its seal; for qualified and personal
-   signatures it is only the signer's claim, so it is used for the certificate check but
-   must not lie after the proof of existence, i.e. the filing time (``filed_at``, ePUAP's
-   ``dataNadania``) or, without one, now, allowing ``TrustConfig.clock_skew``: a later
-   claim gives INDETERMINATE. Without a ``SigningTime`` the proof-of-existence time is used.
-4. **Certificate path** to a configured anchor, valid at that time
-   (``SIGNATURE_UNTRUSTED`` / ``SIGNATURE_CERT_EXPIRED``).
-5. **Revocation** when required: at the signing time for Profil Zaufany, at the filing time
-   for the others (their signing time is self-asserted); revoked → ``SIGNATURE_CERT_EXPIRED``
-   (the certificate was not valid), no data → ``SIGNATURE_INDETERMINATE``.
+3. **Validation time** (``spec/signatures.md``, "proof of existence, not the signer's
+   claim"): the earliest time the worker has proof the signature existed — a verified
+   signature time-stamp of a configured TSA (``timestamps.py``) when earlier than the
+   filing time, the filing time ``filed_at`` (ePUAP's ``dataNadania``), or, with no
+   filing time (``check`` of a file without ``--filed-at``), the time of the check. The
+   verified ``SigningTime`` is written by the signer's software and proves nothing: it is
+   only checked for plausibility — after the validation time (beyond ``TrustConfig.clock_skew``) or before
+   the signing certificate's ``notBefore`` gives INDETERMINATE. The evidence records the
+   time used and its source (``validation_time``, ``validation_time_source``).
+4. **Certificate path** to a configured anchor, valid at the validation time
+   (``SIGNATURE_UNTRUSTED`` / ``SIGNATURE_CERT_EXPIRED``), and a certificate **fit for
+   signing documents** (``trust.purpose_problems``: key usage, extended key usage, the
+   QcStatements of a qualified certificate) else ``SIGNATURE_UNTRUSTED`` naming what is
+   missing.
+5. **Revocation** when required, at the validation time; revoked → ``SIGNATURE_UNTRUSTED``
+   (``spec/signatures.md``), no data → ``SIGNATURE_INDETERMINATE``.
 6. **Identity** from verified data only: the Profil Zaufany identity (exactly one, with a
    valid PESEL, or the signature is INVALID) or the certificate subject (a missing or
    invalid PESEL there leaves ``signer_pesel`` empty; the signature itself stays valid and
@@ -41,19 +46,30 @@ of that signature; for INVALID it is ``None``.
 
 The kind and signer of an INVALID signature are as the signature claims them (unverified)
 and are for the record only.
+
+Each cryptographically verified signature (VALID or INDETERMINATE) also carries
+``SignatureCheck.value_digest``: the SHA-256 of its ``ds:SignatureValue`` (the decoded
+value, so whitespace or base64 layout do not make a copy look new), which the worker
+records to refuse the same signature in another document (``DUPLICATE_SIGNATURE``,
+``adapters/db/signature_digests.py``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
+from worker.signatures import timestamps
 from worker.signatures import trust as tr
 from worker.signatures import xades
 from worker.signatures.identity import SignerIdentity
@@ -79,6 +95,28 @@ SIGNATURE_UNTRUSTED = "SIGNATURE_UNTRUSTED"
 SIGNATURE_CERT_EXPIRED = "SIGNATURE_CERT_EXPIRED"
 SIGNATURE_INDETERMINATE = "SIGNATURE_INDETERMINATE"
 
+# where the validation time comes from (evidence ``validation_time_source``)
+TIME_FILING = "filing_time"  # ePUAP dataNadania (or check --filed-at)
+TIME_CHECK = "check_time"  # no proof of existence: the time of the check
+TIME_STAMP = "signature_timestamp"  # a verified xades:SignatureTimeStamp of a configured TSA, earlier
+
+_TIME_PHRASE = {
+    TIME_FILING: "w chwili złożenia dokumentu ({at})",
+    TIME_CHECK: "w chwili sprawdzenia ({at})",
+    TIME_STAMP: "w chwili poświadczonej znacznikiem czasu ({at})",
+}
+_PURPOSE_PHRASE = {
+    tr.MISSING_KEY_USAGE: "użycie klucza (KeyUsage) nie obejmuje podpisu cyfrowego ani niezaprzeczalności",
+    tr.MISSING_SIGNING_EKU: "rozszerzone użycie klucza (ExtendedKeyUsage) nie obejmuje podpisywania dokumentów "
+    "(np. certyfikat serwera TLS)",
+    tr.MISSING_QC_COMPLIANCE: "certyfikat uznany za kwalifikowany nie ma deklaracji QcCompliance (QcStatements)",
+    tr.QC_TYPE_NOT_ESIGN: "certyfikat kwalifikowany osoby fizycznej nie jest certyfikatem podpisu elektronicznego "
+    "(QcType bez esign)",
+    tr.QC_TYPE_NOT_ESEAL: "certyfikat kwalifikowany instytucji nie jest certyfikatem pieczęci elektronicznej "
+    "(QcType bez eseal)",
+    tr.QC_TYPE_NEITHER: "typ certyfikatu kwalifikowanego (QcType) nie obejmuje ani podpisu, ani pieczęci elektronicznej",
+}
+
 _MESSAGES = {
     "missing": "Dokument złożony przez ePUAP nie zawiera podpisu elektronicznego.",
     "unreadable": "Nie można odczytać dokumentu, więc nie można sprawdzić podpisu elektronicznego.",
@@ -99,13 +137,17 @@ _MESSAGES = {
     tr.PATH_UNTRUSTED: "Certyfikat podpisu nie pochodzi od zaufanego dostawcy usług zaufania "
     "(nie prowadzi do skonfigurowanego zaufanego certyfikatu).",
     tr.PATH_USAGE: "Certyfikat użyty do podpisu nie służy do składania podpisów.",
+    "purpose": "Certyfikat użyty do podpisu nie jest przeznaczony do podpisywania dokumentów: {what}.",
     "not_seal": "Podpis ma postać podpisu zaufanego, ale nie został złożony pieczęcią podpisu zaufanego.",
-    tr.PATH_EXPIRED: "Certyfikat podpisu nie był ważny w chwili złożenia podpisu ({at}).",
-    tr.REVOCATION_REVOKED: "Certyfikat podpisu był unieważniony w chwili złożenia podpisu ({at}).",
+    tr.PATH_EXPIRED: "Certyfikat podpisu nie był ważny {when}; czas podpisania deklarowany w podpisie "
+    "nie jest dowodem istnienia podpisu.",
+    tr.REVOCATION_REVOKED: "Certyfikat podpisu był unieważniony {when}.",
     tr.REVOCATION_UNKNOWN: "Nie można ustalić, czy certyfikat podpisu nie został unieważniony "
     "(brak danych o unieważnieniach) — podpis wymaga sprawdzenia.",
     "time_after_filing": "Czas złożenia podpisu zapisany w podpisie jest późniejszy niż czas wpływu dokumentu "
-    "— ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
+    "(lub czas poświadczony znacznikiem czasu) — ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
+    "time_before_certificate": "Czas złożenia podpisu zapisany w podpisie jest wcześniejszy niż początek ważności "
+    "certyfikatu podpisu — jest nieprawdopodobny, dokument wymaga sprawdzenia.",
 }
 
 
@@ -123,6 +165,9 @@ class SignatureCheck:
     signer: SignerIdentity | None = None
     signing_time: datetime | None = None
     validation_time: datetime | None = None
+    validation_time_source: str | None = None  # TIME_FILING / TIME_CHECK / TIME_STAMP
+    timestamp: str | None = None  # what became of a signature time-stamp (English), when there is one
+    value_digest: str | None = None  # SHA-256 of the verified ds:SignatureValue (VALID / INDETERMINATE only)
     certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
     pinned_by: str | None = None  # Profil Zaufany seal pinned by "certificate" or "subject"
     revocation: str = tr.REVOCATION_NOT_CHECKED
@@ -138,6 +183,9 @@ class SignatureCheck:
             "reason": self.reason,
             "signing_time": _iso(self.signing_time),
             "validation_time": _iso(self.validation_time),
+            "validation_time_source": self.validation_time_source,
+            "timestamp": self.timestamp,
+            "signature_value_sha256": self.value_digest,
             "certificates": list(self.certificates),
             "pinned_by": self.pinned_by,
             "revocation": self.revocation,
@@ -230,21 +278,47 @@ def _check_references(refs: tuple[xades.ReferenceInfo, ...], profile: bool) -> s
     return None
 
 
+def signature_value_digest(sig: Any, key: Any = None) -> str | None:
+    """SHA-256 (hex) of the decoded ``ds:SignatureValue`` of ``sig`` (leading zero octets
+    dropped, so a re-encoded copy of the same value gives the same digest); ``None``
+    when there is no readable value.
+
+    An ECDSA value ``r || s`` (``key`` an EC public key) is malleable: ``s`` can be
+    replaced by ``n - s`` and it still verifies. Only ``r`` is digested then (it
+    depends on the signer's one-time nonce alone), so such a copy is the same signature."""
+    el = sig.find(f"{{{xades.DS_NS}}}SignatureValue")
+    if el is None or not el.text:
+        return None
+    try:
+        value = base64.b64decode("".join(el.text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not value or len(value) % 2:
+            return None
+        value = b"ecdsa-r:" + value[: len(value) // 2].lstrip(b"\x00")
+    value = value.lstrip(b"\x00")
+    return hashlib.sha256(value).hexdigest() if value else None
+
+
 def _check_one(
-    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime
+    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str = TIME_FILING
 ) -> SignatureCheck:
     sig_id = sig.get("Id")
 
-    def fail(kind: str, category: str, reason: str, **kw: Any) -> SignatureCheck:
+    def fail(kind: str, category: str, reason: str, what: str = "", **kw: Any) -> SignatureCheck:
         code = {
             tr.PATH_UNTRUSTED: SIGNATURE_UNTRUSTED,
             tr.PATH_USAGE: SIGNATURE_UNTRUSTED,
+            "purpose": SIGNATURE_UNTRUSTED,
             "not_seal": SIGNATURE_UNTRUSTED,
             tr.PATH_EXPIRED: SIGNATURE_CERT_EXPIRED,
-            tr.REVOCATION_REVOKED: SIGNATURE_CERT_EXPIRED,
+            tr.REVOCATION_REVOKED: SIGNATURE_UNTRUSTED,
         }.get(category, SIGNATURE_INVALID)
         at = kw.get("validation_time")
-        message = _MESSAGES[category].format(at=at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else "")
+        at_text = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+        when = _TIME_PHRASE.get(kw.get("validation_time_source") or "", "{at}").format(at=at_text)
+        message = _MESSAGES[category].format(at=at_text, when=when, what=what)
         return SignatureCheck(index, sig_id, kind, INVALID, code, reason, message, **kw)
 
     try:
@@ -275,10 +349,23 @@ def _check_one(
         signed_at = idn.signing_time(crypto.signed_properties)
     except ValueError:
         return fail(kind, "signing_time", "unreadable SigningTime", certificates=fps)
-    late = signed_at is not None and signed_at > poe + trust.clock_skew
-    at = poe if (signed_at is None or late) else signed_at
+    # the earliest proof of existence: the filing time (or the check), or an earlier verified time-stamp
+    at, source, stamp = poe, poe_source, None
+    ts = timestamps.signature_timestamp(sig, trust.tsa_anchors)
+    if ts is not None:
+        stamp = ts.reason
+        if ts.time is not None and ts.time < poe:
+            at, source = ts.time, TIME_STAMP
+        elif ts.time is not None:
+            stamp = "signature time-stamp verified, not earlier than the filing time"
+    # the claimed SigningTime only for plausibility; everything is checked at the proof of existence
+    late = signed_at is not None and signed_at > at + trust.clock_skew
+    early = signed_at is not None and signed_at < leaf.not_valid_before_utc
 
-    common: dict[str, Any] = {"signing_time": signed_at, "validation_time": at, "pinned_by": pinned}
+    common: dict[str, Any] = {
+        "signing_time": signed_at, "validation_time": at, "validation_time_source": source, "pinned_by": pinned,
+        "timestamp": stamp,
+    }  # fmt: skip
     path = trust.validate_path(leaf, certs, at)
     if path.chain:
         common["certificates"] = tuple(fingerprint(c) for c in path.chain)
@@ -288,6 +375,10 @@ def _check_one(
         return fail(kind, path.status, path.reason, **common)
     if kind == TRUSTED_PROFILE and pinned is None:
         return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
+    problems = tr.purpose_problems(leaf, qualified=kind == QUALIFIED)
+    if problems:
+        what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
+        return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
 
     if kind == TRUSTED_PROFILE:
         pesels = {i.pesel_claimed for i in identities}
@@ -298,17 +389,20 @@ def _check_one(
         signer = idn.certificate_identity(leaf)
     common["signer"] = signer
 
-    revocation_at = signed_at if (kind == TRUSTED_PROFILE and signed_at is not None and not late) else poe
-    revocation, rev_reason = trust.check_revocation(path.chain, revocation_at)
+    revocation, rev_reason = trust.check_revocation(path.chain, at)
     common["revocation"] = revocation
     if revocation == tr.REVOCATION_REVOKED:
-        common["validation_time"] = revocation_at
         return fail(kind, tr.REVOCATION_REVOKED, rev_reason, **common)
 
     content = _strip_signatures(crypto.document_root)
-    if revocation == tr.REVOCATION_UNKNOWN or late:
-        category = tr.REVOCATION_UNKNOWN if revocation == tr.REVOCATION_UNKNOWN else "time_after_filing"
-        reason = rev_reason if revocation == tr.REVOCATION_UNKNOWN else "claimed signing time after the filing time"
+    common["value_digest"] = signature_value_digest(sig, leaf.public_key())
+    if revocation == tr.REVOCATION_UNKNOWN or late or early:
+        if revocation == tr.REVOCATION_UNKNOWN:
+            category, reason = tr.REVOCATION_UNKNOWN, rev_reason
+        elif late:
+            category, reason = "time_after_filing", "claimed signing time after the proof-of-existence time"
+        else:
+            category, reason = "time_before_certificate", "claimed signing time before the certificate's notBefore"
         return SignatureCheck(
             index, sig_id, kind, INDETERMINATE, SIGNATURE_INDETERMINATE, reason, _MESSAGES[category],
             signed_root=content, **common,
@@ -316,11 +410,13 @@ def _check_one(
     return SignatureCheck(index, sig_id, kind, VALID, None, "all checks passed", None, signed_root=content, **common)
 
 
-def _check_guarded(raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime) -> SignatureCheck:
+def _check_guarded(
+    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str
+) -> SignatureCheck:
     """:func:`_check_one`, with anything unforeseen in hostile input turned into an
     INVALID signature instead of a traceback (logged by exception type only)."""
     try:
-        return _check_one(raw, root, index, sig, trust, poe)
+        return _check_one(raw, root, index, sig, trust, poe, poe_source)
     except Exception as exc:  # noqa: BLE001 - last line of defence for hostile input
         logger.warning("signature_check_failed", extra={"event": "signature_check_failed", "error": type(exc).__name__})
         return SignatureCheck(
@@ -344,15 +440,19 @@ def _result_without_signature(code: str, category: str, reason: str, signatures:
     return SignatureResult(NONE, INVALID, None, None, None, [finding(code, None, message)], None, evidence)
 
 
-def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None = None) -> SignatureResult:
+def verify_document(
+    raw: bytes, trust: TrustConfig, *, filed_at: datetime | None = None, now: datetime | None = None
+) -> SignatureResult:
     """Verify every signature of an ePUAP document (the raw bytes as received).
 
     ``filed_at`` is the filing time (ePUAP ``dataNadania``): the proof that the signature
-    existed then; without it the current time is used. Never raises for bad input.
+    existed then, and the validation time; without it the time of the check is used
+    (``now``, default the current time). Never raises for bad input.
     """
     if filed_at is None:
-        poe = datetime.now(timezone.utc)
-    else:  # a filing time without a zone is Polish local time, like an xs:dateTime without one
+        poe, poe_source = (now or datetime.now(timezone.utc)).astimezone(timezone.utc), TIME_CHECK
+    else:
+        poe_source = TIME_FILING  # a filing time without a zone is Polish local time, like an xs:dateTime without one
         poe = (filed_at if filed_at.tzinfo is not None else filed_at.replace(tzinfo=idn.WARSAW)).astimezone(timezone.utc)
     try:
         root = parse_untrusted(raw)
@@ -369,7 +469,7 @@ def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None
             )
         )
 
-    checks = tuple(_check_guarded(raw, root, i, s, trust, poe) for i, s in enveloped)
+    checks = tuple(_check_guarded(raw, root, i, s, trust, poe, poe_source) for i, s in enveloped)
     valid = [c for c in checks if c.status == VALID]
     indeterminate = [c for c in checks if c.status == INDETERMINATE]
     if valid:
@@ -390,6 +490,10 @@ def verify_document(raw: bytes, trust: TrustConfig, *, filed_at: datetime | None
         "reason": primary.reason,
         "validation_time": _iso(primary.validation_time),
         "proof_of_existence": _iso(poe),
+        "validation_time_source": primary.validation_time_source or poe_source,
+        "validation_time_rule": "earliest proof of existence (a verified signature time-stamp of a configured TSA "
+        "when earlier than the filing time; the filing time; else the time of the check); "
+        "the claimed SigningTime is checked for plausibility only",
         "revocation_mode": trust.revocation,
         "signatures": [c.to_evidence() for c in checks],
         "signatures_elsewhere": len(all_signatures) - len(enveloped),

@@ -1,0 +1,157 @@
+"""One signature, one filing (``spec/signatures.md``): recording the digests of verified
+signature values and refusing the same signature in another document.
+
+:func:`apply` is called once per processed document, inside the transaction that loads
+it, **before** ``ebok.load``:
+
+1. The SHA-256 of every cryptographically verified ``ds:SignatureValue`` of the document
+   (``SignatureCheck.value_digest``, VALID or INDETERMINATE signatures only) is recorded
+   in ``worker_signature_digest`` (replacing what an earlier processing of the same
+   document recorded). Nothing is recorded for an unverified signature, a paper
+   document or a document that is not a declaration.
+2. Every other document that carried one of those values is looked up. The copy that
+   counts is the one **filed first**: earliest ``worker_document.filed_at`` (ePUAP's
+   ``dataNadania``; a document without one comes after every document with one), a tie
+   broken by the lowest document id. Arrival order does not matter.
+3. When another document counts, this one gets ``DUPLICATE_SIGNATURE`` (REJECTED, naming
+   that document): ``ebok.load`` then changes no payer data and no fee period.
+4. When this document counts and a later-filed copy was already loaded, that copy is
+   **re-decided** here: its ``ebok_declaration`` becomes REJECTED with
+   ``DUPLICATE_SIGNATURE`` (no longer a correction's base), its document's outcome and
+   findings follow, an audit row ``DUPLICATE_SIGNATURE`` records the change, and its
+   property is reconciled (supersession and fee periods recomputed). Documents of
+   corrections that named the copy as their base are returned to be processed again.
+
+On PostgreSQL a transaction-scoped advisory lock per digest serialises two workers
+deciding documents with the same signature at the same time; SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from adapters.db.tables import ebok_declaration, worker_audit, worker_document, worker_signature_digest
+from worker.domain.findings import REJECTED, Finding, finding
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_SIGNATURE = "DUPLICATE_SIGNATURE"
+AUDIT_ACTION = "DUPLICATE_SIGNATURE"
+
+
+@dataclass
+class Decision:
+    """What :func:`apply` decided for one document."""
+
+    digests: list[str] = field(default_factory=list)
+    first_document_id: int | None = None  # set when this document is a duplicate
+    redecided_document_ids: list[int] = field(default_factory=list)  # later copies now REJECTED
+    recheck_document_ids: list[int] = field(default_factory=list)  # corrections based on such a copy
+
+
+def verified_digests(signature: Any) -> list[str]:
+    """The digests of the verified signature values of a ``SignatureResult``."""
+    checks = getattr(signature, "checks", ()) or ()
+    return sorted({c.value_digest for c in checks if c.signed_root is not None and c.value_digest})
+
+
+def duplicate_finding(first_id: int, first_filed_at: datetime | None) -> Finding:
+    when = f" złożonym {first_filed_at.strftime('%Y-%m-%d %H:%M UTC')}" if first_filed_at else ""
+    return finding(
+        DUPLICATE_SIGNATURE,
+        None,
+        f"Ten sam podpis elektroniczny (ta sama wartość podpisu) wpłynął już w dokumencie nr {first_id}{when}. "
+        "Ponownie przesłana kopia podpisanego dokumentu nie zmienia danych w eBOK.",
+    )
+
+
+def _key(filed_at: datetime | None, document_id: int) -> tuple:
+    # documents with a filing time first (by time), then those without; ties: lowest id
+    return (0, filed_at, document_id) if filed_at is not None else (1, document_id)
+
+
+def _lock(conn: Connection, digests: list[str]) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for digest in digests:  # sorted: no deadlock between two workers
+        conn.execute(select(func.pg_advisory_xact_lock(int(digest[:15], 16))))
+
+
+def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, actor: str) -> Decision:
+    """Record this document's signature digests and apply the duplicate rule (see the
+    module docstring). Adds ``DUPLICATE_SIGNATURE`` to ``ctx.findings`` when this
+    document is a copy."""
+    from worker.pipeline import DECLARATION
+
+    s = worker_signature_digest.c
+    w = worker_document.c
+    digests = verified_digests(ctx.signature) if ctx.kind == DECLARATION else []
+    conn.execute(delete(worker_signature_digest).where(s.document_id == doc["id"]))
+    decision = Decision(digests=digests)
+    if not digests:
+        return decision
+    _lock(conn, digests)
+    conn.execute(insert(worker_signature_digest), [{"digest": d, "document_id": doc["id"], "recorded_at": now} for d in digests])
+    others = conn.execute(
+        select(w.id, w.filed_at)
+        .distinct()
+        .join(worker_signature_digest, s.document_id == w.id)
+        .where(s.digest.in_(digests), w.id != doc["id"])
+    ).all()
+    if not others:
+        return decision
+    everyone = [(r.id, r.filed_at) for r in others] + [(doc["id"], doc["filed_at"])]
+    first_id, first_filed = min(everyone, key=lambda e: _key(e[1], e[0]))
+    if first_id != doc["id"]:
+        decision.first_document_id = first_id
+        ctx.add(duplicate_finding(first_id, first_filed))
+        log.warning(
+            "signature already filed in another document",
+            extra={"event": "signature.duplicate", "document_id": doc["id"], "first_document_id": first_id},
+        )
+    dup = duplicate_finding(first_id, first_filed)
+    for other_id, _ in sorted(everyone, key=lambda e: e[0]):
+        if other_id in (doc["id"], first_id):
+            continue
+        recheck = _redecide(conn, other_id, first_id, dup, ruleset=ruleset, now=now, actor=actor)
+        if recheck is not None:
+            decision.redecided_document_ids.append(other_id)
+            decision.recheck_document_ids.extend(recheck)
+            log.warning(
+                "a later-filed copy re-decided as a duplicate",
+                extra={"event": "signature.duplicate_redecided", "document_id": other_id, "first_document_id": first_id},
+            )
+    return decision
+
+
+def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *, ruleset: Any, now: datetime, actor: str) -> list[int] | None:
+    """Make the loaded declaration of a later copy REJECTED / DUPLICATE_SIGNATURE.
+    Returns the documents to process again, or None when nothing changed (not loaded
+    yet — it will find the first copy itself — or already decided so)."""
+    from adapters.db.ebok import reconcile_property
+
+    d = ebok_declaration.c
+    row = conn.execute(select(d.id, d.status, d.property_id, d.findings).where(d.document_id == document_id)).first()
+    if row is None:
+        return None
+    old_findings = list(row.findings or [])
+    findings = [f for f in old_findings if f.get("code") != DUPLICATE_SIGNATURE] + [dup.to_dict()]
+    if row.status == REJECTED and findings == old_findings:
+        return None
+    conn.execute(update(ebok_declaration).where(d.id == row.id).values(status=REJECTED, corrects_id=None, findings=findings, processed_at=now))
+    conn.execute(update(worker_document).where(worker_document.c.id == document_id).values(outcome=REJECTED, findings=findings))
+    conn.execute(
+        insert(worker_audit).values(
+            at=now, document_id=document_id, declaration_id=row.id, actor=actor, action=AUDIT_ACTION,
+            old_status=row.status, new_status=REJECTED, note=f"signature first filed in document {first_id}",
+        )
+    )  # fmt: skip
+    based = conn.execute(select(d.document_id).where(d.corrects_id == row.id, d.document_id.is_not(None))).scalars().all()
+    if row.property_id is not None:
+        reconcile_property(conn, row.property_id, ruleset, now, actor)
+    return list(based)
