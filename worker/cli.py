@@ -22,6 +22,7 @@ from worker.errors import UsageError
 log = logging.getLogger("worker.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_MONITOR_UNKNOWN = 3  # `status --monitor`: the Nagios plugin convention
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--user", default=os.environ.get("USER") or "office", help="kto podejmuje decyzję")
 
     st = sub.add_parser("status", parents=[common], help="stan kolejek i ostatnich pobrań")
-    st.add_argument("--json", action="store_true")
+    st_out = st.add_mutually_exclusive_group()
+    st_out.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
+    st_out.add_argument("--monitor", action="store_true",
+                        help="jedna linia w formacie wtyczki Nagios; kod wyjścia 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
 
     ck = sub.add_parser("check", parents=[common], help="sprawdź dokumenty offline (niczego nie zapisuje)")
     ck.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -97,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return double.main(argv[1:])
     args = _parser().parse_args(argv)
+    monitor = args.command == "status" and getattr(args, "monitor", False)
     try:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
         from worker import logs
@@ -108,12 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return dispatch(args, cfg)
     except (ConfigError, UsageError) as exc:
+        if monitor:
+            print(f"EBOK-WORKER UNKNOWN - błąd konfiguracji: {_one_line(exc)}")
+            return EXIT_MONITOR_UNKNOWN
         print(f"ebok-worker: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILURE
     except Exception as exc:  # a runtime failure: logged with its traceback, one line to stderr
         log.exception("command failed", extra={"event": "cli.failed", "command": args.command})
+        if monitor:  # e.g. the database cannot be reached
+            print(f"EBOK-WORKER UNKNOWN - nie można ustalić stanu: {_one_line(exc)}")
+            return EXIT_MONITOR_UNKNOWN
         print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
 

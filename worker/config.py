@@ -113,6 +113,13 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    metrics_file: Path | None = None  # Prometheus textfile, written after every daemon pass
+    pending_warn_s: float = 3600.0  # oldest pending document older than this: WARNING
+    pull_stale_s: float = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -124,6 +131,7 @@ class Config:
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     payments: PaymentsConfig = field(default_factory=PaymentsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def database_url(self) -> str:
         """The URL with the password from the environment variable, when one is named."""
@@ -149,6 +157,7 @@ _SECTIONS: dict[str, type] = {
     "processing": ProcessingConfig,
     "payments": PaymentsConfig,
     "logging": LoggingConfig,
+    "monitoring": MonitoringConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -161,7 +170,7 @@ _POSITIVE = {
     "epuap.timeout_s", "epuap.connect_timeout_s", "epuap.poll_interval_s", "epuap.batch_limit",
     "epuap.max_attempts", "epuap.backoff_max_s", "scans.poll_interval_s",
     "processing.max_document_bytes", "processing.max_attempts", "processing.retry_max_s",
-    "processing.interval_s",
+    "processing.interval_s", "monitoring.pending_warn_s", "monitoring.pull_stale_s",
 }
 
 
