@@ -47,13 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty")
 
     rp = sub.add_parser("reprocess", parents=[common], help="przetwórz ponownie zapisane dokumenty z ich oryginalnych bajtów")
-    rp.add_argument("--id", type=int, action="append", default=[], help="id dokumentu (worker) lub deklaracji; można powtarzać")
+    rp.add_argument("--id", type=int, action="append", default=[], metavar="DOC_ID",
+                    help="id dokumentu (jak w logach i w „status”; to NIE jest id deklaracji); można powtarzać")
+    rp.add_argument("--declaration", type=int, action="append", default=[], metavar="DECL_ID",
+                    help="id deklaracji eBOK (jak w „review list”/„review show”); można powtarzać")
     rp.add_argument("--status", help="ACCEPTED, NEEDS_REVIEW, REJECTED, SUPERSEDED, FAILED, CORRESPONDENCE…")
     rp.add_argument("--code", help="kod ustalenia, np. FEE_MISMATCH")
-    rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD)")
-    rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD)")
+    rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD, czas polski)")
+    rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD, czas polski)")
     rp.add_argument("--channel", choices=["EPUAP", "PAPER"])
     rp.add_argument("--dry-run", action="store_true", help="pokaż, co by się zmieniło, niczego nie zapisując")
+    rp.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
 
     rv = sub.add_parser("review", parents=[common], help="kolejka deklaracji do weryfikacji (NEEDS_REVIEW)")
     rvs = rv.add_subparsers(dest="review_command", required=True, metavar="ACTION")
@@ -107,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from worker import logs
 
         # commands that print results keep stdout for them; their logs go to stderr
-        to_stderr = args.command in ("check", "status", "review", "reprocess")
+        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         from worker.commands import dispatch
 

@@ -85,7 +85,7 @@ def _require_schema(app: App) -> None:
     from adapters.db.migrate import current_revision, head_revision
 
     if current_revision(app.engine) != head_revision():
-        raise UsageError("database.url: the database is not migrated; run `ebok-worker db upgrade` first")
+        raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 
 # --- status ------------------------------------------------------------------------------
@@ -191,8 +191,12 @@ def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
 
 
 def day_bounds(day) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
+    """A Polish calendar day as a UTC interval [start, end) (23 or 25 hours at DST changes)."""
+    from worker.fmt import LOCAL
+
+    start = datetime.combine(day, time(0), tzinfo=LOCAL)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def received_between(since, until):

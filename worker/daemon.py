@@ -45,7 +45,7 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
     if mailbox is not None and mailbox not in {m.address for m in cfg.mailboxes}:
         from worker.errors import UsageError
 
-        raise UsageError(f"--mailbox: {mailbox} is not a configured mailbox (epuap.mailboxes)")
+        raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes
 
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop)  # each pass is logged there

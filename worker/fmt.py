@@ -123,3 +123,22 @@ def status(value: str | None) -> str:
         return DASH
     pl = STATUS_PL.get(value)
     return f"{pl} ({value})" if pl else value
+
+
+_LABELS = {
+    "purpose": {"FIRST": "pierwsza", "CHANGE": "zmiana", "CORRECTION": "korekta"},
+    "channel": {"EPUAP": "ePUAP", "PAPER": "papier (skan)"},
+    "signature": {
+        "TRUSTED_PROFILE": "podpis zaufany", "QUALIFIED": "podpis kwalifikowany", "PERSONAL": "podpis osobisty",
+        "HANDWRITTEN": "podpis odręczny", "NONE": "brak podpisu",
+    },
+    "signature_status": {"VALID": "ważny", "INVALID": "nieważny", "INDETERMINATE": "nieustalony", "NOT_APPLICABLE": "nie dotyczy"},
+}
+
+
+def label(kind: str, value: str | None) -> str:
+    """A code (purpose, channel, signature kind or status) in Polish: ``podpis zaufany``;
+    an unknown code is shown as it is, nothing as a dash."""
+    if not value:
+        return DASH
+    return _LABELS[kind].get(value, value)
