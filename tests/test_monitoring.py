@@ -236,3 +236,13 @@ def test_daily_summary_covers_the_polish_day_and_names_the_problems(setup, caplo
     (rec,) = [r for r in caplog.records if getattr(r, "event", None) == "summary.daily"]
     assert rec.day == "2025-03-09" and rec.received == 0
     assert stored.document_id
+
+
+def test_monitor_is_unknown_when_the_database_cannot_be_reached(tmp_path, capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:1/none"\n', encoding="utf-8")
+    assert cli.main(["--config", str(cfg), "status", "--monitor"]) == 3
+    out = capsys.readouterr()
+    assert out.out.startswith("EBOK-WORKER UNKNOWN - nie można ustalić stanu: nie można połączyć się z bazą danych (database.url)")
+    assert cli.main(["--config", str(cfg), "status"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("ebok-worker: błąd: nie można połączyć się z bazą danych")

@@ -126,11 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:  # a runtime failure: logged with its traceback, one line to stderr
         log.exception("command failed", extra={"event": "cli.failed", "command": args.command})
+        what = _describe(exc)
         if monitor:  # e.g. the database cannot be reached
-            print(f"EBOK-WORKER UNKNOWN - nie można ustalić stanu: {_one_line(exc)}")
+            print(f"EBOK-WORKER UNKNOWN - nie można ustalić stanu: {what}")
             return EXIT_MONITOR_UNKNOWN
-        print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
+        print(f"ebok-worker: błąd: {what}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _describe(exc: BaseException) -> str:
+    """A runtime failure for the administrator: a database failure says so in Polish (the
+    driver's own message, in English, follows for the specialist)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return f"nie można połączyć się z bazą danych (database.url): {_one_line(exc.orig or exc)}"
+    if isinstance(exc, DBAPIError):
+        return f"błąd bazy danych: {_one_line(exc.orig or exc)}"
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:
