@@ -94,7 +94,7 @@ def _iso_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"to nie jest data i godzina ISO (RRRR-MM-DDTGG:MM): {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
