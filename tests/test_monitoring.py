@@ -77,7 +77,9 @@ def test_monitor_goes_ok_warning_critical(setup, capsys):
     assert perfdata(line)["failed_parked"] == 1
     assert stored.document_id
 
-    # a blocked mailbox (its head cannot be confirmed) is CRITICAL on its own
+    # a blocked mailbox (its head cannot be confirmed) is CRITICAL on its own. The snapshot's
+    # mailbox entries gain blocked_since/blocked_reason from worker_mailbox with the intake
+    # change; until then the blocked state is set on the real snapshot here
     snapshot = collect_status(app)
     snapshot["failed_parked"] = 0
     snapshot["oldest_pending"] = None
