@@ -87,7 +87,7 @@ def test_cli_exits_2_with_one_line_naming_the_key(tmp_path):
 
 def test_missing_config_file_is_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(tmp_path / "none.toml"), "status"], capture_output=True, text=True)
-    assert r.returncode == 2 and "not found" in r.stderr
+    assert r.returncode == 2 and "nie znaleziono" in r.stderr
 
 
 def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):

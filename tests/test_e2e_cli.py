@@ -121,7 +121,7 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 
-    dry = cli(cfg, env, "reprocess", "--status", "ACCEPTED", "--dry-run")
+    dry = cli(cfg, env, "reprocess", "--status", "ACCEPTED", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     out = json.loads(dry.stdout)
     assert len(out["documents"]) == 6 and out["would_change"] == 0
@@ -181,9 +181,9 @@ def test_check_json_prints_the_contract_shape(setup, shared_dir):
 def test_reprocess_by_received_date(setup):
     cfg, env, _ = setup
     assert cli(cfg, env, "run", "--once").returncode == 0
-    none = json.loads(cli(cfg, env, "reprocess", "--until", "2000-01-01", "--dry-run").stdout)
+    none = json.loads(cli(cfg, env, "reprocess", "--until", "2000-01-01", "--dry-run", "--json").stdout)
     assert none["documents"] == []
-    today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run").stdout)
+    today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run", "--json").stdout)
     assert len(today["documents"]) == 7
     assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given

@@ -56,7 +56,7 @@ def test_scan_then_process_loads_the_paper_declaration(setup, db_url):
         shutil.copyfile(DATA / name, base / "scans" / "inbox" / name)
     r = cli(cfg, "scan")
     assert r.returncode == 0, r.stderr
-    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     stored = [e for e in events if e["event"] == "scan.stored"]
     assert len(stored) == 1 and stored[0]["file"] == XML
     assert "Skany: przyjęte 1" in r.stdout

@@ -111,14 +111,20 @@ def run_check(app: App, files: list[Path], *, as_json: bool, filed_at: datetime 
     if as_json:
         print_json(results)
     else:
+        from worker import fmt
+
         for r in results:
             if "error" in r:
                 print(f"{r['file']}: {r['error']}")
                 continue
-            print(f"{r['file']}: {r['status']} ({r['form'] or 'formularz nieznany'}), opłata zadeklarowana {r['declared_fee']}, wyliczona {r['computed_fee']}, podpis {r['signature']} {r['signature_status']}")
+            print(f"{r['file']}: {fmt.status(r['status'])}, formularz {r['form'] or 'nieznany'}, kanał {fmt.label('channel', r['channel'])}")
+            print(f"  opłata miesięczna zadeklarowana: {fmt.money(r['declared_fee'])}, wyliczona: {fmt.money(r['computed_fee'])}")
+            print(f"  podpis: {fmt.label('signature', r['signature'])} ({fmt.label('signature_status', r['signature_status'])})")
+            print("  ustalenia:" if r["findings"] else "  ustalenia: brak")
             for f in r["findings"]:
-                print(f"  [{f['code']}] {f['field'] or ''}: {f['message']}")
-            if r.get("image") and not r["image"]["ok"]:
-                print(f"  obraz skanu: {r['image']['problem']}")
+                print(f"    [{f['code']}] {fmt.field(f['field'])}: {f['message']}")
+            if r.get("image") is not None:
+                img = r["image"]
+                print(f"  obraz skanu: {'zgodny z eksportem' if img['ok'] else img['problem']}")
     bad_image = any(r.get("image") is not None and not r["image"]["ok"] for r in results)
     return EXIT_FAILURE if bad_image or any("error" in r for r in results) else EXIT_OK

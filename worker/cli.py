@@ -22,6 +22,7 @@ from worker.errors import UsageError
 log = logging.getLogger("worker.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_MONITOR_UNKNOWN = 3  # `status --monitor`: the Nagios plugin convention
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,13 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty")
 
     rp = sub.add_parser("reprocess", parents=[common], help="przetwórz ponownie zapisane dokumenty z ich oryginalnych bajtów")
-    rp.add_argument("--id", type=int, action="append", default=[], help="id dokumentu (worker) lub deklaracji; można powtarzać")
+    rp.add_argument("--id", type=int, action="append", default=[], metavar="DOC_ID",
+                    help="id dokumentu (jak w logach i w „status”; to NIE jest id deklaracji); można powtarzać")
+    rp.add_argument("--declaration", type=int, action="append", default=[], metavar="DECL_ID",
+                    help="id deklaracji eBOK (jak w „review list”/„review show”); można powtarzać")
     rp.add_argument("--status", help="ACCEPTED, NEEDS_REVIEW, REJECTED, SUPERSEDED, FAILED, CORRESPONDENCE…")
     rp.add_argument("--code", help="kod ustalenia, np. FEE_MISMATCH")
-    rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD)")
-    rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD)")
+    rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD, czas polski)")
+    rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD, czas polski)")
     rp.add_argument("--channel", choices=["EPUAP", "PAPER"])
     rp.add_argument("--dry-run", action="store_true", help="pokaż, co by się zmieniło, niczego nie zapisując")
+    rp.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
 
     rv = sub.add_parser("review", parents=[common], help="kolejka deklaracji do weryfikacji (NEEDS_REVIEW)")
     rvs = rv.add_subparsers(dest="review_command", required=True, metavar="ACTION")
@@ -66,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--user", default=os.environ.get("USER") or "office", help="kto podejmuje decyzję")
 
     st = sub.add_parser("status", parents=[common], help="stan kolejek i ostatnich pobrań")
-    st.add_argument("--json", action="store_true")
+    st_out = st.add_mutually_exclusive_group()
+    st_out.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
+    st_out.add_argument("--monitor", action="store_true",
+                        help="jedna linia w formacie wtyczki Nagios; kod wyjścia 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
 
     ck = sub.add_parser("check", parents=[common], help="sprawdź dokumenty offline (niczego nie zapisuje)")
     ck.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -86,7 +94,7 @@ def _iso_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"to nie jest data i godzina ISO (RRRR-MM-DDTGG:MM): {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -97,25 +105,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return double.main(argv[1:])
     args = _parser().parse_args(argv)
+    monitor = args.command == "status" and getattr(args, "monitor", False)
     try:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
         from worker import logs
 
         # commands that print results keep stdout for them; their logs go to stderr
-        to_stderr = args.command in ("check", "status", "review", "reprocess")
+        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         from worker.commands import dispatch
 
         return dispatch(args, cfg)
     except (ConfigError, UsageError) as exc:
+        if monitor:
+            print(f"EBOK-WORKER UNKNOWN - błąd konfiguracji: {_one_line(exc)}")
+            return EXIT_MONITOR_UNKNOWN
         print(f"ebok-worker: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILURE
     except Exception as exc:  # a runtime failure: logged with its traceback, one line to stderr
         log.exception("command failed", extra={"event": "cli.failed", "command": args.command})
-        print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
+        what = _describe(exc)
+        if monitor:  # e.g. the database cannot be reached
+            print(f"EBOK-WORKER UNKNOWN - nie można ustalić stanu: {what}")
+            return EXIT_MONITOR_UNKNOWN
+        print(f"ebok-worker: błąd: {what}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _describe(exc: BaseException) -> str:
+    """A runtime failure for the administrator: a database failure says so in Polish (the
+    driver's own message, in English, follows for the specialist)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return f"nie można połączyć się z bazą danych (database.url): {_one_line(exc.orig or exc)}"
+    if isinstance(exc, DBAPIError):
+        return f"błąd bazy danych: {_one_line(exc.orig or exc)}"
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

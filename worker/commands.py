@@ -32,7 +32,7 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
 
         return run_check(app, args.files, as_json=args.json, filed_at=args.filed_at)
     if cmd == "status":
-        return status(app, as_json=args.json)
+        return status(app, as_json=args.json, monitor=getattr(args, "monitor", False))
     if cmd == "review":
         from worker import review
 
@@ -85,7 +85,7 @@ def _require_schema(app: App) -> None:
     from adapters.db.migrate import current_revision, head_revision
 
     if current_revision(app.engine) != head_revision():
-        raise UsageError("database.url: the database is not migrated; run `ebok-worker db upgrade` first")
+        raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 
 # --- status ------------------------------------------------------------------------------
@@ -97,6 +97,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     with app.engine.connect() as conn:
         by_state = dict(conn.execute(select(d.state, func.count()).group_by(d.state)).all())
         by_kind = dict(conn.execute(select(d.kind, func.count()).where(d.state == states.DONE).group_by(d.kind)).all())
+        processed = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
         parked = conn.execute(select(func.count()).where(d.state == states.FAILED, d.next_attempt_at.is_(None))).scalar_one()
         oldest = conn.execute(
             select(d.id, d.received_at).where(d.state.in_((states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
@@ -122,6 +123,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
             else None
         ),
         "outcomes": {k: by_outcome.get(k, 0) for k in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED")},
+        "processed": {k or "NONE": v for k, v in sorted(processed.items(), key=lambda kv: kv[0] or "")},
         "documents_by_kind": {k or "UNKNOWN": v for k, v in by_kind.items()},
         "correspondence": by_kind.get("CORRESPONDENCE", 0),
         "test_documents": by_kind.get("TEST", 0),
@@ -138,12 +140,21 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def status(app: App, *, as_json: bool) -> int:
+def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     _require_schema(app)
     s = collect_status(app)
+    if monitor:
+        from worker import monitor as mon
+
+        s["daemon"] = mon.daemon_view(app.config.monitoring.metrics_file)
+        health = mon.evaluate_for(app.config, s)
+        print(mon.nagios_line(health))
+        return health.state
     if as_json:
         print_json(s)
         return EXIT_OK
+    from worker import fmt
+
     q = s["queue"]
     print("Kolejka dokumentów:")
     print(f"  przyjęte, czekają na przetworzenie (RECEIVED): {q['RECEIVED']}")
@@ -152,7 +163,7 @@ def status(app: App, *, as_json: bool) -> int:
     print(f"  zakończone (DONE):                             {q['DONE']}")
     if s["oldest_pending"]:
         o = s["oldest_pending"]
-        print(f"Najstarszy oczekujący: dokument {o['document_id']}, przyjęty {o['received_at']} ({o['age_s'] // 60} min temu)")
+        print(f"Najstarszy oczekujący: dokument {o['document_id']}, przyjęty {fmt.datetime_local(o['received_at'])} ({fmt.duration(o['age_s'])} temu)")
     out = s["outcomes"]
     print("Deklaracje w eBOK:")
     print(f"  przyjęte (ACCEPTED): {out['ACCEPTED']}")
@@ -167,16 +178,25 @@ def status(app: App, *, as_json: bool) -> int:
     if s["mailboxes"]:
         print("Skrytki ePUAP:")
         for m in s["mailboxes"]:
-            line = f"  {m['address']}: ostatnie udane pobranie {m['last_success_at'] or 'brak'}"
+            line = f"  {m['address']}: ostatnie udane pobranie {fmt.datetime_local(m['last_success_at']) if m['last_success_at'] else 'brak'}"
+            if m.get("blocked_since"):
+                line += f"; ZABLOKOWANA od {fmt.datetime_local(m['blocked_since'])}"
+                if m.get("blocked_reason"):
+                    line += f" ({m['blocked_reason']})"
             if m["last_error"]:
                 line += f"; ostatni błąd: {m['last_error']}"
             print(line)
+    print("Daty i godziny: czas polski (Europe/Warsaw).")
     return EXIT_OK
 
 
 def day_bounds(day) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
+    """A Polish calendar day as a UTC interval [start, end) (23 or 25 hours at DST changes)."""
+    from worker.fmt import LOCAL
+
+    start = datetime.combine(day, time(0), tzinfo=LOCAL)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def received_between(since, until):

@@ -1,7 +1,8 @@
 """Configuration: one TOML file, typed and validated at start-up.
 
 Every key is declared here with its type and default; ``config.example.toml`` documents
-them. Unknown keys and bad values raise :class:`ConfigError` naming the key (the CLI turns
+them. Unknown keys and bad values raise :class:`ConfigError` naming the key, in Polish (the
+administrator reads it) (the CLI turns
 it into exit status 2). Secrets are never in the file: a key names the environment
 variable that holds them. Relative paths are relative to the config file's folder.
 """
@@ -114,6 +115,13 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    metrics_file: Path | None = None  # Prometheus textfile, written after every daemon pass
+    pending_warn_s: float = 3600.0  # oldest pending document older than this: WARNING
+    pull_stale_s: float = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -125,6 +133,7 @@ class Config:
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     payments: PaymentsConfig = field(default_factory=PaymentsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def database_url(self) -> str:
         """The URL with the password from the environment variable, when one is named."""
@@ -135,7 +144,7 @@ class Config:
 
             password = os.environ.get(env)
             if password is None:
-                raise ConfigError(f"database.password_env: environment variable {env} is not set")
+                raise ConfigError(f"database.password_env: zmienna środowiskowa {env} nie jest ustawiona")
             url = make_url(url).set(password=password).render_as_string(hide_password=False)
         return url
 
@@ -150,6 +159,7 @@ _SECTIONS: dict[str, type] = {
     "processing": ProcessingConfig,
     "payments": PaymentsConfig,
     "logging": LoggingConfig,
+    "monitoring": MonitoringConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -162,7 +172,7 @@ _POSITIVE = {
     "epuap.timeout_s", "epuap.connect_timeout_s", "epuap.poll_interval_s", "epuap.batch_limit",
     "epuap.max_attempts", "epuap.backoff_max_s", "scans.poll_interval_s",
     "processing.max_document_bytes", "processing.max_attempts", "processing.retry_max_s",
-    "processing.interval_s",
+    "processing.interval_s", "monitoring.pending_warn_s", "monitoring.pull_stale_s",
 }
 
 
@@ -179,11 +189,11 @@ def load(path: str | os.PathLike) -> Config:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {p}") from None
+        raise ConfigError(f"nie znaleziono pliku konfiguracji: {p}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"configuration file cannot be read: {p}: {exc}") from None
+        raise ConfigError(f"nie można odczytać pliku konfiguracji: {p}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file is not valid TOML: {p}: {exc}") from None
+        raise ConfigError(f"plik konfiguracji nie jest poprawnym TOML: {p}: {exc}") from None
     return from_dict(data, base=p.resolve().parent, path=p.resolve())
 
 
@@ -191,9 +201,9 @@ def from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> 
     sections: dict[str, Any] = {}
     for name, value in data.items():
         if name not in _SECTIONS:
-            raise ConfigError(f"{name}: unknown configuration section")
+            raise ConfigError(f"{name}: nieznana sekcja konfiguracji")
         if not isinstance(value, dict):
-            raise ConfigError(f"{name}: must be a table [{name}]")
+            raise ConfigError(f"{name}: musi być tabelą [{name}]")
         sections[name] = _build(_SECTIONS[name], value, name, base)
     db = sections.get("database", DatabaseConfig())
     sections["database"] = replace(db, url=_sqlite_relative_to(db.url, base))
@@ -220,7 +230,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str, base: Path) -> Any:
     for key, value in values.items():
         dotted = f"{prefix}.{key}"
         if key not in known:
-            raise ConfigError(f"{dotted}: unknown key")
+            raise ConfigError(f"{dotted}: nieznany klucz")
         kwargs[key] = _convert(dotted, known[key].type, value, base)
     obj = cls(**kwargs)
     _check(prefix, obj)
@@ -231,52 +241,52 @@ def _convert(key: str, typ: Any, value: Any, base: Path) -> Any:
     t = str(typ)
     if key == "epuap.mailboxes":
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: must be a list of [[epuap.mailboxes]] tables")
+            raise ConfigError(f"{key}: musi być listą tabel [[epuap.mailboxes]]")
         boxes = []
         for i, item in enumerate(value):
             if not isinstance(item, dict):
-                raise ConfigError(f"{key}[{i}]: must be a table with podmiot and skrytka")
+                raise ConfigError(f"{key}[{i}]: musi być tabelą z kluczami podmiot i skrytka")
             unknown = set(item) - {"podmiot", "skrytka"}
             if unknown:
-                raise ConfigError(f"{key}[{i}].{sorted(unknown)[0]}: unknown key")
+                raise ConfigError(f"{key}[{i}].{sorted(unknown)[0]}: nieznany klucz")
             for k in ("podmiot", "skrytka"):
                 v = item.get(k)
                 if not isinstance(v, str) or not v or "/" in v or len(v) > 100:
-                    raise ConfigError(f"{key}[{i}].{k}: must be a non-empty name without '/' (at most 100 characters)")
+                    raise ConfigError(f"{key}[{i}].{k}: musi być niepustą nazwą bez '/' (najwyżej 100 znaków)")
             boxes.append(Mailbox(item["podmiot"], item["skrytka"]))
         return tuple(boxes)
     if "tuple[Path" in t:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: must be a list of paths")
+            raise ConfigError(f"{key}: musi być listą ścieżek")
         return tuple(_path(base, v) for v in value)
     if "Path" in t:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: must be a path (a non-empty string)")
+            raise ConfigError(f"{key}: musi być ścieżką (niepustym tekstem)")
         return _path(base, value)
     if t == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: must be true or false")
+            raise ConfigError(f"{key}: musi być true albo false")
         return value
     if t == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: must be a whole number")
+            raise ConfigError(f"{key}: musi być liczbą całkowitą")
         return value
     if t == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: must be a number")
+            raise ConfigError(f"{key}: musi być liczbą")
         return float(value)
     if t == "Decimal":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{key}: must be a number")
+            raise ConfigError(f"{key}: musi być liczbą")
         try:
             return Decimal(str(value))
         except InvalidOperation:
-            raise ConfigError(f"{key}: must be a number") from None
+            raise ConfigError(f"{key}: musi być liczbą") from None
     if "str" in t:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: must be a string")
+            raise ConfigError(f"{key}: musi być tekstem")
         return value
-    raise ConfigError(f"{key}: unsupported value")  # pragma: no cover - schema error
+    raise ConfigError(f"{key}: nieobsługiwana wartość")  # pragma: no cover - schema error
 
 
 def _path(base: Path, value: str) -> Path:
@@ -289,27 +299,27 @@ def _check(prefix: str, obj: Any) -> None:
         key = f"{prefix}.{f.name}"
         value = getattr(obj, f.name)
         if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])} (got {value!r})")
+            raise ConfigError(f"{key}: dozwolone wartości: {', '.join(_CHOICES[key])} (podano {value!r})")
         if key in _POSITIVE and value <= 0:
-            raise ConfigError(f"{key}: must be greater than 0")
+            raise ConfigError(f"{key}: musi być większe od 0")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise ConfigError(f"{key}: must not be negative")
+            raise ConfigError(f"{key}: nie może być ujemne")
     if prefix == "scans" and not (Decimal(0) <= obj.min_confidence <= Decimal(1)):
-        raise ConfigError("scans.min_confidence: must be between 0 and 1")
+        raise ConfigError("scans.min_confidence: musi być między 0 a 1")
     if prefix == "database" and not obj.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
-        raise ConfigError("database.url: must be a sqlite:/// or postgresql+psycopg:// URL")
+        raise ConfigError("database.url: musi być adresem sqlite:/// albo postgresql+psycopg://")
     if prefix == "payments":
         from worker.domain.accounts import branch_is_valid
 
         if obj.bank_branch is not None and not branch_is_valid(obj.bank_branch):
-            raise ConfigError("payments.bank_branch: not a valid 8-digit bank branch number")
+            raise ConfigError("payments.bank_branch: niepoprawny 8-cyfrowy numer rozliczeniowy oddziału banku")
         if not obj.account_prefix.isdigit() and obj.account_prefix != "" or len(obj.account_prefix) > 8:
-            raise ConfigError("payments.account_prefix: must be at most 8 digits")
+            raise ConfigError("payments.account_prefix: najwyżej 8 cyfr")
     if prefix == "epuap" and obj.enabled:
         for name in ("endpoint", "certificate", "private_key", "response_certificate"):
             if not getattr(obj, name):
-                raise ConfigError(f"epuap.{name}: required when epuap.enabled = true")
+                raise ConfigError(f"epuap.{name}: wymagane, gdy epuap.enabled = true")
         if not obj.endpoint.startswith(("http://", "https://")):
-            raise ConfigError("epuap.endpoint: must be an http:// or https:// URL")
+            raise ConfigError("epuap.endpoint: musi być adresem http:// lub https://")
         if not obj.mailboxes:
-            raise ConfigError("epuap.mailboxes: at least one [[epuap.mailboxes]] is required when epuap.enabled = true")
+            raise ConfigError("epuap.mailboxes: gdy epuap.enabled = true, potrzebna jest co najmniej jedna [[epuap.mailboxes]]")

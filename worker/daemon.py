@@ -3,7 +3,7 @@
 ``run`` schedules, with APScheduler: a pull of every ePUAP mailbox every
 ``epuap.poll_interval_s``, a pass over the scan inbox every ``scans.poll_interval_s`` (when
 ``[scans] enabled``), processing of what is pending every ``processing.interval_s``
-and a daily summary line. Jobs never overlap themselves (``max_instances=1``) and missed
+and a daily summary line at local midnight (Europe/Warsaw). Jobs never overlap themselves (``max_instances=1``) and missed
 runs coalesce. SIGTERM/SIGINT set a stop flag: the document in hand is finished and
 committed, the scheduler shuts down waiting for running jobs, and the process exits 0.
 """
@@ -24,8 +24,15 @@ from adapters.db.tables import worker_document
 from worker import states
 from worker.app import App
 from worker.cli import EXIT_FAILURE, EXIT_OK
+from worker.fmt import LOCAL as LOCAL_ZONE
+from worker.monitor import Publisher
+from worker.systemd import Notifier
 
 log = logging.getLogger("worker.daemon")
+
+# the scheduler's jobs, as they appear in its log records and the worker's events
+JOB_PROCESS, JOB_PULL, JOB_SCAN = "worker.process", "epuap.pull", "scans.poll"
+JOB_SUMMARY, JOB_WATCHDOG = "summary.daily", "systemd.watchdog"
 
 
 def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None) -> bool:
@@ -38,7 +45,7 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
     if mailbox is not None and mailbox not in {m.address for m in cfg.mailboxes}:
         from worker.errors import UsageError
 
-        raise UsageError(f"--mailbox: {mailbox} is not a configured mailbox (epuap.mailboxes)")
+        raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes
 
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop)  # each pass is logged there
@@ -63,17 +70,34 @@ def process(app: App, stop: threading.Event | None = None) -> None:
         log.info("processing pass done", extra={"event": "process.pass", **report.as_dict()})
 
 
-def daily_summary(app: App) -> None:
-    since = datetime.now(timezone.utc) - timedelta(days=1)
+def daily_summary(app: App, now: datetime | None = None) -> None:
+    """The summary of the Polish day that has just ended (the job runs at local midnight):
+    documents received and processed that day, the queue, parked failures, blocked or stale
+    mailboxes, the review queue and the scan quarantine."""
+    from worker import fmt, monitor
+    from worker.commands import collect_status
+
+    now = now or datetime.now(timezone.utc)
+    end_local = now.astimezone(fmt.LOCAL).replace(hour=0, minute=0, second=0, microsecond=0)
+    start_local = end_local - timedelta(days=1)  # wall-clock arithmetic: 23 or 25 hours at DST changes
+    since, until = start_local.astimezone(timezone.utc), end_local.astimezone(timezone.utc)
     d = worker_document.c
     with app.engine.connect() as conn:
-        received = conn.execute(select(func.count()).where(d.received_at >= since)).scalar_one()
-        outcomes = dict(conn.execute(select(d.outcome, func.count()).where(d.processed_at >= since).group_by(d.outcome)).all())
-        queue = dict(conn.execute(select(d.state, func.count()).group_by(d.state)).all())
+        received = conn.execute(select(func.count()).where(d.received_at >= since, d.received_at < until)).scalar_one()
+        outcomes = dict(conn.execute(select(d.outcome, func.count()).where(d.processed_at >= since, d.processed_at < until).group_by(d.outcome)).all())
+    snapshot = collect_status(app, now=now)
+    health = monitor.evaluate_for(app.config, snapshot, now)
+    problems: dict[str, list[str]] = {}
+    for p in health.problems:
+        problems.setdefault(p.key, []).append(p.text)
     log.info(
         "daily summary",
-        extra={"event": "summary.daily", "received_24h": received, "outcomes_24h": {k or "NONE": v for k, v in outcomes.items()},
-               "queue": {s: queue.get(s, 0) for s in states.ALL}},
+        extra={"event": "summary.daily", "day": start_local.date().isoformat(), "received": received,
+               "outcomes": {k or "NONE": v for k, v in outcomes.items()}, "queue": snapshot["queue"],
+               "failed_parked": snapshot["failed_parked"], "review_queue": monitor.review_queue(snapshot),
+               "scan_quarantined": monitor.scan_quarantined(snapshot),
+               "mailboxes_blocked": [m["address"] for m in snapshot["mailboxes"] if m.get("blocked_since")],
+               "mailboxes_stale": health.perfdata["mailboxes_stale"], "health": health.name, "problems": problems},
     )
 
 
@@ -111,8 +135,10 @@ def run(app: App, *, once: bool = False) -> int:
 
     sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(timezone.utc)
+    notifier = Notifier()
+    publisher = Publisher(app, notifier)
 
-    def guarded(name, func, *args):
+    def guarded(name, func, *args, publish=True):
         def job():
             if stop.is_set():
                 return
@@ -120,21 +146,33 @@ def run(app: App, *, once: bool = False) -> int:
                 func(*args)
             except Exception:
                 log.exception("scheduled job failed", extra={"event": "job.failed", "job": name})
+            if publish:  # after every pass: the metrics file and systemd's STATUS
+                try:
+                    publisher.publish()
+                except Exception:
+                    log.exception("monitoring publish failed", extra={"event": "monitor.failed", "job": name})
 
+        job.__name__ = job.__qualname__ = name  # APScheduler's own log lines name the job by it
         return job
 
-    sched.add_job(guarded("process", process, app, stop), IntervalTrigger(seconds=app.config.processing.interval_s), id="process", next_run_time=now)
+    # readable job ids and names: APScheduler's own warnings ("… was missed", "… skipped")
+    # name the job, and worker.logs maps them to scheduler.* events with the job id
+    sched.add_job(guarded(JOB_PROCESS, process, app, stop), IntervalTrigger(seconds=app.config.processing.interval_s), id=JOB_PROCESS, name=JOB_PROCESS, next_run_time=now)
     if app.config.epuap.enabled:
-        sched.add_job(guarded("pull", pull, app, None, stop), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id="pull", next_run_time=now)
+        sched.add_job(guarded(JOB_PULL, pull, app, None, stop), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id=JOB_PULL, name=JOB_PULL, next_run_time=now)
     if app.config.scans.enabled:
-        sched.add_job(guarded("scan", scan, app, stop), IntervalTrigger(seconds=app.config.scans.poll_interval_s), id="scan", next_run_time=now)
-    sched.add_job(guarded("summary", daily_summary, app), CronTrigger(hour=23, minute=59, timezone=timezone.utc), id="summary")
+        sched.add_job(guarded(JOB_SCAN, scan, app, stop), IntervalTrigger(seconds=app.config.scans.poll_interval_s), id=JOB_SCAN, name=JOB_SCAN, next_run_time=now)
+    sched.add_job(guarded(JOB_SUMMARY, daily_summary, app, publish=False), CronTrigger(hour=0, minute=0, timezone=LOCAL_ZONE), id=JOB_SUMMARY, name=JOB_SUMMARY)
+    if notifier.watchdog_s:  # WatchdogSec=: a beat from the scheduler's own threads, twice per period
+        sched.add_job(notifier.watchdog, IntervalTrigger(seconds=notifier.watchdog_s / 2), id=JOB_WATCHDOG, name=JOB_WATCHDOG, next_run_time=now)
     sched.start()
     log.info("worker started", extra={"event": "run.started", "epuap": app.config.epuap.enabled, "scans": app.config.scans.enabled, "mailboxes": len(app.config.epuap.mailboxes)})
+    notifier.ready("uruchomiony")
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        notifier.stopping()
         sched.shutdown(wait=True)
         log.info("worker stopped", extra={"event": "run.stopped"})
     return EXIT_OK

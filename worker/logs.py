@@ -74,6 +74,35 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+_SCHEDULER_EVENTS = (
+    ("was missed by", "scheduler.job_missed"),
+    ("skipped: maximum number of running instances", "scheduler.job_skipped"),
+    ("raised an exception", "scheduler.job_failed"),
+    ("Error submitting job", "scheduler.submit_failed"),
+    ("Scheduler started", "scheduler.started"),
+    ("Scheduler has been shut down", "scheduler.stopped"),
+)
+
+
+class SchedulerEvents(logging.Filter):
+    """APScheduler's own records get a worker event name (``scheduler.job_missed``,
+    ``scheduler.job_skipped``…) and the ``job`` id they concern, before masking flattens
+    their arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apscheduler") or getattr(record, "event", None):
+            return True
+        template = str(record.msg)
+        record.event = next((ev for needle, ev in _SCHEDULER_EVENTS if needle in template), "scheduler.log")
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            job_id = getattr(arg, "id", None)
+            if isinstance(job_id, str):
+                record.job = job_id
+                break
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -106,6 +135,7 @@ class TextFormatter(logging.Formatter):
 
 def make_handler(fmt: str = "json", stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stdout)
+    handler.addFilter(SchedulerEvents())
     handler.addFilter(MaskingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     return handler

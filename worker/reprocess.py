@@ -1,22 +1,29 @@
 """``reprocess``: run stored documents again from their raw bytes.
 
-Selection (all given filters must match): ``--id`` (document ids, as in the logs and
-``status``), ``--status`` (an eBOK outcome, ``FAILED``, or a kind: ``CORRESPONDENCE``,
-``TEST``, ``UNREADABLE``), ``--code`` (a finding code), ``--since``/``--until`` (received
-date, UTC) and ``--channel``. ``--dry-run`` computes each document's new outcome inside a
-transaction that is rolled back and prints old → new; without it the documents go back to
-RECEIVED and are processed at once, each in its own transaction.
+Selection: ``--id`` (document ids, as in the logs and ``status``) and ``--declaration``
+(eBOK declaration ids, as in ``review list``) name documents — both together select the
+union; then every other given filter must match: ``--status`` (an eBOK outcome,
+``FAILED``, or a kind: ``CORRESPONDENCE``, ``TEST``, ``UNREADABLE``), ``--code`` (a finding
+code), ``--since``/``--until`` (received date, Polish calendar days) and ``--channel``.
+``--dry-run`` computes each document's new outcome inside a transaction that is rolled
+back; without it the documents go back to RECEIVED and are processed at once, each in its
+own transaction. Output: one Polish line per document (old → new outcome, fee change,
+findings added and gone) with a progress bar on a terminal, then a summary; ``--json``
+for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import sys
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from adapters.db.tables import ebok_declaration, worker_document
-from worker import states
+from worker import fmt, states
 from worker.app import App
 from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
 from worker.errors import UsageError
@@ -28,13 +35,25 @@ log = logging.getLogger("worker.reprocess")
 _KINDS = {"CORRESPONDENCE", "TEST", "UNREADABLE", "DECLARATION"}
 
 
+def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
+    e = ebok_declaration.c
+    with app.engine.connect() as conn:
+        found = dict(conn.execute(select(e.id, e.document_id).where(e.id.in_(decl_ids))).all())
+    missing = sorted(set(decl_ids) - set(found))
+    if missing:
+        raise UsageError(f"--declaration: nie ma deklaracji o id {', '.join(map(str, missing))} (id deklaracji z „review list”; id dokumentu podaje się w --id)")
+    return sorted(set(found.values()))
+
+
 def select_documents(app: App, args: argparse.Namespace) -> list[int]:
     d = worker_document.c
     q = select(d.id, d.findings).outerjoin(ebok_declaration, ebok_declaration.c.document_id == d.id)
-    if not (args.id or args.status or args.code or args.since or args.until or args.channel):
-        raise UsageError("reprocess: give at least one of --id, --status, --code, --since, --until, --channel")
-    if args.id:
-        q = q.where(d.id.in_(args.id))
+    declarations = getattr(args, "declaration", None) or []
+    if not (args.id or declarations or args.status or args.code or args.since or args.until or args.channel):
+        raise UsageError("reprocess: podaj co najmniej jedno z --id, --declaration, --status, --code, --since, --until, --channel")
+    if args.id or declarations:
+        named = set(args.id) | set(_documents_of_declarations(app, declarations) if declarations else [])
+        q = q.where(d.id.in_(sorted(named)))
     if args.status:
         s = args.status.upper()
         if s == states.FAILED:
@@ -44,7 +63,7 @@ def select_documents(app: App, args: argparse.Namespace) -> list[int]:
         elif s in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED"):
             q = q.where(or_(ebok_declaration.c.status == s, (d.outcome == s) & ebok_declaration.c.id.is_(None)))
         else:
-            raise UsageError(f"--status: unknown status {args.status}")
+            raise UsageError(f"--status: nieznany status {args.status}")
     if args.channel:
         q = q.where(d.channel == args.channel)
     window = received_between(args.since, args.until)
@@ -58,20 +77,101 @@ def select_documents(app: App, args: argparse.Namespace) -> list[int]:
     return [r.id for r in rows]
 
 
+def _current(app: App, doc_id: int) -> dict[str, Any]:
+    """The document's outcome, findings and eBOK declaration (id, computed fee) as stored now."""
+    d, e = worker_document.c, ebok_declaration.c
+    with app.engine.connect() as conn:
+        r = conn.execute(
+            select(d.state, d.outcome, d.findings, e.id.label("declaration_id"), e.status, e.computed_fee)
+            .outerjoin(ebok_declaration, e.document_id == d.id)
+            .where(d.id == doc_id)
+        ).first()
+    return {
+        "outcome": (r.status or r.outcome) if r.state == states.DONE else r.state,
+        "codes": sorted({f["code"] for f in (r.findings or [])}),
+        "declaration_id": r.declaration_id,
+        "computed_fee": None if r.computed_fee is None else f"{r.computed_fee:.2f}",
+    }
+
+
+def _line(doc_id: int, item: dict[str, Any]) -> str:
+    who = f"dokument {doc_id}" + (f" (deklaracja #{item['declaration_id']})" if item.get("declaration_id") else "")
+    line = f"{who}: {fmt.status(item['old_outcome'])} → {fmt.status(item['new_outcome'])}"
+    old_fee, new_fee = item.get("old_computed_fee"), item.get("computed_fee")
+    if old_fee != new_fee:
+        line += f"; opłata wyliczona {fmt.money(old_fee)} → {fmt.money(new_fee)}"
+    elif new_fee is not None:
+        line += f"; opłata wyliczona bez zmian ({fmt.money(new_fee)})"
+    added = sorted(set(item["new_codes"]) - set(item["old_codes"]))
+    gone = sorted(set(item["old_codes"]) - set(item["new_codes"]))
+    if added:
+        line += f"; nowe ustalenia: {', '.join(added)}"
+    if gone:
+        line += f"; ustąpiły: {', '.join(gone)}"
+    return line
+
+
+def _changed(item: dict[str, Any]) -> bool:
+    return item["old_outcome"] != item["new_outcome"] or item["old_codes"] != item["new_codes"] or item.get("old_computed_fee") != item.get("computed_fee")
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool, description: str):
+    """A progress bar on a terminal (rich); otherwise nothing. Yields (advance, emit)."""
+    if not enabled or total == 0:
+        yield (lambda: None), print
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def emit(line: str) -> None:
+            bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        yield (lambda: bar.advance(task)), emit
+
+
 def reprocess(app: App, args: argparse.Namespace) -> int:
     ids = select_documents(app, args)
-    if args.dry_run:
-        previews = [app.processor.preview(i) for i in ids]
-        print_json({"dry_run": True, "documents": previews, "would_change": sum(p["old_outcome"] != p["new_outcome"] or p["old_codes"] != p["new_codes"] for p in previews)})
-        return EXIT_OK
-    with app.engine.begin() as conn:
-        requeue(conn, ids, utcnow())
+    as_json = getattr(args, "json", False)
+    interactive = not as_json and sys.stdout.isatty()
+    items: list[dict[str, Any]] = []
     failed = 0
-    results = []
-    for i in ids:
-        outcome = app.processor.process(i, actor="reprocess")
-        failed += outcome == states.FAILED
-        results.append({"document_id": i, "outcome": outcome})
-    log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed})
-    print_json({"reprocessed": results})
+    with _progress(len(ids), interactive, "próba" if args.dry_run else "przetwarzanie") as (advance, emit):
+        if not args.dry_run:
+            before = {i: _current(app, i) for i in ids}
+            with app.engine.begin() as conn:
+                requeue(conn, ids, utcnow())
+        for i in ids:
+            if args.dry_run:
+                old = _current(app, i)
+                item = dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])
+            else:
+                old = before[i]
+                outcome = app.processor.process(i, actor="reprocess")
+                failed += outcome == states.FAILED
+                new = _current(app, i)
+                item = {"document_id": i, "declaration_id": new["declaration_id"] or old["declaration_id"], "outcome": outcome,
+                        "old_outcome": old["outcome"], "new_outcome": new["outcome"], "old_codes": old["codes"], "new_codes": new["codes"],
+                        "old_computed_fee": old["computed_fee"], "computed_fee": new["computed_fee"]}
+            items.append(item)
+            if not as_json:
+                emit(_line(i, item))
+            advance()
+    changed = sum(_changed(x) for x in items)
+    if not args.dry_run:
+        log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed, "changed": changed})
+    if as_json:
+        if args.dry_run:
+            print_json({"dry_run": True, "documents": items, "would_change": changed})
+        else:
+            print_json({"reprocessed": items, "changed": changed, "failed": failed})
+    else:
+        n = fmt.count(len(items), "dokument", "dokumenty", "dokumentów")
+        fees = sum(x.get("old_computed_fee") != x.get("computed_fee") for x in items)
+        if args.dry_run:
+            print(f"Próba, nic nie zapisano: {n}; zmieniłby się wynik lub ustalenia: {changed}, w tym opłata: {fees}.")
+        else:
+            print(f"Przetworzono ponownie: {n}; zmiana wyniku lub ustaleń: {changed}, w tym opłaty: {fees}; błędy techniczne: {failed}.")
     return EXIT_OK if not failed else EXIT_FAILURE

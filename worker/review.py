@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, update
 
 from adapters.db import ebok
 from adapters.db.tables import ebok_declaration, ebok_payer, ebok_property, worker_audit, worker_document
+from worker import fmt
 from worker.app import App
 from worker.cli import EXIT_OK
 from worker.errors import UsageError
@@ -44,11 +45,11 @@ def _list(app: App) -> int:
     if not rows:
         print("Brak deklaracji do weryfikacji.")
         return EXIT_OK
-    print(f"Deklaracje do weryfikacji: {len(rows)}")
+    print(f"Deklaracje do weryfikacji: {len(rows)} (id deklaracji; daty w czasie polskim)")
     for r in rows:
-        codes = ", ".join(sorted({f["code"] for f in r.findings or []}))
-        where = " ".join(x for x in (r.town, r.street, r.building) if x) or "—"
-        print(f"  #{r.id}  złożona {r.filed_at:%Y-%m-%d}  {r.form or '?'} {r.purpose or ''}  {where}  [{codes}]")
+        codes = ", ".join(sorted({f["code"] for f in r.findings or []})) or fmt.DASH
+        where = " ".join(x for x in (r.town, r.street, r.building) if x) or fmt.DASH
+        print(f"  #{r.id}  złożona {fmt.date_local(r.filed_at)}  {fmt.text(r.form)} {fmt.label('purpose', r.purpose)}  {where}  [{codes}]")
     return EXIT_OK
 
 
@@ -56,41 +57,47 @@ def _show(app: App, decl_id: int) -> int:
     d, p, pr, w = ebok_declaration.c, ebok_payer.c, ebok_property.c, worker_document.c
     with app.engine.connect() as conn:
         r = conn.execute(
-            select(ebok_declaration, p.name.label("payer_name"), pr.gmina, pr.town, pr.street, pr.building, pr.flat, w.evidence, w.review_note, w.reviewed_by)
+            select(ebok_declaration, p.name.label("payer_name"), pr.gmina, pr.town, pr.street, pr.building, pr.flat, w.evidence, w.review_note,
+                   w.reviewed_by, w.reviewed_at)
             .outerjoin(ebok_payer, p.id == d.payer_id)
             .outerjoin(ebok_property, pr.id == d.property_id)
             .outerjoin(worker_document, w.id == d.document_id)
             .where(d.id == decl_id)
         ).mappings().first()
     if r is None:
-        raise UsageError(f"review show: no declaration {decl_id}")
-    print(f"Deklaracja #{r['id']} ({r['form'] or '?'}, {r['purpose'] or '?'}), status: {r['status']}")
-    print(f"  kanał: {r['channel']}, złożona: {r['filed_at']}, obowiązuje od: {r['applies_from']}")
-    print(f"  składający: {r['payer_name'] or '—'}; podpis: {r['signature']} ({r['signature_status']}), podpisał: {r['signer'] or '—'}")
+        raise UsageError(_no_declaration(decl_id))
+    print(f"Deklaracja #{r['id']} ({fmt.text(r['form'])}, {fmt.label('purpose', r['purpose'])}), status: {fmt.status(r['status'])}")
+    print(f"  kanał: {fmt.label('channel', r['channel'])}, złożona: {fmt.datetime_local(r['filed_at'])} (czas polski), obowiązuje od: {fmt.date_local(r['applies_from'])}")
+    print(f"  składający: {fmt.text(r['payer_name'])}; podpis: {fmt.label('signature', r['signature'])} ({fmt.label('signature_status', r['signature_status'])}), podpisał: {fmt.text(r['signer'])}")
     addr = " ".join(x for x in (r["street"], r["building"]) if x)
-    print(f"  nieruchomość: gmina {r['gmina'] or '—'}, {r['town'] or ''} {addr}{'/' + r['flat'] if r['flat'] else ''}")
-    print(f"  opłata zadeklarowana: {r['declared_fee']}, wyliczona: {r['computed_fee']}")
+    place = " ".join(x for x in (r["town"], addr + ("/" + r["flat"] if r["flat"] else "")) if x) or fmt.DASH
+    print(f"  nieruchomość: gmina {fmt.text(r['gmina'])}, {place}")
+    print(f"  opłata miesięczna zadeklarowana: {fmt.money(r['declared_fee'])}, wyliczona: {fmt.money(r['computed_fee'])}")
     for line in (r["evidence"] or {}).get("fee_explanation", []):
         print(f"    {line}")
-    print("  Ustalenia:")
+    print("  Ustalenia:" if r["findings"] else "  Ustalenia: brak")
     for f in r["findings"] or []:
-        print(f"    [{f['code']}] {f['field'] or ''}: {f['message']}")
+        print(f"    [{f['code']}] {fmt.field(f.get('field'))}: {f['message']}")
     if r["review_note"]:
-        print(f"  Decyzja biura ({r['reviewed_by']}): {r['review_note']}")
+        print(f"  Decyzja biura ({fmt.text(r['reviewed_by'])}, {fmt.datetime_local(r['reviewed_at'])}): {r['review_note']}")
     return EXIT_OK
+
+
+def _no_declaration(decl_id: int) -> str:
+    return f"nie ma deklaracji o id {decl_id} (podaj id deklaracji z „review list”, nie id dokumentu)"
 
 
 def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> int:
     if not note.strip():
-        raise UsageError("--note: the decision needs a justification")
+        raise UsageError("--note: decyzja wymaga uzasadnienia")
     now = utcnow()
     d = ebok_declaration.c
     with app.engine.begin() as conn:
         row = conn.execute(select(d.id, d.status, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
         if row is None:
-            raise UsageError(f"review: no declaration {decl_id}")
+            raise UsageError(_no_declaration(decl_id))
         if row.status != NEEDS_REVIEW:
-            raise UsageError(f"review: declaration {decl_id} is {row.status}, not NEEDS_REVIEW")
+            raise UsageError(f"deklaracja #{decl_id} ma status {fmt.status(row.status)}; decyzję podejmuje się tylko dla deklaracji do weryfikacji (NEEDS_REVIEW)")
         conn.execute(update(ebok_declaration).where(d.id == decl_id).values(status=decision, processed_at=now))
         conn.execute(
             update(worker_document).where(worker_document.c.id == row.document_id).values(
@@ -104,5 +111,5 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
             if decision == ACCEPTED:
                 requeue(conn, ebok.waiting_corrections(conn, row.property_id, exclude=decl_id), now)
     log.info("review decided", extra={"event": "review.decided", "declaration_id": decl_id, "outcome": decision})
-    print(f"Deklaracja #{decl_id}: {'przyjęta' if decision == ACCEPTED else 'odrzucona'}.")
+    print(f"Deklaracja #{decl_id}: {'przyjęta' if decision == ACCEPTED else 'odrzucona'} ({user}, {fmt.datetime_local(now)}); okresy opłat nieruchomości przeliczone.")
     return EXIT_OK

@@ -1,0 +1,279 @@
+"""Monitoring: one evaluation of the status snapshot for every watcher.
+
+The snapshot is the dict behind ``status --json`` (:func:`worker.commands.collect_status`).
+:func:`evaluate` is a pure function over it and the ``[monitoring]`` thresholds; its
+:class:`Health` feeds ``status --monitor`` (the Nagios plugin line and exit status), the
+Prometheus textfile (:func:`write_metrics`) and the systemd ``STATUS=`` line
+(:func:`status_line`), so the three never disagree (``spec/operations.md``, "Monitoring").
+
+Rules: CRITICAL when a mailbox is blocked (``blocked_since`` set: its head cannot be
+confirmed), a watched mailbox has had no successful pull for ``pull_stale_s`` (or never
+had one), or documents are parked after exhausting their retries; WARNING when the oldest
+pending document is older than ``pending_warn_s``, the review queue or the scan quarantine
+is not empty, or the daemon reported the database unreachable. Text is Polish (the
+administrator reads it); perfdata labels and metric names are English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from worker import fmt
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+PENDING_STATES = ("RECEIVED", "PROCESSING", "FAILED")
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: int
+    key: str  # stable English key (runbooks in docs/obsluga.md are named after it)
+    text: str  # Polish, for the administrator
+
+
+@dataclass
+class Health:
+    state: int
+    problems: list[Problem] = field(default_factory=list)
+    perfdata: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return STATE_NAMES[self.state]
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def pending_count(snapshot: Mapping[str, Any]) -> int:
+    return sum(int(snapshot["queue"].get(s, 0)) for s in PENDING_STATES)
+
+
+def review_queue(snapshot: Mapping[str, Any]) -> int:
+    return int(snapshot["outcomes"].get("NEEDS_REVIEW", 0))
+
+
+def scan_quarantined(snapshot: Mapping[str, Any]) -> int:
+    return int((snapshot.get("scans") or {}).get("quarantined", 0))
+
+
+def evaluate(
+    snapshot: Mapping[str, Any],
+    *,
+    pending_warn_s: float,
+    pull_stale_s: float,
+    now: datetime,
+    watched_mailboxes: Iterable[str] = (),
+) -> Health:
+    """The health of the worker as the snapshot shows it (no I/O).
+
+    ``watched_mailboxes``: the addresses whose pulls must be fresh (the configured
+    mailboxes when ePUAP is enabled); a blocked mailbox is CRITICAL whether watched or not.
+    """
+    problems: list[Problem] = []
+    watched = set(watched_mailboxes)
+    blocked = stale = 0
+    for m in snapshot.get("mailboxes", []):
+        addr = m["address"]
+        since = _ts(m.get("blocked_since"))
+        if since is not None:
+            blocked += 1
+            reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
+            problems.append(Problem(CRITICAL, "mailbox_blocked", f"skrytka {addr} zablokowana od {fmt.datetime_local(since)}{reason}"))
+            continue
+        if addr not in watched:
+            continue
+        last = _ts(m.get("last_success_at"))
+        if last is None:
+            stale += 1
+            problems.append(Problem(CRITICAL, "mailbox_stale", f"skrytka {addr}: jeszcze ani jednego udanego pobrania"))
+        elif (now - last).total_seconds() > pull_stale_s:
+            stale += 1
+            problems.append(Problem(CRITICAL, "mailbox_stale", f"skrytka {addr}: ostatnie udane pobranie {fmt.datetime_local(last)}"))
+    parked = int(snapshot.get("failed_parked", 0))
+    if parked:
+        problems.append(Problem(CRITICAL, "failed_parked", f"wstrzymane po wyczerpaniu prób: {fmt.count(parked, 'dokument', 'dokumenty', 'dokumentów')}"))
+    oldest = snapshot.get("oldest_pending")
+    oldest_s = int(oldest["age_s"]) if oldest else 0
+    if oldest and oldest_s > pending_warn_s:
+        problems.append(Problem(WARNING, "pending_old", f"najstarszy oczekujący dokument {oldest['document_id']} czeka {fmt.duration(oldest_s)}"))
+    rq = review_queue(snapshot)
+    if rq:
+        problems.append(Problem(WARNING, "review_queue", f"do weryfikacji: {fmt.count(rq, 'deklaracja', 'deklaracje', 'deklaracji')}"))
+    sq = scan_quarantined(snapshot)
+    if sq:
+        problems.append(Problem(WARNING, "scan_quarantine", f"w kwarantannie skanów: {fmt.count(sq, 'para', 'pary', 'par')}"))
+    daemon = snapshot.get("daemon") or {}
+    if daemon.get("database_ok") is False:
+        problems.append(Problem(WARNING, "database_unreachable", "demon nie może połączyć się z bazą danych"))
+    state = max((p.level for p in problems), default=OK)
+    perfdata = {
+        "pending": pending_count(snapshot),
+        "failed_parked": parked,
+        "oldest_pending_s": oldest_s,
+        "review_queue": rq,
+        "scan_quarantined": sq,
+        "mailboxes_blocked": blocked,
+        "mailboxes_stale": stale,
+    }
+    return Health(state, sorted(problems, key=lambda p: -p.level), perfdata)
+
+
+def nagios_line(health: Health) -> str:
+    """``EBOK-WORKER OK - … | pending=… failed_parked=… …`` (one line)."""
+    if health.problems:
+        text = "; ".join(p.text for p in health.problems)
+    else:
+        text = f"oczekujące {health.perfdata['pending']}, bez problemów"
+    perf = " ".join(f"{k}={v}" for k, v in health.perfdata.items())
+    return f"EBOK-WORKER {health.name} - {text} | {perf}"
+
+
+def status_line(snapshot: Mapping[str, Any], health: Health) -> str:
+    """The systemd ``STATUS=`` text: the queue depth and the health, Polish, one line."""
+    line = f"oczekujące: {pending_count(snapshot)}, do weryfikacji: {review_queue(snapshot)}, stan: {health.name}"
+    if health.problems:
+        line += f" ({health.problems[0].text})"
+    return line
+
+
+def evaluate_for(config: Any, snapshot: Mapping[str, Any], now: datetime | None = None) -> Health:
+    """:func:`evaluate` with the configuration's thresholds and watched mailboxes."""
+    m = config.monitoring
+    watched = [mb.address for mb in config.epuap.mailboxes] if config.epuap.enabled else []
+    return evaluate(snapshot, pending_warn_s=m.pending_warn_s, pull_stale_s=m.pull_stale_s,
+                    now=now or datetime.now(timezone.utc), watched_mailboxes=watched)
+
+
+# --- Prometheus textfile ----------------------------------------------------------------------
+
+
+class _SnapshotCollector:
+    """Exposes one snapshot (and its health) as Prometheus metric families."""
+
+    def __init__(self, snapshot: Mapping[str, Any], health: Health):
+        self.snapshot, self.health = snapshot, health
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        s = self.snapshot
+        g = GaugeMetricFamily("ebok_worker_documents", "Documents by processing state.", labels=["state"])
+        for state, n in s["queue"].items():
+            g.add_metric([state], n)
+        yield g
+        g = GaugeMetricFamily("ebok_worker_declarations", "eBOK declarations by status.", labels=["status"])
+        for status, n in s["outcomes"].items():
+            g.add_metric([status], n)
+        yield g
+        c = CounterMetricFamily("ebok_worker_processed", "Documents processed, by their current outcome.", labels=["outcome"])
+        for outcome, n in (s.get("processed") or {}).items():
+            c.add_metric([outcome], n)
+        yield c
+        yield GaugeMetricFamily("ebok_worker_oldest_pending_seconds", "Age of the oldest pending document (0: none).", value=self.health.perfdata["oldest_pending_s"])
+        yield GaugeMetricFamily("ebok_worker_failed_parked", "Documents parked after exhausting their retries.", value=s["failed_parked"])
+        yield GaugeMetricFamily("ebok_worker_review_queue", "Declarations waiting for the office's review.", value=review_queue(s))
+        yield GaugeMetricFamily("ebok_worker_scan_quarantined", "Scan pairs in the quarantine folder.", value=scan_quarantined(s))
+        yield GaugeMetricFamily("ebok_worker_correspondence", "Documents kept as correspondence.", value=s.get("correspondence", 0))
+        last = GaugeMetricFamily("ebok_worker_mailbox_last_success_timestamp_seconds", "Last successful pull of a mailbox (0: never).", labels=["mailbox"])
+        blocked = GaugeMetricFamily("ebok_worker_mailbox_blocked", "1 when the mailbox's head cannot be confirmed.", labels=["mailbox"])
+        for m in s.get("mailboxes", []):
+            t = _ts(m.get("last_success_at"))
+            last.add_metric([m["address"]], t.timestamp() if t else 0)
+            blocked.add_metric([m["address"]], 1 if m.get("blocked_since") else 0)
+        yield last
+        yield blocked
+        yield GaugeMetricFamily("ebok_worker_health", "status --monitor: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", value=self.health.state)
+        daemon = s.get("daemon") or {}
+        if "database_ok" in daemon:
+            yield GaugeMetricFamily("ebok_worker_database_up", "1 when the daemon reached the database on its last pass.", value=1 if daemon["database_ok"] else 0)
+
+
+def metrics_text(snapshot: Mapping[str, Any], health: Health) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(_SnapshotCollector(snapshot, health))
+    return generate_latest(registry).decode("utf-8")
+
+
+def write_metrics(path: Path, snapshot: Mapping[str, Any], health: Health) -> None:
+    """Write the textfile atomically (a temporary file beside it, then rename)."""
+    from prometheus_client import CollectorRegistry, write_to_textfile
+
+    registry = CollectorRegistry()
+    registry.register(_SnapshotCollector(snapshot, health))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+
+
+# --- the daemon's publishing -------------------------------------------------------------------
+
+
+class Publisher:
+    """After every pass of the daemon: the snapshot → the metrics file and systemd's
+    ``STATUS=``. When the database cannot be reached, the last snapshot is published again
+    with ``daemon.database_ok = False`` (WARNING, ``ebok_worker_database_up 0``)."""
+
+    def __init__(self, app: Any, notifier: Any = None):
+        self.app, self.notifier = app, notifier
+        self.last: dict[str, Any] | None = None
+
+    def publish(self, now: datetime | None = None) -> Health | None:
+        import logging
+
+        from worker.commands import collect_status
+
+        log = logging.getLogger("worker.monitor")
+        try:
+            snapshot = collect_status(self.app, now=now)
+            snapshot["daemon"] = {"database_ok": True}
+        except Exception as exc:  # the database is down: publish what was last known
+            from sqlalchemy.exc import DBAPIError
+
+            if not isinstance(exc, DBAPIError) or self.last is None:
+                log.warning("status snapshot failed", extra={"event": "monitor.snapshot_failed", "error": type(exc).__name__})
+                if self.notifier is not None:
+                    self.notifier.status("baza danych niedostępna" if isinstance(exc, DBAPIError) else "nie można ustalić stanu")
+                return None
+            snapshot = dict(self.last, daemon={"database_ok": False})
+        self.last = snapshot
+        health = evaluate_for(self.app.config, snapshot, now)
+        path = self.app.config.monitoring.metrics_file
+        if path is not None:
+            try:
+                write_metrics(Path(path), snapshot, health)
+            except OSError as exc:
+                log.warning("metrics file not written", extra={"event": "monitor.metrics_failed", "error": str(exc)})
+        if self.notifier is not None:
+            self.notifier.status(status_line(snapshot, health))
+        return health
+
+
+def daemon_view(metrics_file: Path | None) -> dict[str, Any]:
+    """What the daemon last published about itself (``ebok_worker_database_up``), read back
+    from the metrics file for ``status --monitor``; empty when there is no file."""
+    if metrics_file is None:
+        return {}
+    try:
+        text = Path(metrics_file).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.name == "ebok_worker_database_up":
+                return {"database_ok": bool(family.samples[0].value)}
+    except ValueError:
+        return {}
+    return {}
