@@ -251,8 +251,6 @@ class Processor:
             else:
                 loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                 declaration_id, outcome = loaded.declaration_id, loaded.status
-                if loaded.recheck_document_ids:
-                    requeue(conn, loaded.recheck_document_ids, now)
             _checkpoint("loaded")
             conn.execute(
                 update(worker_document)
