@@ -105,7 +105,7 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
             # the decision is an input of the property's reconciliation: the other
             # declarations are decided again (a waiting correction finds its base…)
             reason = f"po decyzji biura w sprawie deklaracji nr {decl_id}"
-            ebok.reconcile_property(conn, row.property_id, app.settings.ruleset, now, "worker", cause=decl_id, reason=reason)
+            ebok.reconcile_property(conn, row.property_id, app.settings.ruleset, now, "worker", loaded=None, reason=reason)
     log.info("review decided", extra={"event": "review.decided", "declaration_id": decl_id, "outcome": decision})
     print(f"Deklaracja #{decl_id}: {'przyjęta' if decision == ACCEPTED else 'odrzucona'}.")
     return EXIT_OK

@@ -109,7 +109,7 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
 
     reason = f"po wczytaniu deklaracji nr {decl_id} (dokument nr {doc['id']})"
     for pid in sorted({p for p in (property_id, old_property) if p is not None}):
-        state = reconcile_property(conn, pid, ruleset, now, actor, cause=decl_id, reason=reason)
+        state = reconcile_property(conn, pid, ruleset, now, actor, loaded=decl_id, reason=reason)
         if pid == property_id and decl_id in state.declarations:
             findings.extend(state.declarations[decl_id].findings)
     # the findings the property's reconciliation added belong to the document too
@@ -220,15 +220,15 @@ def property_declarations(conn: Connection, property_id: int, statuses: tuple[st
 
 
 def reconcile_property(
-    conn: Connection, property_id: int, ruleset: Any, now: datetime, actor: str, *, cause: int | None, reason: str
+    conn: Connection, property_id: int, ruleset: Any, now: datetime, actor: str, *, loaded: int | None, reason: str
 ) -> reconcile.PropertyState:
     """Decide the property from all its declarations (:func:`rules.reconcile.reconcile`)
     and write the differences: status, database findings and corrected-declaration link of
     every declaration, then the fee periods.
 
-    ``cause`` is the declaration whose loading or review triggered this; every *other*
-    declaration whose outcome changes is audited (actor ``actor``, ``RECONCILED``, with
-    ``reason`` naming what changed it, in Polish) and its document's outcome follows.
+    Every declaration whose outcome changes is audited (actor ``actor``, ``RECONCILED``,
+    with ``reason`` naming what changed it, in Polish) and its document's outcome follows;
+    except ``loaded``, the declaration being loaded, whose caller audits its outcome.
     """
     d = ebok_declaration.c
     w = worker_document.c
@@ -254,8 +254,8 @@ def reconcile_property(
             update(ebok_declaration).where(d.id == r.id).values(status=new.status, findings=new_findings, corrects_id=new.corrects_id, processed_at=now)
         )
         conn.execute(update(worker_document).where(w.id == r.document_id).values(outcome=new.status, findings=new_findings))
-        if r.id == cause:
-            continue  # the caller audits its own step
+        if r.id == loaded:
+            continue  # the caller audits the outcome of what it loads
         conn.execute(
             insert(worker_audit).values(
                 at=now, document_id=r.document_id, declaration_id=r.id, actor=actor, action="RECONCILED",
