@@ -15,7 +15,7 @@ Which orders: every permutation of a set of up to 4 declarations (at most 24); f
 declarations the arrival order sorted by filing time, its reverse and 4 drawn
 permutations — 720 orders of 6 would cost minutes per example. Each order is loaded in
 its own transaction, rolled back afterwards, so the orders do not see each other. 60
-examples (about 1 000 loads): some 10 s on SQLite and 30 s on PostgreSQL on a CI runner,
+examples (about 1 800 loads): some 10 s on SQLite and 30 s on PostgreSQL on a CI runner,
 well under a minute on either database.
 """
 
