@@ -318,3 +318,20 @@ def test_an_office_decision_re_decides_the_property(app, pki):
     d = declarations(app)
     assert (d[first]["status"], d[corr]["status"]) == ("SUPERSEDED", "ACCEPTED")
     assert periods(app) == [("2025-03-01", None, "38.00")]
+
+
+def test_a_doubtful_paper_pesel_goes_to_review_and_cannot_be_accepted_without_a_payer(app):
+    """A PESEL the station read with low confidence and that is not one: the office reads
+    the paper (review); no payer is created from it, so the office can only reject it."""
+    from tests.test_scans_stages import variant
+
+    raw = variant(fields={"skladajacy.pesel": ("02211307580", "0.83")})
+    doc = app.intake.store(channel="PAPER", source_ref="scan:doubtful", raw=raw, filed_at=None, metadata={}, mailbox="scan-inbox").document_id
+    app.processor.run_pending()
+    d = declarations(app)[doc]
+    assert d["status"] == "NEEDS_REVIEW" and set(codes(d)) == {"LOW_CONFIDENCE", "PESEL_INVALID"}
+    assert d["payer_id"] is None and d["property_id"] is not None
+    with pytest.raises(review.UsageError, match="no payer or property"):
+        review.decide(app, d["id"], "ACCEPTED", note="Odczytano z papieru.", user="akowalska")
+    review.decide(app, d["id"], "REJECTED", note="Nieczytelny PESEL: prosimy o ponowne złożenie.", user="akowalska")
+    assert declarations(app)[doc]["status"] == "REJECTED" and periods(app) == []

@@ -88,11 +88,16 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
     now = utcnow()
     d = ebok_declaration.c
     with app.engine.begin() as conn:
-        row = conn.execute(select(d.id, d.status, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
+        row = conn.execute(select(d.id, d.status, d.payer_id, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
         if row is None:
             raise UsageError(f"review: no declaration {decl_id}")
         if row.status != NEEDS_REVIEW:
             raise UsageError(f"review: declaration {decl_id} is {row.status}, not NEEDS_REVIEW")
+        if decision == ACCEPTED and (row.payer_id is None or row.property_id is None):
+            raise UsageError(
+                f"review accept: declaration {decl_id} has no payer or property (a value could not be read): "
+                "it can only be rejected; the declaration must be scanned or filed again"
+            )
         conn.execute(update(ebok_declaration).where(d.id == decl_id).values(status=decision, processed_at=now))
         conn.execute(
             update(worker_document).where(worker_document.c.id == row.document_id).values(
