@@ -31,7 +31,8 @@ instant, declarations filed at exactly the same time do not see each other.
 - **SUPERSEDED**: a declaration that an ACCEPTED correction corrects (once the correction
   is decided, so for every declaration filed after that correction too).
 - **Fee periods**: from the ACCEPTED and SUPERSEDED declarations
-  (:func:`rules.periods.compute_fee_periods`).
+  (:func:`rules.periods.compute_fee_periods`) that have a payer (a period is always
+  charged to someone; the office cannot accept a declaration without one).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def reconcile(declarations: Iterable[Filed], ruleset: RuleSet | None) -> Propert
     taking_part = [
         f.as_period_input(decided[f.declaration_id].corrects_id)
         for f in items
-        if decided[f.declaration_id].status in (ACCEPTED, SUPERSEDED)
+        if decided[f.declaration_id].status in (ACCEPTED, SUPERSEDED) and f.payer_id is not None
     ]
     periods = compute_fee_periods(taking_part, ruleset) if taking_part and ruleset is not None else []
     return PropertyState(decided, periods)

@@ -100,6 +100,12 @@ def test_only_the_same_payers_declaration_is_corrected():
     assert summary(reconcile([f, k], RS))[0][2] == (NEEDS_REVIEW, ["CORRECTION_WITHOUT_BASE"], None)
 
 
+def test_a_declaration_without_a_payer_is_charged_to_no_one():
+    f = filed(1, FIRST, "2025-01-10", "2025-01-20", 4, payer=None, findings=[REVIEW], decision=ACCEPTED)
+    state = reconcile([f], RS)
+    assert state.status(1) == ACCEPTED and state.periods == []
+
+
 def test_stored_findings_are_split_into_document_and_database_ones():
     retro = finding("RETROACTIVE_DECREASE", None, "…")
     assert document_findings([REVIEW, retro]) == (REVIEW,)
