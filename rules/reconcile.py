@@ -49,7 +49,6 @@ from rules.periods import (
     check_retroactive_decrease,
     compute_fee_periods,
     correction_without_base,
-    order_declarations,
     select_correction_base,
 )
 from rules.ruleset import RuleSet
@@ -173,4 +172,4 @@ def document_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     return tuple(f for f in findings if f.code not in DATABASE_CODES)
 
 
-__all__ = ["DATABASE_CODES", "Decided", "Filed", "PropertyState", "document_findings", "order_declarations", "reconcile"]
+__all__ = ["DATABASE_CODES", "Decided", "Filed", "PropertyState", "document_findings", "reconcile"]
