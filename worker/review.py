@@ -88,6 +88,10 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
     now = utcnow()
     d = ebok_declaration.c
     with app.engine.begin() as conn:
+        # the property first, as processing does, then the declaration
+        property_id = conn.execute(select(d.property_id).where(d.id == decl_id)).scalar()
+        if property_id is not None:
+            conn.execute(select(ebok_property.c.id).where(ebok_property.c.id == property_id).with_for_update())
         row = conn.execute(select(d.id, d.status, d.payer_id, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
         if row is None:
             raise UsageError(f"review: no declaration {decl_id}")

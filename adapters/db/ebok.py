@@ -229,9 +229,13 @@ def reconcile_property(
     Every declaration whose outcome changes is audited (actor ``actor``, ``RECONCILED``,
     with ``reason`` naming what changed it, in Polish) and its document's outcome follows;
     except ``loaded``, the declaration being loaded, whose caller audits its outcome.
+
+    The property's row is locked first (PostgreSQL), so two processes loading declarations
+    of one property decide it one after the other, each from all that is committed.
     """
     d = ebok_declaration.c
     w = worker_document.c
+    conn.execute(select(ebok_property.c.id).where(ebok_property.c.id == property_id).with_for_update())
     rows = conn.execute(
         select(d.id, d.payer_id, d.status, d.findings, d.corrects_id, d.document_id, w.declaration, w.review_decision)
         .join(worker_document, w.id == d.document_id)
