@@ -35,7 +35,8 @@ Fee periods (:func:`compute_fee_periods`)
     effect (a buyer's declaration filed before the seller's notice is not cut off).
 
 Correction base (:func:`select_correction_base`)
-    Among the same payer's declarations for the property: the one with the same
+    Among the same payer's declarations for the property (the caller passes only those
+    filed before the correction and accepted then: :mod:`rules.reconcile`): the one with the same
     ``ObowiazujeOd`` (the last one in the period order if several), otherwise the latest one
     in force on that day (applying from that day or earlier, last in the period order).
 
@@ -238,9 +239,9 @@ def correction_without_base(channel: str | None = None) -> Finding:
     return finding(
         "CORRECTION_WITHOUT_BASE",
         "cel.rodzaj" if channel == PAPER else "CelZlozenia/Rodzaj",
-        "Deklaracja jest korektą, ale nie znaleziono wcześniejszej przyjętej deklaracji tego składającego "
-        "dla tej nieruchomości, którą mogłaby korygować. Korekta zostanie sprawdzona ponownie, gdy taka "
-        "deklaracja zostanie przyjęta.",
+        "Deklaracja jest korektą, ale nie znaleziono przyjętej deklaracji tego składającego dla tej "
+        "nieruchomości, złożonej przed korektą, którą mogłaby korygować. Korekta zostanie sprawdzona "
+        "ponownie, gdy taka deklaracja zostanie przyjęta.",
     )
 
 

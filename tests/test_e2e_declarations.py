@@ -202,3 +202,136 @@ def test_new_rates_recompute_every_property_without_a_new_declaration(app, pki):
     assert recompute_if_rates_changed(app.engine, new_rules) == 1
     assert periods(app) == [("2025-03-01", "2025-06-30", "76.00"), ("2025-07-01", None, "80.00")]
     assert declarations(app)[doc]["status"] == "ACCEPTED"
+
+
+# --- arrival order must not matter (issue #11): the property decided as a whole ------------
+#
+# Each case is run in every arrival order, one fresh database per order; every order must
+# give the values of the issue.
+
+
+def arrive(app, pki, specs: dict[str, dict], order: str) -> dict[str, dict]:
+    """Deliver and process the declarations named in ``order`` one by one, in that order;
+    the eBOK rows by name."""
+    ids = {}
+    for name in order:
+        spec = dict(specs[name])
+        filed = spec.pop("filed")
+        ids[name] = deliver(app, signed(pki, filed=filed, **spec), name, filed)
+        app.processor.run_pending()
+    rows = declarations(app)
+    return {name: rows[doc] for name, doc in ids.items()}
+
+
+def codes(row: dict) -> list[str]:
+    return [f["code"] for f in row["findings"]]
+
+
+def reconciled_audit(app) -> list[tuple[int, str, str, str, str]]:
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(worker_audit).where(worker_audit.c.action == "RECONCILED").order_by(worker_audit.c.id)).mappings().all()
+    return [(r["declaration_id"], r["actor"], r["old_status"], r["new_status"], r["note"]) for r in rows]
+
+
+RETRO = {
+    "F": dict(purpose="PIERWSZA", applies="2025-01-10", residents=4, filed=utc(2025, 1, 20, 9)),
+    "N": dict(purpose="NOWA", applies="2025-02-05", residents=2, filed=utc(2025, 3, 5, 9)),
+}
+
+
+@pytest.mark.parametrize("order", ["FN", "NF"])
+def test_retroactive_decrease_whatever_the_order(app, pki, order):
+    d = arrive(app, pki, RETRO, order)
+    assert d["F"]["status"] == "ACCEPTED" and codes(d["F"]) == []
+    assert d["N"]["status"] == "NEEDS_REVIEW" and codes(d["N"]) == ["RETROACTIVE_DECREASE"]
+    assert periods(app) == [("2025-01-01", None, "152.00")]
+    audit = reconciled_audit(app)
+    if order == "NF":  # N was accepted alone, and is decided again when F arrives: audited
+        assert audit == [(d["N"]["id"], "worker", "ACCEPTED", "NEEDS_REVIEW", f"Deklaracja rozstrzygnięta ponownie po wczytaniu deklaracji nr {d['F']['id']} (dokument nr {d['F']['document_id']}).")]
+        with app.engine.connect() as conn:
+            doc = conn.execute(select(worker_document).where(worker_document.c.id == d["N"]["document_id"])).mappings().one()
+        assert doc["outcome"] == "NEEDS_REVIEW" and [f["code"] for f in doc["findings"]] == ["RETROACTIVE_DECREASE"]
+    else:
+        assert audit == []
+
+
+CORRECTED_BASE = {
+    "F": dict(purpose="PIERWSZA", applies="2025-01-15", residents=3, filed=utc(2025, 1, 20, 9)),
+    "K": dict(purpose="KOREKTA", applies="2025-02-10", residents=2, filed=utc(2025, 2, 11, 9)),
+    "N": dict(purpose="NOWA", applies="2025-02-10", residents=4, filed=utc(2025, 2, 12, 9)),
+}
+
+
+@pytest.mark.parametrize("order", ["FKN", "FNK", "KFN", "KNF", "NFK", "NKF"])
+def test_a_correction_corrects_what_was_filed_before_it_whatever_the_order(app, pki, order):
+    d = arrive(app, pki, CORRECTED_BASE, order)
+    assert (d["F"]["status"], d["K"]["status"], d["N"]["status"]) == ("SUPERSEDED", "ACCEPTED", "ACCEPTED")
+    assert d["K"]["corrects_id"] == d["F"]["id"] and d["N"]["corrects_id"] is None
+    assert codes(d["K"]) == [] and codes(d["N"]) == []
+    # N, filed after the correction, applies over it from February
+    assert periods(app) == [("2025-01-01", "2025-01-31", "114.00"), ("2025-02-01", None, "152.00")]
+
+
+SUPERSEDED_ONE = {
+    "F": dict(purpose="PIERWSZA", applies="2025-01-15", residents=3, filed=utc(2025, 1, 20, 9)),
+    "N": dict(purpose="NOWA", applies="2025-02-10", residents=4, filed=utc(2025, 2, 12, 9)),
+    "K": dict(purpose="KOREKTA", applies="2025-03-01", residents=2, filed=utc(2025, 3, 2, 9)),
+}
+
+
+@pytest.mark.parametrize("order", ["FNK", "FKN", "KFN", "KNF", "NFK", "NKF"])
+def test_the_declaration_in_force_when_the_correction_was_filed_is_superseded_whatever_the_order(app, pki, order):
+    d = arrive(app, pki, SUPERSEDED_ONE, order)
+    assert (d["F"]["status"], d["N"]["status"], d["K"]["status"]) == ("ACCEPTED", "SUPERSEDED", "ACCEPTED")
+    assert d["K"]["corrects_id"] == d["N"]["id"]
+    assert periods(app) == [
+        ("2025-01-01", "2025-01-31", "114.00"),
+        ("2025-02-01", "2025-02-28", "152.00"),
+        ("2025-03-01", None, "76.00"),
+    ]
+
+
+def test_an_office_decision_re_decides_the_property(app, pki):
+    """The office's decision is an input of the property's reconciliation: accepting the
+    base lets the waiting correction (filed after it) correct it, audited as the worker's."""
+    first = deliver(app, signed(pki, fee="80.00", filed=FIRST_FILED), "first", FIRST_FILED)
+    corr = deliver(app, signed(pki, purpose="KOREKTA", residents=1, filed=CORR_FILED), "corr", CORR_FILED)
+    app.processor.run_pending()
+    d = declarations(app)
+    assert d[first]["status"] == "NEEDS_REVIEW" and set(codes(d[first])) == {"FEE_MISMATCH"}
+    assert d[corr]["status"] == "NEEDS_REVIEW" and codes(d[corr]) == ["CORRECTION_WITHOUT_BASE"]
+    review.decide(app, d[first]["id"], "ACCEPTED", note="Opłata wyliczona przez biuro.", user="akowalska")
+    d = declarations(app)
+    assert d[corr]["status"] == "ACCEPTED" and codes(d[corr]) == [] and d[corr]["corrects_id"] == d[first]["id"]
+    assert d[first]["status"] == "SUPERSEDED"
+    assert periods(app) == [("2025-03-01", None, "38.00")]
+    note = f"Deklaracja rozstrzygnięta ponownie po decyzji biura w sprawie deklaracji nr {d[first]['id']}."
+    assert sorted(reconciled_audit(app)) == sorted(
+        [(d[corr]["id"], "worker", "NEEDS_REVIEW", "ACCEPTED", note), (d[first]["id"], "worker", "ACCEPTED", "SUPERSEDED", note)]
+    )
+    # reprocessing both keeps the office's decision, and so the same outcome
+    from worker.processing import requeue
+
+    with app.engine.begin() as conn:
+        requeue(conn, [first, corr], datetime.now(timezone.utc))
+    app.processor.run_pending()
+    d = declarations(app)
+    assert (d[first]["status"], d[corr]["status"]) == ("SUPERSEDED", "ACCEPTED")
+    assert periods(app) == [("2025-03-01", None, "38.00")]
+
+
+def test_a_doubtful_paper_pesel_goes_to_review_and_cannot_be_accepted_without_a_payer(app):
+    """A PESEL the station read with low confidence and that is not one: the office reads
+    the paper (review); no payer is created from it, so the office can only reject it."""
+    from tests.test_scans_stages import variant
+
+    raw = variant(fields={"skladajacy.pesel": ("02211307580", "0.83")})
+    doc = app.intake.store(channel="PAPER", source_ref="scan:doubtful", raw=raw, filed_at=None, metadata={}, mailbox="scan-inbox").document_id
+    app.processor.run_pending()
+    d = declarations(app)[doc]
+    assert d["status"] == "NEEDS_REVIEW" and set(codes(d)) == {"LOW_CONFIDENCE", "PESEL_INVALID"}
+    assert d["payer_id"] is None and d["property_id"] is not None
+    with pytest.raises(review.UsageError, match="nie ma płatnika albo nieruchomości"):
+        review.decide(app, d["id"], "ACCEPTED", note="Odczytano z papieru.", user="akowalska")
+    review.decide(app, d["id"], "REJECTED", note="Nieczytelny PESEL: prosimy o ponowne złożenie.", user="akowalska")
+    assert declarations(app)[doc]["status"] == "REJECTED" and periods(app) == []

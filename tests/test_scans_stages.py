@@ -227,6 +227,33 @@ def test_every_unreadable_value_is_a_finding_naming_the_field():
     assert "„114,00”" in by_field["oplata_miesieczna"] and "ZAMIESZKALA" in by_field["nieruchomosc.rodzaj"]
 
 
+def test_a_value_read_with_low_confidence_that_cannot_be_read_goes_to_review():
+    """The station could not read it for sure: the office reads the paper. Only a confident
+    (or operator-verified) unreadable value rejects."""
+    doubtful = run(variant(fields={"cel.obowiazuje_od": ("2025-02-30", "0.41")}))
+    assert ("LOW_CONFIDENCE", "cel.obowiazuje_od") in codes(doubtful)
+    assert "SCHEMA_INVALID" not in {f.code for f in doubtful.findings}
+    assert doubtful.outcome == "NEEDS_REVIEW" and doubtful.declaration is None and doubtful.halted
+    confident = run(variant(fields={"cel.obowiazuje_od": ("2025-02-30", "0.95")}))
+    assert ("SCHEMA_INVALID", "cel.obowiazuje_od") in codes(confident) and confident.outcome == "REJECTED"
+    verified = run(variant(fields={"cel.obowiazuje_od": ("2025-02-30", "0.41", True)}))
+    assert ("SCHEMA_INVALID", "cel.obowiazuje_od") in codes(verified) and verified.outcome == "REJECTED"
+    # a doubtful field does not excuse another, confidently unreadable one
+    both = run(variant(fields={"cel.obowiazuje_od": ("2025-02-30", "0.41"), "oplata_miesieczna": ("114,00", "0.99")}))
+    assert [f.field for f in both.findings if f.code == "SCHEMA_INVALID"] == ["oplata_miesieczna"] and both.outcome == "REJECTED"
+
+
+def test_a_pesel_read_with_low_confidence_that_is_not_one_goes_to_review():
+    doubtful = run(variant(fields={"skladajacy.pesel": ("02211307580", "0.83")}))  # checksum wrong: misread?
+    by_code = {f.code: f for f in doubtful.findings}
+    assert set(by_code) == {"LOW_CONFIDENCE", "PESEL_INVALID"}
+    assert by_code["PESEL_INVALID"].field == "skladajacy.pesel" and by_code["PESEL_INVALID"].severity == "warning"
+    assert doubtful.outcome == "NEEDS_REVIEW"
+    confident = run(variant(fields={"skladajacy.pesel": ("02211307580", "0.97")}))
+    assert codes(confident) == [("PESEL_INVALID", "skladajacy.pesel")] and confident.findings[0].severity == "error"
+    assert confident.outcome == "REJECTED"
+
+
 def test_rows_without_gaps_and_fields_given_once():
     ctx = run(variant(fields={"lokale.1.liczba_mieszkancow": None, "lokale.2.liczba_mieszkancow": "3"}))
     assert ("SCHEMA_INVALID", "lokale.1") in codes(ctx)

@@ -250,12 +250,9 @@ class Processor:
                 outcome = ctx.kind if ctx.kind == TEST else REJECTED
             else:
                 # one signature, one filing: before loading, so that a copy changes nothing
-                dup = signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
+                signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
                 loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                 declaration_id, outcome = loaded.declaration_id, loaded.status
-                recheck = [i for i in loaded.recheck_document_ids + dup.recheck_document_ids if i != doc["id"]]
-                if recheck:
-                    requeue(conn, recheck, now)
             _checkpoint("loaded")
             conn.execute(
                 update(worker_document)

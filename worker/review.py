@@ -1,8 +1,10 @@
 """``review``: the office's queue of NEEDS_REVIEW declarations, and its decisions.
 
 A decision sets the declaration ACCEPTED or REJECTED, records who decided, when and why
-(the audit trail and the document), recomputes the property's fee periods, and is kept
-when the document is reprocessed and still needs review. IDs are eBOK declaration ids.
+(the audit trail and the document), and is kept when the document is reprocessed and still
+needs review. It is an input of the property's reconciliation, which then decides the
+other declarations again (audited as the worker's, naming the decision) and recomputes the
+fee periods. IDs are eBOK declaration ids.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from worker.app import App
 from worker.cli import EXIT_OK
 from worker.errors import UsageError
 from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
-from worker.processing import requeue, utcnow
+from worker.processing import utcnow
 
 log = logging.getLogger("worker.review")
 
@@ -93,11 +95,20 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
     now = utcnow()
     d = ebok_declaration.c
     with app.engine.begin() as conn:
-        row = conn.execute(select(d.id, d.status, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
+        # the property first, as processing does, then the declaration
+        property_id = conn.execute(select(d.property_id).where(d.id == decl_id)).scalar()
+        if property_id is not None:
+            conn.execute(select(ebok_property.c.id).where(ebok_property.c.id == property_id).with_for_update())
+        row = conn.execute(select(d.id, d.status, d.payer_id, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
         if row is None:
             raise UsageError(_no_declaration(decl_id))
         if row.status != NEEDS_REVIEW:
             raise UsageError(f"deklaracja #{decl_id} ma status {fmt.status(row.status)}; decyzję podejmuje się tylko dla deklaracji do weryfikacji (NEEDS_REVIEW)")
+        if decision == ACCEPTED and (row.payer_id is None or row.property_id is None):
+            raise UsageError(
+                f"deklaracji #{decl_id} nie można przyjąć: nie ma płatnika albo nieruchomości (wartości nie dało się odczytać); "
+                "można ją tylko odrzucić, a deklarację trzeba zeskanować lub złożyć ponownie"
+            )
         conn.execute(update(ebok_declaration).where(d.id == decl_id).values(status=decision, processed_at=now))
         conn.execute(
             update(worker_document).where(worker_document.c.id == row.document_id).values(
@@ -107,9 +118,10 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
         action = "REVIEW_ACCEPT" if decision == ACCEPTED else "REVIEW_REJECT"
         conn.execute(insert(worker_audit).values(at=now, document_id=row.document_id, declaration_id=decl_id, actor=user, action=action, old_status=NEEDS_REVIEW, new_status=decision, note=note))
         if row.property_id is not None:
-            ebok.reconcile_property(conn, row.property_id, app.settings.ruleset, now, user)
-            if decision == ACCEPTED:
-                requeue(conn, ebok.waiting_corrections(conn, row.property_id, exclude=decl_id), now)
+            # the decision is an input of the property's reconciliation: the other
+            # declarations are decided again (a waiting correction finds its base…)
+            reason = f"po decyzji biura w sprawie deklaracji nr {decl_id}"
+            ebok.reconcile_property(conn, row.property_id, app.settings.ruleset, now, "worker", loaded=None, reason=reason)
     log.info("review decided", extra={"event": "review.decided", "declaration_id": decl_id, "outcome": decision})
     print(f"Deklaracja #{decl_id}: {'przyjęta' if decision == ACCEPTED else 'odrzucona'} ({user}, {fmt.datetime_local(now)}); okresy opłat nieruchomości przeliczone.")
     return EXIT_OK

@@ -10,17 +10,18 @@ What is written, and the decisions behind it (see also ``docs/decisions.md``):
   declarations that were not rejected. The bank account is assigned once.
 - ``ebok_property`` is found by its normalised address; it is created only for a member
   gmina known to the rules (``ctx.gmina``).
-- The checks that need the database run here: a correction's base
-  (``CORRECTION_WITHOUT_BASE``) and the no-retroactive-decrease rule
-  (``RETROACTIVE_DECREASE``).
-- Then the property is *reconciled*: a declaration is SUPERSEDED exactly when an accepted
-  correction names it; the fee periods are recomputed from the accepted (and superseded)
-  declarations — the same result whatever order they arrived in.
+- Then the property is decided as a whole (:func:`rules.reconcile.reconcile`, pure): from
+  all its declarations — facts, filing times, document-level findings and the office's
+  decisions — it gives every declaration's status, the database findings
+  (``CORRECTION_WITHOUT_BASE``, ``RETROACTIVE_DECREASE``), the corrected-declaration links,
+  SUPERSEDED, and the fee periods; the same whatever order the declarations arrived in.
+  This module writes the differences, and audits every other declaration whose outcome
+  changed (``RECONCILED``, naming the declaration that changed it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, ebok_property, worker_audit, worker_document
+from rules import reconcile
 from worker.config import PaymentsConfig
 from worker.domain import model
 from worker.domain.accounts import payer_account
@@ -42,7 +44,6 @@ _IDENTIFIER_CODES = {"PESEL_INVALID", "NIP_INVALID"}
 class Loaded:
     declaration_id: int | None
     status: str
-    recheck_document_ids: list[int] = field(default_factory=list)
 
 
 def property_key(gmina: str, address: model.Address) -> str:
@@ -58,9 +59,9 @@ def property_key(gmina: str, address: model.Address) -> str:
 
 def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, ruleset: Any, now: datetime, actor: str) -> Loaded:
     decl: model.Declaration | None = ctx.declaration
-    findings: list[Finding] = list(ctx.findings)
+    findings: list[Finding] = list(reconcile.document_findings(ctx.findings))
     codes = {f.code for f in findings}
-    payer_id = property_id = corrects_id = None
+    payer_id = property_id = None
     status_before_db = outcome_of(findings)
 
     if decl is not None:
@@ -68,14 +69,8 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
             payer_id = _upsert_payer(conn, decl, payments, now, refresh=status_before_db != REJECTED)
         if ctx.gmina:
             property_id = _upsert_property(conn, decl, ctx.gmina, refresh=status_before_db != REJECTED)
-        if payer_id is not None and property_id is not None and status_before_db != REJECTED:
-            extra, corrects_id = _database_checks(conn, doc, decl, payer_id, property_id, ruleset)
-            findings.extend(extra)
-    # the findings the database checks added belong to the document too
-    ctx.findings[:] = findings
-    status = outcome_of(findings)
-    if status == NEEDS_REVIEW and doc["review_decision"] in (ACCEPTED, REJECTED):
-        status = doc["review_decision"]  # the office decided this one; reprocessing keeps it
+    # provisional: without the database findings; the property's reconciliation decides
+    status = _with_decision(status_before_db, doc["review_decision"])
 
     sig = ctx.signature
     row = dict(
@@ -100,27 +95,33 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
         findings=[f.to_dict() for f in findings],
         processed_at=now,
         document_id=doc["id"],
-        corrects_id=corrects_id,
+        corrects_id=None,
     )
     d = ebok_declaration.c
-    existing = conn.execute(select(d.id, d.status, d.property_id).where(d.channel == row["channel"], d.source_ref == row["source_ref"])).first()
+    existing = conn.execute(select(d.id, d.property_id).where(d.channel == row["channel"], d.source_ref == row["source_ref"])).first()
     if existing is None:
         decl_id = conn.execute(insert(ebok_declaration).values(**row).returning(d.id)).scalar_one()
-        old_status, old_property = None, None
+        old_property = None
     else:
-        decl_id, old_status, old_property = existing.id, existing.status, existing.property_id
-        if old_status == SUPERSEDED and status == ACCEPTED:
-            row["status"] = status = SUPERSEDED  # reconciliation below decides again
+        decl_id, old_property = existing.id, existing.property_id
         conn.execute(update(ebok_declaration).where(d.id == decl_id).values(**row))
     conn.execute(update(worker_document).where(worker_document.c.id == doc["id"]).values(declaration=declaration_to_dict(decl) if decl else None))
 
-    recheck: list[int] = []
-    for pid in {p for p in (property_id, old_property) if p is not None}:
-        reconcile_property(conn, pid, ruleset, now, actor)
-        if status == ACCEPTED and pid == property_id:
-            recheck = waiting_corrections(conn, pid, exclude=decl_id)
+    reason = f"po wczytaniu deklaracji nr {decl_id} (dokument nr {doc['id']})"
+    for pid in sorted({p for p in (property_id, old_property) if p is not None}):
+        state = reconcile_property(conn, pid, ruleset, now, actor, loaded=decl_id, reason=reason)
+        if pid == property_id and decl_id in state.declarations:
+            findings.extend(state.declarations[decl_id].findings)
+    # the findings the property's reconciliation added belong to the document too
+    ctx.findings[:] = findings
     final = conn.execute(select(d.status).where(d.id == decl_id)).scalar_one()
-    return Loaded(decl_id, final, recheck)
+    return Loaded(decl_id, final)
+
+
+def _with_decision(status: str, decision: str | None) -> str:
+    if status == NEEDS_REVIEW and decision in (ACCEPTED, REJECTED):
+        return decision  # the office decided this one; a reprocessing that still needs review keeps it
+    return status
 
 
 # --- payer and property -----------------------------------------------------------------
@@ -186,12 +187,12 @@ def _upsert_property(conn: Connection, decl: model.Declaration, gmina: str, *, r
     return found
 
 
-# --- checks that need the database -------------------------------------------------------
+# --- the property as a whole: statuses, database findings, supersession, fee periods -------
 
 
 @dataclass(frozen=True)
 class StoredDeclaration:
-    """An earlier declaration of the property, as the rules need it."""
+    """A declaration of the property, as the rules need it."""
 
     declaration_id: int
     payer_id: int | None
@@ -218,78 +219,72 @@ def property_declarations(conn: Connection, property_id: int, statuses: tuple[st
     ]
 
 
-def _database_checks(conn: Connection, doc: Any, decl: model.Declaration, payer_id: int, property_id: int, ruleset: Any) -> tuple[list[Finding], int | None]:
-    from rules import periods
+def reconcile_property(
+    conn: Connection, property_id: int, ruleset: Any, now: datetime, actor: str, *, loaded: int | None, reason: str
+) -> reconcile.PropertyState:
+    """Decide the property from all its declarations (:func:`rules.reconcile.reconcile`)
+    and write the differences: status, database findings and corrected-declaration link of
+    every declaration, then the fee periods.
 
-    findings: list[Finding] = []
-    corrects_id = None
-    this = ebok_declaration.c
-    row = conn.execute(select(this.id, this.corrects_id).where(this.channel == doc["channel"], this.source_ref == doc["source_ref"])).first()
-    mine, my_base = (row.id, row.corrects_id) if row else (None, None)
-    others = [s for s in property_declarations(conn, property_id, (ACCEPTED, SUPERSEDED)) if s.declaration_id != mine]
-    if decl.purpose == model.CORRECTION:
-        # candidates: what is accepted, and what this very correction superseded before
-        candidates = [s for s in others if s.status == ACCEPTED or s.declaration_id == my_base]
-        corrects_id = periods.select_correction_base(_period_input(decl, mine, payer_id, None), [_period_input(s.declaration, s.declaration_id, s.payer_id, s.corrects_id) for s in candidates])
-        if corrects_id is None:
-            findings.append(periods.correction_without_base(decl.channel))
-    elif decl.purpose == model.CHANGE and ruleset is not None:
-        current = periods.compute_fee_periods([_period_input(s.declaration, s.declaration_id, s.payer_id, s.corrects_id) for s in others], ruleset)
-        findings.extend(periods.check_retroactive_decrease(_period_input(decl, mine, payer_id, None), current, ruleset))
-    return findings, corrects_id
+    Every declaration whose outcome changes is audited (actor ``actor``, ``RECONCILED``,
+    with ``reason`` naming what changed it, in Polish) and its document's outcome follows;
+    except ``loaded``, the declaration being loaded, whose caller audits its outcome.
 
-
-def _period_input(decl: model.Declaration, decl_id: int | None, payer_id: int | None, corrects_id: int | None) -> Any:
-    from rules import periods
-
-    return periods.PeriodInput(
-        declaration_id=decl_id or 0,
-        payer_id=payer_id or 0,
-        purpose=decl.purpose,
-        applies_from=decl.applies_from,
-        filed_at=decl.filed_at,
-        corrects_id=corrects_id,
-        declaration=decl,
-    )
-
-
-def waiting_corrections(conn: Connection, property_id: int, *, exclude: int) -> list[int]:
-    """Documents of corrections of this property waiting in review for lack of a base."""
+    The property's row is locked first (PostgreSQL), so two processes loading declarations
+    of one property decide it one after the other, each from all that is committed.
+    """
     d = ebok_declaration.c
+    w = worker_document.c
+    conn.execute(select(ebok_property.c.id).where(ebok_property.c.id == property_id).with_for_update())
     rows = conn.execute(
-        select(d.document_id, d.findings).where(
-            d.property_id == property_id, d.status == NEEDS_REVIEW, d.purpose == model.CORRECTION, d.id != exclude
-        )
+        select(d.id, d.payer_id, d.status, d.findings, d.corrects_id, d.document_id, w.declaration, w.review_decision)
+        .join(worker_document, w.id == d.document_id)
+        .where(d.property_id == property_id, w.declaration.is_not(None))
+        .order_by(d.id)
     ).all()
-    return [r.document_id for r in rows if any(f.get("code") == "CORRECTION_WITHOUT_BASE" for f in (r.findings or []))]
-
-
-# --- reconciliation: superseded flags and fee periods --------------------------------------
-
-
-def reconcile_property(conn: Connection, property_id: int, ruleset: Any, now: datetime, actor: str) -> None:
-    """Make SUPERSEDED exactly the declarations an accepted correction names, then
-    recompute the property's fee periods from the accepted and superseded ones."""
-    d = ebok_declaration.c
-    rows = conn.execute(select(d.id, d.status, d.corrects_id).where(d.property_id == property_id)).all()
-    corrected = {r.corrects_id for r in rows if r.status == ACCEPTED and r.corrects_id is not None}
+    members = []
+    own_findings: dict[int, tuple[Finding, ...]] = {}
     for r in rows:
-        new = None
-        if r.status == ACCEPTED and r.id in corrected:
-            new = SUPERSEDED
-        elif r.status == SUPERSEDED and r.id not in corrected:
-            new = ACCEPTED
-        if new:
-            conn.execute(update(ebok_declaration).where(d.id == r.id).values(status=new, processed_at=now))
-            conn.execute(insert(worker_audit).values(at=now, declaration_id=r.id, actor=actor, action="SUPERSESSION", old_status=r.status, new_status=new))
-    recompute_fee_periods(conn, property_id, ruleset)
+        own_findings[r.id] = reconcile.document_findings([Finding.from_dict(f) for f in r.findings or []])
+        members.append(reconcile.Filed(r.id, r.payer_id, declaration_from_dict(r.declaration), own_findings[r.id], r.review_decision))
+    state = reconcile.reconcile(members, ruleset)
+
+    for r in rows:
+        new = state.declarations[r.id]
+        new_findings = [f.to_dict() for f in (*own_findings[r.id], *new.findings)]
+        if (r.status, r.findings or [], r.corrects_id) == (new.status, new_findings, new.corrects_id):
+            continue
+        conn.execute(
+            update(ebok_declaration).where(d.id == r.id).values(status=new.status, findings=new_findings, corrects_id=new.corrects_id, processed_at=now)
+        )
+        conn.execute(update(worker_document).where(w.id == r.document_id).values(outcome=new.status, findings=new_findings))
+        if r.id == loaded:
+            continue  # the caller audits the outcome of what it loads
+        conn.execute(
+            insert(worker_audit).values(
+                at=now, document_id=r.document_id, declaration_id=r.id, actor=actor, action="RECONCILED",
+                old_status=r.status, new_status=new.status,
+                note=f"Deklaracja rozstrzygnięta ponownie {reason}.",
+            )
+        )
+    _write_fee_periods(conn, property_id, state.periods)
+    return state
 
 
 def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> None:
+    """Only the fee periods, from the property's ACCEPTED and SUPERSEDED declarations as
+    stored (for a change of the rate tables: the statuses stay as decided)."""
     from rules import periods
 
     decls = property_declarations(conn, property_id, (ACCEPTED, SUPERSEDED))
-    computed = periods.compute_fee_periods([_period_input(s.declaration, s.declaration_id, s.payer_id, s.corrects_id) for s in decls], ruleset) if decls else []
+    inputs = [
+        periods.PeriodInput(s.declaration_id, s.payer_id, s.declaration.purpose, s.declaration.applies_from, s.declaration.filed_at, s.corrects_id, s.declaration)
+        for s in decls
+    ]
+    _write_fee_periods(conn, property_id, periods.compute_fee_periods(inputs, ruleset) if inputs else [])
+
+
+def _write_fee_periods(conn: Connection, property_id: int, computed: list[Any]) -> None:
     conn.execute(delete(ebok_fee_period).where(ebok_fee_period.c.property_id == property_id))
     for p in computed:
         conn.execute(

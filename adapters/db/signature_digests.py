@@ -19,8 +19,9 @@ it, **before** ``ebok.load``:
    **re-decided** here: its ``ebok_declaration`` becomes REJECTED with
    ``DUPLICATE_SIGNATURE`` (no longer a correction's base), its document's outcome and
    findings follow, an audit row ``DUPLICATE_SIGNATURE`` records the change, and its
-   property is reconciled (supersession and fee periods recomputed). Documents of
-   corrections that named the copy as their base are returned to be processed again.
+   property is reconciled as a whole (``ebok.reconcile_property``: a correction that
+   named the copy as its base finds its base again, supersession and fee periods
+   follow).
 
 On PostgreSQL a transaction-scoped advisory lock per digest serialises two workers
 deciding documents with the same signature at the same time; SQLite has one writer.
@@ -51,7 +52,6 @@ class Decision:
     digests: list[str] = field(default_factory=list)
     first_document_id: int | None = None  # set when this document is a duplicate
     redecided_document_ids: list[int] = field(default_factory=list)  # later copies now REJECTED
-    recheck_document_ids: list[int] = field(default_factory=list)  # corrections based on such a copy
 
 
 def verified_digests(signature: Any) -> list[str]:
@@ -118,10 +118,8 @@ def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, 
     for other_id, _ in sorted(everyone, key=lambda e: e[0]):
         if other_id in (doc["id"], first_id):
             continue
-        recheck = _redecide(conn, other_id, first_id, dup, ruleset=ruleset, now=now, actor=actor)
-        if recheck is not None:
+        if _redecide(conn, other_id, first_id, dup, ruleset=ruleset, now=now, actor=actor):
             decision.redecided_document_ids.append(other_id)
-            decision.recheck_document_ids.extend(recheck)
             log.warning(
                 "a later-filed copy re-decided as a duplicate",
                 extra={"event": "signature.duplicate_redecided", "document_id": other_id, "first_document_id": first_id},
@@ -129,20 +127,20 @@ def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, 
     return decision
 
 
-def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *, ruleset: Any, now: datetime, actor: str) -> list[int] | None:
-    """Make the loaded declaration of a later copy REJECTED / DUPLICATE_SIGNATURE.
-    Returns the documents to process again, or None when nothing changed (not loaded
-    yet — it will find the first copy itself — or already decided so)."""
+def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *, ruleset: Any, now: datetime, actor: str) -> bool:
+    """Make the loaded declaration of a later copy REJECTED / DUPLICATE_SIGNATURE and
+    decide its property again. False when nothing changed (not loaded yet — it will find
+    the first copy itself — or already decided so)."""
     from adapters.db.ebok import reconcile_property
 
     d = ebok_declaration.c
     row = conn.execute(select(d.id, d.status, d.property_id, d.findings).where(d.document_id == document_id)).first()
     if row is None:
-        return None
+        return False
     old_findings = list(row.findings or [])
     findings = [f for f in old_findings if f.get("code") != DUPLICATE_SIGNATURE] + [dup.to_dict()]
     if row.status == REJECTED and findings == old_findings:
-        return None
+        return False
     conn.execute(update(ebok_declaration).where(d.id == row.id).values(status=REJECTED, corrects_id=None, findings=findings, processed_at=now))
     conn.execute(update(worker_document).where(worker_document.c.id == document_id).values(outcome=REJECTED, findings=findings))
     conn.execute(
@@ -151,7 +149,7 @@ def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *
             old_status=row.status, new_status=REJECTED, note=f"signature first filed in document {first_id}",
         )
     )  # fmt: skip
-    based = conn.execute(select(d.document_id).where(d.corrects_id == row.id, d.document_id.is_not(None))).scalars().all()
     if row.property_id is not None:
-        reconcile_property(conn, row.property_id, ruleset, now, actor)
-    return list(based)
+        reason = f"po wczytaniu dokumentu nr {first_id} z tym samym podpisem, złożonego wcześniej"
+        reconcile_property(conn, row.property_id, ruleset, now, actor, loaded=None, reason=reason)
+    return True

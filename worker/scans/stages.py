@@ -21,10 +21,15 @@ Order (:data:`PAPER_STAGES`)::
   confidence below ``settings.min_confidence`` and not verified by the operator.
 * ``handwritten_signature``: ``NO_HANDWRITTEN_SIGNATURE`` when ``PodpisWlasnoreczny`` is false.
 * ``map_declaration``: fields → the declaration model; every unreadable value is one
-  ``SCHEMA_INVALID`` naming the scan field; halts if any.
+  ``SCHEMA_INVALID`` naming the scan field — except a field already ``LOW_CONFIDENCE``:
+  the station could not read it for sure, so the office reads the paper (review), only a
+  confidently read unreadable value rejects; halts if any value cannot be read.
 * ``declaration_checks`` and ``fee_rules``: the same checks as an e-form. The content
   checks name e-form elements; for paper their findings are renamed to the scan fields
-  (``skladajacy.pesel``), like the fee rules already do.
+  (``skladajacy.pesel``), like the fee rules already do. An identifier or postal code that
+  is not valid (``PESEL_INVALID``, ``NIP_INVALID``, ``REGON_INVALID``,
+  ``POSTAL_CODE_INVALID``) in a ``LOW_CONFIDENCE`` field is a warning (review), not an
+  error.
 
 The two paper checks run *before* the mapping so that they are reported even when a value
 cannot be read (all findings are collected).
@@ -39,7 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 from worker.domain import checks as content_checks
-from worker.domain.findings import Finding, finding
+from worker.domain.findings import ERROR, WARNING, Finding, finding
 from worker.forms import stages as forms
 from worker.forms.registry import DEFAULT_REGISTRY, FormRegistry
 from worker.pipeline import CORRESPONDENCE, Context, FunctionStage, stage
@@ -173,7 +178,10 @@ def make_map_declaration(registry: FormRegistry) -> FunctionStage:
         try:
             decl = map_scan(export.fields, export.header.form, registry=registry)
         except ScanMappingError as exc:
-            ctx.halt(*exc.findings)
+            # a value the station read with low confidence and could not make sense of is
+            # already LOW_CONFIDENCE: the office reads the paper; only a confident one rejects
+            doubtful = doubtful_fields(ctx)
+            ctx.halt(*(f for f in exc.findings if not (f.code == "SCHEMA_INVALID" and f.field in doubtful)))
             return
         except LookupError:  # identify halts first; kept as a guard
             ctx.kind = CORRESPONDENCE
@@ -204,9 +212,24 @@ PAPER_FIELDS: dict[str, str] = {
 }
 
 
-def _paper_field(f: Finding) -> Finding:
+#: findings that only say a value is not a valid identifier or code
+UNREADABLE_IDENTIFIER_CODES = frozenset({"PESEL_INVALID", "NIP_INVALID", "REGON_INVALID", "POSTAL_CODE_INVALID"})
+
+
+def doubtful_fields(ctx: Context) -> set[str]:
+    """The scan fields reported ``LOW_CONFIDENCE`` (read with low confidence, not verified)."""
+    return {f.field for f in ctx.findings if f.code == "LOW_CONFIDENCE" and f.field}
+
+
+def _paper_field(f: Finding, doubtful: set[str]) -> Finding:
     new = PAPER_FIELDS.get(f.field or "")
-    return dataclasses.replace(f, field=new) if new else f
+    if new:
+        f = dataclasses.replace(f, field=new)
+    if f.code in UNREADABLE_IDENTIFIER_CODES and f.field in doubtful and f.severity == ERROR:
+        # maybe misread: for the office to compare with the paper (the code stays, so no
+        # payer is created from it), not a rejection
+        f = dataclasses.replace(f, severity=WARNING)
+    return f
 
 
 def make_declaration_checks(registry: FormRegistry) -> FunctionStage:
@@ -216,7 +239,8 @@ def make_declaration_checks(registry: FormRegistry) -> FunctionStage:
     def declaration_checks(ctx: Context) -> None:
         before = len(ctx.findings)
         inner(ctx)
-        ctx.findings[before:] = [_paper_field(f) for f in ctx.findings[before:]]
+        doubtful = doubtful_fields(ctx)
+        ctx.findings[before:] = [_paper_field(f, doubtful) for f in ctx.findings[before:]]
 
     return declaration_checks
 
@@ -255,7 +279,9 @@ __all__ = [
     "PAPER_FIELDS",
     "PAPER_STAGES",
     "PaperSignature",
+    "UNREADABLE_IDENTIFIER_CODES",
     "declaration_checks",
+    "doubtful_fields",
     "handwritten_signature",
     "identify",
     "low_confidence",
