@@ -117,7 +117,7 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     s = cli(cfg, env, "status", "--json")
     assert s.returncode == 0, s.stderr
     status = json.loads(s.stdout)
-    assert status["queue"]["DONE"] == 7 and status["correspondence"] == 1
+    assert status["queue"]["DONE"] == 7 and status["correspondence"]["total"] == 1
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 

@@ -105,4 +105,5 @@ def build_settings(config: Config) -> ProcessingSettings:
         ruleset=ruleset,
         trust=trust,
         min_confidence=config.scans.min_confidence,
+        max_attachment_bytes=config.correspondence.max_attachment_bytes,
     )

@@ -73,7 +73,10 @@ def analyse(
         return ctx
     if stages is None:
         stages = default_stages(channel, metadata)
-    return run_stages(ctx, stages, on_stage)
+    run_stages(ctx, stages, on_stage)
+    from worker.correspondence import finish_analysis
+
+    return finish_analysis(ctx)
 
 
 # --- the processor ----------------------------------------------------------------------
@@ -356,4 +359,6 @@ def _evidence(ctx: Context) -> dict[str, Any]:
         ev["fee_explanation"] = list(ctx.fee_explanation)
     if ctx.form is not None:
         ev["form"] = getattr(ctx.form, "form", None)
+    if ctx.attachments:
+        ev["attachments"] = [a.summary() for a in ctx.attachments]
     return ev
