@@ -37,6 +37,11 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker import review
 
         return review.command(app, args)
+    if cmd == "correspondence":
+        from worker.correspondence_cmd import command
+
+        _require_schema(app)
+        return command(app, args)
     # the processing commands: settings and keys are validated before anything runs
     _ = app.settings
     if cmd in ("run", "pull"):

@@ -29,6 +29,12 @@ def command(app: App, args: argparse.Namespace) -> int:
         return _list(app)
     if action == "show":
         return _show(app, args.id)
+    if action == "export-attachments":
+        from pathlib import Path
+
+        from worker.correspondence_cmd import export_declaration_attachments
+
+        return export_declaration_attachments(app, args.id, Path(args.to))
     return decide(app, args.id, ACCEPTED if action == "accept" else REJECTED, note=args.note, user=args.user)
 
 
@@ -75,6 +81,9 @@ def _show(app: App, decl_id: int) -> int:
     print("  Ustalenia:")
     for f in r["findings"] or []:
         print(f"    [{f['code']}] {f['field'] or ''}: {f['message']}")
+    from worker.correspondence_cmd import print_declaration_attachments
+
+    print_declaration_attachments(r["evidence"])
     if r["review_note"]:
         print(f"  Decyzja biura ({r['reviewed_by']}): {r['review_note']}")
     return EXIT_OK
