@@ -147,15 +147,17 @@ def show(app: Any, doc_id: int) -> int:
     print(f"  przekazanie do biura: {_handover_text(r)}")
     ctx = item.ctx
     root = ctx.content_root if ctx is not None else None
-    if root is not None:
+    if r["channel"] == "PAPER":
+        scan = m.get("scan") or {}
+        print(f"  skan {scan.get('id') or '?'} (partia {scan.get('batch') or '?'}), wpływ {scan.get('received_on') or '?'}, formularz rozpoznany przez stanowisko: {scan.get('form') or '—'}")
+        print("  Treść: w obrazie skanu (załącznik PDF).")
+    elif root is not None:
         print("  Treść:" if ctx.signed_root is not None else "  Treść (niepodpisana, bez potwierdzenia autentyczności):")
         text = "\n".join(_text_lines(root))
         for line in text[:MAX_TEXT_CHARS].splitlines():
             print(f"    {line}")
         if len(text) > MAX_TEXT_CHARS:
             print("    … (dalsza treść w pliku dokumentu: correspondence export)")
-    elif r["channel"] == "PAPER":
-        print("  Treść: w obrazie skanu (załącznik PDF).")
     _print_attachments(m["attachments"])
     for f in m["findings"]:
         if f["code"] not in ("FORM_UNKNOWN",):
