@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -233,11 +234,52 @@ def test_unwritable_outbox_is_a_retried_state_shown_by_status(setup):
     assert s["correspondence"]["pending"] == 0 and s["correspondence"]["handed_over"] == 2 and s["correspondence"]["outbox_error"] is None
 
 
-# --- crashes (in process: the crash is an exception no handler catches) -------------------
+# --- crashes: a real process killed (os._exit) at a named point ---------------------------
+
+CRASHER = """
+import os, sys
+from adapters import outbox
+from worker import config, correspondence
+from worker.app import App
+point = sys.argv[2]
+correspondence._checkpoint = outbox._checkpoint = lambda name: os._exit(137) if name == point else None
+correspondence.hand_over_pending(App(config.load(sys.argv[1])))
+"""
 
 
-class Crash(BaseException):
-    pass
+@pytest.mark.parametrize("checkpoint", ["folder_written", "folder_built"])
+def test_a_crash_during_the_hand_over_leaves_exactly_one_folder(setup, db_url, checkpoint):
+    cfg, env, server, tmp = setup
+    assert cli(cfg, env, "pull").returncode == 0
+    assert cli(cfg, env, "process").returncode == 0  # processing alone hands nothing over
+    outbox = tmp / "outbox"
+    assert not outbox.exists()
+    crashed = subprocess.run([sys.executable, "-c", CRASHER, str(cfg), checkpoint], capture_output=True, text=True, env=env, timeout=300,
+                             cwd=Path(__file__).resolve().parent.parent)
+    assert crashed.returncode == 137, crashed.stderr
+    day = outbox / "2025-03-10"
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(worker_correspondence)).all() == []  # nothing recorded
+    if checkpoint == "folder_written":  # the first folder is complete, not recorded
+        assert [p.name for p in day.iterdir()] == ["1"] and (day / "1" / "metadane.json").is_file()
+    else:  # only a hidden temporary folder
+        assert [p.name.startswith(".tmp-1-") for p in day.iterdir()] == [True]
+
+    r = cli(cfg, env, "run", "--once")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    recognised = [e["recognised"] for e in events if e["event"] == "correspondence.handed_over"]
+    assert recognised == ([True, False] if checkpoint == "folder_written" else [False, False])
+    assert sorted(p.name for p in day.iterdir()) == ["1", "2"]  # exactly one folder each, no leftovers
+    assert set(files_of(day / "1")) == {"dokument.xml", "metadane.json", "zalaczniki/wniosek.pdf", "zalaczniki/zdjecie.png"}
+    with engine.connect() as conn:
+        rows = conn.execute(select(worker_correspondence.c.document_id, worker_correspondence.c.handed_over_at)).all()
+    assert sorted(r.document_id for r in rows if r.handed_over_at) == [1, 2]
+    engine.dispose()
+
+
+# --- in process -----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -253,46 +295,13 @@ def app(db_url, tmp_path, trust_files, pki, letters):
         base=tmp_path,
     )
     application = App(cfg)
-    from datetime import datetime
-
     for i, raw in enumerate(letters):
         application.intake.store(channel="EPUAP", source_ref=f"/czystyregion/korespondencja#{i}", raw=raw,
                                  filed_at=datetime.fromisoformat(FILED), metadata=dict(META), mailbox="/czystyregion/korespondencja")
     report = application.processor.run_pending()
-    assert report.processed == 2 and report.outcomes
+    assert report.processed == 2
     yield application
     application.engine.dispose()
-
-
-@pytest.mark.parametrize("where", ["after_rename", "while_building"])
-def test_a_crash_during_the_hand_over_leaves_exactly_one_folder(app, monkeypatch, where):
-    def crash(name):
-        raise Crash(name)
-
-    if where == "after_rename":
-        monkeypatch.setattr(correspondence, "_checkpoint", lambda name: crash(name) if name == "folder_written" else None)
-    else:
-        monkeypatch.setattr(outbox_mod, "_checkpoint", lambda name: crash(name) if name == "folder_built" else None)
-    with pytest.raises(Crash):
-        correspondence.hand_over_pending(app)
-    with app.engine.connect() as conn:
-        assert conn.execute(select(worker_correspondence.c.handed_over_at).where(worker_correspondence.c.handed_over_at.is_not(None))).all() == []
-    outbox = app.config.correspondence.outbox
-    day = outbox / "2025-03-10"
-    if where == "after_rename":
-        assert len(folders(outbox)) == 1
-    else:
-        assert folders(outbox) == [] or all(p.name.startswith(".tmp-") for p in folders(outbox))
-
-    monkeypatch.undo()
-    report = correspondence.hand_over_pending(app)
-    assert report.failed == 0
-    assert (report.recognised, report.handed_over) == ((1, 1) if where == "after_rename" else (0, 2))
-    visible = [p for p in day.iterdir()]
-    assert len(visible) == 2 and not [p for p in visible if p.name.startswith(".")]
-    with app.engine.connect() as conn:
-        assert len(conn.execute(select(worker_correspondence).where(worker_correspondence.c.handed_over_at.is_not(None))).all()) == 2
-    assert correspondence.hand_over_pending(app).as_dict() == {"handed_over": 0, "recognised": 0, "failed": 0, "waiting": 0}
 
 
 def test_a_folder_of_other_content_is_never_overwritten(app):

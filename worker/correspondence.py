@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from adapters.db.tables import worker_correspondence, worker_document
 from adapters.outbox import OutboxError, Written, write_folder
@@ -199,7 +200,7 @@ def _kinds(app: Any) -> tuple[str, ...]:
 def _pending_query(kinds: tuple[str, ...]):
     d, c = worker_document.c, worker_correspondence.c
     return (
-        select(worker_document, c.attempts.label("handover_attempts"), c.last_attempt_at.label("handover_last_attempt_at"))
+        select(d.id, c.attempts.label("handover_attempts"), c.last_attempt_at.label("handover_last_attempt_at"))
         .outerjoin(worker_correspondence, c.document_id == d.id)
         .where(d.state == states.DONE, d.kind.in_(kinds), c.handed_over_at.is_(None))
         .order_by(d.id)
@@ -236,15 +237,17 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
     """Hand over every pending item (``force``: also those waiting after a failure)."""
     report = HandoverReport()
     with app.engine.connect() as conn:
-        rows = conn.execute(_pending_query(_kinds(app))).mappings().all()
-    for row in rows:
+        pending = conn.execute(_pending_query(_kinds(app))).mappings().all()
+    for row in pending:
         if stop is not None and stop.is_set():
             break
         if not force and not _due(row, clock(), app):
             report.waiting += 1
             continue
         try:
-            written = hand_over(app, row, clock=clock)
+            with app.engine.connect() as conn:
+                doc = conn.execute(select(worker_document).where(worker_document.c.id == row["id"])).mappings().one()
+            written = hand_over(app, doc, clock=clock)
         except Exception as exc:  # a technical state of this item: recorded, logged, retried
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OutboxError) else str(exc)
             report.failed += 1
@@ -274,14 +277,17 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     _checkpoint("folder_written")
     now = clock()
     c = worker_correspondence.c
-    with app.engine.begin() as conn:
-        n = conn.execute(
-            update(worker_correspondence).where(c.document_id == item.document_id).values(
-                folder=item.folder, handed_over_at=now, attempts=c.attempts + 1, last_attempt_at=now, last_error=None)
-        ).rowcount
-        if not n:
-            conn.execute(insert(worker_correspondence).values(
-                document_id=item.document_id, folder=item.folder, handed_over_at=now, attempts=1, last_attempt_at=now))
+    values = dict(folder=item.folder, handed_over_at=now, last_attempt_at=now, last_error=None)
+    try:
+        with app.engine.begin() as conn:
+            n = conn.execute(
+                update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values)
+            ).rowcount
+            if not n:
+                conn.execute(insert(worker_correspondence).values(document_id=item.document_id, attempts=1, **values))
+    except IntegrityError:  # another process recorded it (or its failure) at the same moment
+        with app.engine.begin() as conn:
+            conn.execute(update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values))
     log.info(
         "correspondence handed over" if written.created else "correspondence folder already in the outbox: recorded",
         extra={"event": "correspondence.handed_over", "document_id": item.document_id, "channel": doc["channel"],
