@@ -118,6 +118,11 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     assert s.returncode == 0, s.stderr
     status = json.loads(s.stdout)
     assert status["queue"]["DONE"] == 7 and status["correspondence"]["total"] == 1
+    assert status["correspondence"]["handed_over"] == 1 and status["correspondence"]["pending"] == 0
+    # the general letter reached the office's outbox (default: var/outbox beside the config), once
+    letters = [p for p in (cfg.parent / "var" / "outbox").glob("*/*") if p.is_dir()]
+    assert [p.parent.name for p in letters] == ["2025-09-01"]
+    assert (letters[0] / "dokument.xml").read_bytes() == (DEMO / "epuap" / "czystyregion" / "korespondencja" / "pismo-ogolne.xml").read_bytes()
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 
