@@ -320,7 +320,8 @@ def test_a_folder_of_other_content_is_never_overwritten(app):
 
 # --- hostile attachment names ---------------------------------------------------------------
 
-HOSTILE = ["../../etc/passwd", "CON", "x" * 300 + ".pdf", "list\nnowy.pdf", "..", "a/b\\c.pdf", "nul.txt", "wniosek.pdf", "WNIOSEK.pdf"]
+HOSTILE = ["../../etc/passwd", "CON", "x" * 300 + ".pdf", "list\nnowy.pdf", "..", "a/b\\c.pdf", "nul.txt", "wniosek.pdf", "WNIOSEK.pdf",
+           "faktura\u202efdp.exe"]
 
 
 def test_hostile_attachment_names_become_safe_names(tmp_path):
@@ -330,7 +331,8 @@ def test_hostile_attachment_names_become_safe_names(tmp_path):
     assert names[0] == "passwd" and names[1] == "_CON" and names[6] == "_nul.txt"
     assert names[3] == "list_nowy.pdf" and names[4] == "zalacznik-5" and names[5] == "c.pdf"
     assert len(names[2]) <= MAX_NAME_CHARS and names[2].endswith(".pdf")
-    assert names[7:] == ["wniosek.pdf", "WNIOSEK-2.pdf"]  # duplicates numbered, also by case
+    assert names[7:9] == ["wniosek.pdf", "WNIOSEK-2.pdf"]  # duplicates numbered, also by case
+    assert names[9] == "faktura_fdp.exe"  # no right-to-left override hiding the real extension
     assert all("/" not in n and "\\" not in n and not any(ord(c) < 32 for c in n) and not n.startswith(".") for n in names)
     assert [a.original_name for a in atts][3] == "list\nnowy.pdf"
     written = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/1", {f"zalaczniki/{n}": b"%PDF-" for n in names})

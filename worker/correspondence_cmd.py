@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ from worker.errors import UsageError
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_NS = ("http://uri.etsi.org/01903/v1.3.2#", "http://uri.etsi.org/01903/v1.4.1#")
 MAX_TEXT_CHARS = 6000
+
+
+def clean(value: Any, limit: int = 300) -> str:
+    """Text from a document made safe for a terminal: control characters (escape sequences
+    too) replaced, whitespace collapsed, bounded."""
+    text = " ".join(str(value).split())
+    text = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def command(app: Any, args: argparse.Namespace) -> int:
@@ -48,10 +57,10 @@ def sender_of(doc: Any) -> str:
     meta = doc["meta"] or {}
     if doc["channel"] == "PAPER":
         scan = meta.get("scan") or {}
-        return f"pismo papierowe (skan {scan.get('id') or '?'})"
+        return f"pismo papierowe (skan {clean(scan.get('id') or '?', 100)})"
     p = meta.get("danePodmiotu") if isinstance(meta.get("danePodmiotu"), dict) else {}
     name = " ".join(str(x) for x in (p.get("imieSkrot"), p.get("nazwiskoNazwa")) if x)
-    return name or str(p.get("identyfikator") or meta.get("adresOdpowiedzi") or "nieznany nadawca")
+    return clean(name or p.get("identyfikator") or meta.get("adresOdpowiedzi") or "nieznany nadawca", 200)
 
 
 def _attachment_count(doc: Any) -> int:
@@ -126,7 +135,7 @@ def _text_lines(root: Any) -> list[str]:
             continue
         text = (el.text or "").strip()
         if text:
-            lines.append(f"{local_name(el.tag)}: {' '.join(text.split())}")
+            lines.append(f"{clean(local_name(el.tag), 100)}: {clean(text, MAX_TEXT_CHARS)}")
     return lines
 
 
@@ -137,11 +146,11 @@ def show(app: Any, doc_id: int) -> int:
     print(f"Pismo #{r['id']} ({'ePUAP' if r['channel'] == 'EPUAP' else 'papier'}), złożone {local(r['filed_at'] or r['received_at'])}, przyjęte {local(r['received_at'])}")
     print(f"  od: {sender_of(r)}")
     if r["channel"] == "EPUAP":
-        print(f"  skrytka: {r['source']}; adres do odpowiedzi: {m['adresOdpowiedzi'] or '—'}")
-        print(f"  plik: {m['nazwaPliku'] or '—'} ({m['typPliku'] or '?'}), {m['size']} B, SHA-256 {m['sha256']}")
+        print(f"  skrytka: {r['source']}; adres do odpowiedzi: {clean(m['adresOdpowiedzi'] or '—')}")
+        print(f"  plik: {clean(m['nazwaPliku'] or '—')} ({clean(m['typPliku'] or '?')}), {m['size']} B, SHA-256 {m['sha256']}")
         sig = m["signature"] or {}
         if sig.get("status") in ("VALID", "INDETERMINATE"):
-            print(f"  podpis: {sig.get('kind')} ({sig.get('status')}), podpisał: {sig.get('signer') or '—'}")
+            print(f"  podpis: {sig.get('kind')} ({sig.get('status')}), podpisał: {clean(sig.get('signer') or '—')}")
         else:
             print(f"  podpis: brak ważnego podpisu ({sig.get('status') or 'nie sprawdzono'}) — treść niepotwierdzona")
     print(f"  przekazanie do biura: {_handover_text(r)}")
@@ -149,7 +158,8 @@ def show(app: Any, doc_id: int) -> int:
     root = ctx.content_root if ctx is not None else None
     if r["channel"] == "PAPER":
         scan = m.get("scan") or {}
-        print(f"  skan {scan.get('id') or '?'} (partia {scan.get('batch') or '?'}), wpływ {scan.get('received_on') or '?'}, formularz rozpoznany przez stanowisko: {scan.get('form') or '—'}")
+        print(f"  skan {clean(scan.get('id') or '?')} (partia {clean(scan.get('batch') or '?')}), wpływ {scan.get('received_on') or '?'}, "
+              f"formularz rozpoznany przez stanowisko: {clean(scan.get('form') or '—')}")
         print("  Treść: w obrazie skanu (załącznik PDF).")
     elif root is not None:
         print("  Treść:" if ctx.signed_root is not None else "  Treść (niepodpisana, bez potwierdzenia autentyczności):")
@@ -161,7 +171,7 @@ def show(app: Any, doc_id: int) -> int:
     _print_attachments(m["attachments"])
     for f in m["findings"]:
         if f["code"] not in ("FORM_UNKNOWN",):
-            print(f"  [{f['code']}] {f['message']}")
+            print(f"  [{f['code']}] {clean(f['message'], 1000)}")
     return EXIT_OK
 
 
@@ -182,13 +192,13 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
     print(f"  Załączniki: {len(attachments)}")
     for a in attachments:
         name = (a.get("file") or "").removeprefix(f"{ATTACHMENTS_DIR}/") or "(nie zapisano)"
-        typ = a.get("detected_type") or a.get("declared_type") or "typ nieznany"
+        typ = clean(a.get("detected_type") or a.get("declared_type") or "typ nieznany", 100)
         line = f"    {a.get('index')}. {name} — {typ}, {_size(a.get('size'))}"
         if a.get("description"):
-            line += f" — {' '.join(str(a['description']).split())[:200]}"
+            line += f" — {clean(a['description'], 200)}"
         print(line)
         if a.get("problem"):
-            print(f"       uwaga: {a['problem']}")
+            print(f"       uwaga: {clean(a['problem'], 500)}")
 
 
 def export(app: Any, doc_id: int, to: Path) -> int:
