@@ -214,9 +214,15 @@ def export(app: Any, doc_id: int, to: Path) -> int:
 # --- attachments of a declaration (review) ------------------------------------------------
 
 
-def print_declaration_attachments(evidence: dict[str, Any] | None) -> None:
+def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str | None = None) -> None:
     """For ``review show``: the attachments recorded when the declaration was processed."""
-    _print_attachments(list((evidence or {}).get("attachments") or []))
+    if channel == "PAPER":
+        return  # the paper form is the scan itself
+    if "attachments" not in (evidence or {}):
+        print("  Załączniki: brak odczytanych (treść bez ważnego podpisu albo dokument przetworzony przed odczytywaniem "
+              "załączników — sprawdzi je review export-attachments)")
+        return
+    _print_attachments(list(evidence["attachments"]))
 
 
 def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:

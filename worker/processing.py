@@ -359,6 +359,6 @@ def _evidence(ctx: Context) -> dict[str, Any]:
         ev["fee_explanation"] = list(ctx.fee_explanation)
     if ctx.form is not None:
         ev["form"] = getattr(ctx.form, "form", None)
-    if ctx.attachments:
+    if ctx.attachments or ctx.signed_root is not None:  # present: the verified content was searched
         ev["attachments"] = [a.summary() for a in ctx.attachments]
     return ev

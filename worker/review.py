@@ -83,7 +83,7 @@ def _show(app: App, decl_id: int) -> int:
         print(f"    [{f['code']}] {f['field'] or ''}: {f['message']}")
     from worker.correspondence_cmd import print_declaration_attachments
 
-    print_declaration_attachments(r["evidence"])
+    print_declaration_attachments(r["evidence"], r["channel"])
     if r["review_note"]:
         print(f"  Decyzja biura ({r['reviewed_by']}): {r['review_note']}")
     return EXIT_OK
