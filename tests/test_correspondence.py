@@ -349,3 +349,29 @@ def test_broken_attachments_are_findings_not_crashes():
     assert atts[1].data is None and "base64" in atts[1].problem
     big = extract(etree.fromstring(letter("x", [("c.pdf", "application/pdf", PDF * 100)]).encode()), max_bytes=1000)
     assert big[0].data is None and "większy" in big[0].problem
+
+
+@pytest.mark.parametrize("include", [False, True])
+def test_test_submissions_are_handed_over_only_when_asked(db_url, tmp_path, include):
+    cfg = config_mod.from_dict(
+        {"database": {"url": db_url}, "storage": {"path": "documents"},
+         "correspondence": {"outbox": "outbox", "include_test_documents": include}},
+        base=tmp_path,
+    )
+    application = App(cfg)
+    try:
+        application.intake.store(channel="EPUAP", source_ref="/czystyregion/korespondencja#t", raw=letter("próba").encode(),
+                                 filed_at=datetime.fromisoformat(FILED), metadata=dict(META, czyTestowe=True), mailbox="/czystyregion/korespondencja")
+        application.processor.run_pending()
+        report = correspondence.hand_over_pending(application)
+        with application.engine.connect() as conn:
+            counts = correspondence.status_counts(application, conn)
+    finally:
+        application.engine.dispose()
+    assert report.handed_over == (1 if include else 0)
+    assert (counts["pending"], counts["handed_over"]) == (0, 1 if include else 0)
+    if include:
+        (folder,) = folders(tmp_path / "outbox")
+        assert json.loads((folder / "metadane.json").read_text(encoding="utf-8"))["test"] is True
+    else:
+        assert not (tmp_path / "outbox").exists()

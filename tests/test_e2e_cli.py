@@ -200,16 +200,17 @@ def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
     engine = create_engine(db_url)
     try:
         deadline = time.monotonic() + 120
-        count = 0
-        while time.monotonic() < deadline and count < 6:
+        count, handed = 0, False
+        while time.monotonic() < deadline and (count < 6 or not handed):
             time.sleep(0.5)
+            handed = any(p.is_dir() for p in (cfg.parent / "var" / "outbox").glob("*/*"))  # the letter, handed over by the daemon
             try:
                 with engine.connect() as conn:
                     count = conn.execute(select(func.count()).select_from(ebok_declaration)).scalar_one()
             except Exception:
                 count = 0  # not migrated yet
             assert proc.poll() is None, proc.stderr.read()
-        assert count == 6
+        assert count == 6 and handed
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -220,4 +221,4 @@ def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
     events = [json.loads(line)["event"] for line in out.splitlines()]
     assert events[0] == "run.started" or "run.started" in events
     assert events[-1] == "run.stopped" and "run.stopping" in events
-    assert "document.done" in events and "epuap.pass" in events
+    assert "document.done" in events and "epuap.pass" in events and "correspondence.handed_over" in events
