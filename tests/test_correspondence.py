@@ -375,3 +375,12 @@ def test_test_submissions_are_handed_over_only_when_asked(db_url, tmp_path, incl
         assert json.loads((folder / "metadane.json").read_text(encoding="utf-8"))["test"] is True
     else:
         assert not (tmp_path / "outbox").exists()
+
+
+def test_docstring_examples_of_the_attachments_module():
+    import doctest
+
+    from worker.domain import attachments
+
+    result = doctest.testmod(attachments)
+    assert result.failed == 0 and result.attempted > 0

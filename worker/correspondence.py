@@ -130,7 +130,7 @@ def build_item(app: Any, doc: Any) -> Item:
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise OutboxError(f"stored bytes of document {doc['id']} do not match their SHA-256")
     meta = doc["meta"] or {}
-    ctx = app.processor._analyse(doc, raw)
+    ctx = app.processor.reanalyse(doc, raw)
     doc_file = f"dokument.{_extension(meta, doc['channel'])}"
     files: dict[str, bytes] = {doc_file: raw}
     attachments = []
@@ -193,7 +193,7 @@ def _is_same_item(path: Path, item: Item) -> bool:
 # --- the hand-over pass -----------------------------------------------------------------
 
 
-def _kinds(app: Any) -> tuple[str, ...]:
+def handed_over_kinds(app: Any) -> tuple[str, ...]:
     return (CORRESPONDENCE, TEST) if app.config.correspondence.include_test_documents else (CORRESPONDENCE,)
 
 
@@ -237,7 +237,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
     """Hand over every pending item (``force``: also those waiting after a failure)."""
     report = HandoverReport()
     with app.engine.connect() as conn:
-        pending = conn.execute(_pending_query(_kinds(app))).mappings().all()
+        pending = conn.execute(_pending_query(handed_over_kinds(app))).mappings().all()
     for row in pending:
         if stop is not None and stop.is_set():
             break
@@ -310,7 +310,7 @@ def status_counts(app: Any, conn: Any) -> dict[str, Any]:
     """For the status snapshot: items pending hand-over, handed over, and the outbox's last
     error (of an item still pending), if any."""
     d, c = worker_document.c, worker_correspondence.c
-    kinds = _kinds(app)
+    kinds = handed_over_kinds(app)
     handed = conn.execute(select(func.count()).select_from(worker_correspondence).where(c.handed_over_at.is_not(None))).scalar_one()
     pending = conn.execute(
         select(func.count()).select_from(worker_document)

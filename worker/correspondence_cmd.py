@@ -17,7 +17,7 @@ from adapters.db.tables import ebok_declaration, worker_correspondence, worker_d
 from adapters.outbox import write_folder
 from worker import states
 from worker.cli import EXIT_OK, print_json
-from worker.correspondence import ATTACHMENTS_DIR, POLISH, _kinds, build_item, local
+from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
 from worker.errors import UsageError
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -48,7 +48,7 @@ def _rows(app: Any) -> list[Any]:
         return conn.execute(
             select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
             .outerjoin(worker_correspondence, c.document_id == d.id)
-            .where(d.state == states.DONE, d.kind.in_(_kinds(app)))
+            .where(d.state == states.DONE, d.kind.in_(handed_over_kinds(app)))
             .order_by(d.filed_at, d.id)
         ).mappings().all()
 
@@ -113,7 +113,7 @@ def _document(app: Any, doc_id: int) -> Any:
         ).mappings().first()
     if r is None:
         raise UsageError(f"correspondence: no document {doc_id}")
-    if r["state"] != states.DONE or r["kind"] not in _kinds(app):
+    if r["state"] != states.DONE or r["kind"] not in handed_over_kinds(app):
         raise UsageError(f"correspondence: document {doc_id} is not correspondence (kind {r['kind'] or r['state']})")
     return r
 
@@ -237,7 +237,7 @@ def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
     raw = app.store.get(doc["storage_key"])
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
-    ctx = app.processor._analyse(doc, raw)
+    ctx = app.processor.reanalyse(doc, raw)
     files = {f"{ATTACHMENTS_DIR}/{a.name}": a.data for a in ctx.attachments if a.data is not None}
     if not files:
         print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))

@@ -237,6 +237,11 @@ class Processor:
             document_id=doc["id"], on_stage=on_stage,
         )
 
+    def reanalyse(self, doc: Any, raw: bytes) -> Context:
+        """The stages over a stored document again, writing nothing (the hand-over of
+        correspondence and the export of attachments read the verified content from it)."""
+        return self._analyse(doc, raw)
+
     def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
         now = self.clock()
         d = worker_document.c

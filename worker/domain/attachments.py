@@ -205,21 +205,21 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
         description = opis.text.strip() if opis is not None and opis.text else None
         att = Attachment(i, original, "", declared, encoding, description)
         dane = el.find(DANE)
-        text = (dane.text or "") if dane is not None else ""
+        text = "".join(dane.text.split()) if dane is not None and dane.text else ""
         if encoding is not None and encoding.lower() != "base64":
             att.problem = f"Załącznik przekazany przez odniesienie (kodowanie „{encoding}”), nie w treści dokumentu: nie został pobrany."
-        elif dane is None or not text.strip():
+        elif not text:
             att.problem = "Załącznik bez danych (pusty element DaneZalacznika)."
-        elif len(text) > (max_bytes * 4) // 3 + 4 + len(text) // 60 + 100:
-            att.problem = f"Załącznik większy niż dopuszczalne {max_bytes // (1024 * 1024)} MiB: nie został zapisany."
+        elif len(text) > 4 * ((max_bytes + 2) // 3):  # more than max_bytes once decoded
+            att.problem = f"Załącznik większy niż dopuszczalne {_mib(max_bytes)}: nie został zapisany."
         else:
             try:
-                data = base64.b64decode("".join(text.split()), validate=True)
+                data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
                 att.problem = "Dane załącznika nie są poprawnym kodowaniem base64: nie można go odczytać."
             else:
                 if len(data) > max_bytes:
-                    att.problem = f"Załącznik większy niż dopuszczalne {max_bytes // (1024 * 1024)} MiB: nie został zapisany."
+                    att.problem = f"Załącznik większy niż dopuszczalne {_mib(max_bytes)}: nie został zapisany."
                 else:
                     att.data = data
                     att.detected_type = sniff(data)
@@ -235,6 +235,10 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
             att.name = safe_name(name, used, fallback=f"zalacznik-{i}")
         found.append(att)
     return found
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB".replace(".", ",") if n >= 1024 * 1024 else f"{n} B"
 
 
 def _matches(declared: str, detected: str | None) -> bool:
