@@ -151,8 +151,10 @@ def show(app: Any, doc_id: int) -> int:
         sig = m["signature"] or {}
         if sig.get("status") in ("VALID", "INDETERMINATE"):
             print(f"  podpis: {sig.get('kind')} ({sig.get('status')}), podpisał: {clean(sig.get('signer') or '—')}")
+        elif sig.get("kind") == "NONE" or not sig:
+            print("  podpis: brak podpisu elektronicznego — treść niepotwierdzona")
         else:
-            print(f"  podpis: brak ważnego podpisu ({sig.get('status') or 'nie sprawdzono'}) — treść niepotwierdzona")
+            print(f"  podpis: {sig.get('kind')}, nieważny ({sig.get('status')}) — treść niepotwierdzona")
     print(f"  przekazanie do biura: {_handover_text(r)}")
     ctx = item.ctx
     root = ctx.content_root if ctx is not None else None
