@@ -130,7 +130,7 @@ def build_item(app: Any, doc: Any) -> Item:
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise OutboxError(f"stored bytes of document {doc['id']} do not match their SHA-256")
     meta = doc["meta"] or {}
-    ctx = app.processor.reanalyse(doc, raw)
+    ctx = reread(app, doc, raw)
     doc_file = f"dokument.{_extension(meta, doc['channel'])}"
     files: dict[str, bytes] = {doc_file: raw}
     attachments = []
@@ -180,6 +180,28 @@ def build_item(app: Any, doc: Any) -> Item:
     }
     files[METADATA_FILE] = (json.dumps(metadata, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
     return Item(doc["id"], folder_of(doc), files, metadata, ctx)
+
+
+def reread(app: Any, doc: Any, raw: bytes) -> Context:
+    """A stored correspondence document read again for its hand-over: parsed safely, its
+    signature verified and its attachments decoded (:func:`finish_analysis`), without
+    running the pipeline again; the findings are those processing recorded."""
+    from worker.domain.findings import Finding
+    from worker.domain.model import EPUAP
+    from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
+
+    ctx = Context(raw=raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=doc["meta"] or {},
+                  settings=app.settings, document_id=doc["id"])
+    ctx.kind = doc["kind"] or CORRESPONDENCE
+    if doc["channel"] == EPUAP and ctx.kind == CORRESPONDENCE:
+        try:
+            ctx.root = parse_untrusted(raw, max_bytes=app.settings.max_document_bytes)
+        except (DocumentTooLarge, XmlRefused):
+            ctx.root = None  # cannot happen for correspondence (it was parsed), handed over raw anyway
+        if ctx.root is not None:
+            finish_analysis(ctx)
+    ctx.findings = [Finding.from_dict(f) for f in doc["findings"] or []]
+    return ctx
 
 
 def _is_same_item(path: Path, item: Item) -> bool:
