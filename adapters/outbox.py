@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,7 +50,10 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(parent, final.name)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=parent))
+        # os.mkdir (not mkdtemp, which makes it 0700): the folder gets the permissions the
+        # umask gives, so the office's document system running as another user can read it
+        tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:12]}"
+        os.mkdir(tmp)
     except OSError as exc:
         raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
     try:

@@ -384,3 +384,20 @@ def test_docstring_examples_of_the_attachments_module():
 
     result = doctest.testmod(attachments)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_outbox_folders_take_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        written = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/7", {"dokument.xml": b"<a/>", "zalaczniki/a.pdf": PDF})
+    finally:
+        os.umask(old)
+    assert (written.path.stat().st_mode & 0o777) == 0o755  # readable by the office's system, not only by the worker
+    assert ((written.path / "zalaczniki").stat().st_mode & 0o777) == 0o755
+    assert ((written.path / "dokument.xml").stat().st_mode & 0o777) == 0o644
+    again = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/7", {"dokument.xml": b"other"})
+    assert not again.created and (written.path / "dokument.xml").read_bytes() == b"<a/>"
+    with pytest.raises(outbox_mod.OutboxError):
+        outbox_mod.write_folder(tmp_path / "out", "../escape", {"x": b""})
+    with pytest.raises(outbox_mod.OutboxError):
+        outbox_mod.write_folder(tmp_path / "out", "2025-03-10/8", {"../x": b""})
