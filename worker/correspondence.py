@@ -99,17 +99,16 @@ class Item:
     ctx: Context | None = field(default=None, repr=False)
 
 
-def _extension(meta: dict[str, Any], channel: str) -> str:
-    name = meta.get("nazwaPliku") if isinstance(meta.get("nazwaPliku"), str) else None
-    if name and "." in name:
-        ext = name.rsplit(".", 1)[1].lower()
-        if ext.isalnum() and len(ext) <= 5:
-            return ext
-    typ = str(meta.get("typPliku") or "").lower()
-    return {"application/pdf": "pdf", "text/plain": "txt"}.get(typ, "xml")
+def _extension(meta: dict[str, Any], is_xml: bool) -> str:
+    """``xml`` for what was read as XML (every letter, every scan export); otherwise from
+    ePUAP's ``typPliku`` for the few types known. Never from the sender's file name."""
+    if is_xml:
+        return "xml"
+    typ = str(meta.get("typPliku") or "").split(";")[0].strip().lower()
+    return {"application/pdf": "pdf", "text/plain": "txt", "application/xml": "xml", "text/xml": "xml"}.get(typ, "bin")
 
 
-def _signature_summary(sig: Any, channel: str) -> dict[str, Any] | None:
+def _signature_summary(sig: Any) -> dict[str, Any] | None:
     if sig is None:
         return None
     if hasattr(sig, "signer_name"):
@@ -131,7 +130,7 @@ def build_item(app: Any, doc: Any) -> Item:
         raise OutboxError(f"stored bytes of document {doc['id']} do not match their SHA-256")
     meta = doc["meta"] or {}
     ctx = reread(app, doc, raw)
-    doc_file = f"dokument.{_extension(meta, doc['channel'])}"
+    doc_file = f"dokument.{_extension(meta, ctx.root is not None or doc['channel'] == 'PAPER')}"
     files: dict[str, bytes] = {doc_file: raw}
     attachments = []
     used: set[str] = set()
@@ -174,7 +173,7 @@ def build_item(app: Any, doc: Any) -> Item:
         "file": doc_file,
         "size": len(raw),
         "sha256": doc["sha256"],
-        "signature": _signature_summary(ctx.signature, doc["channel"]),
+        "signature": _signature_summary(ctx.signature),
         "findings": [f.to_dict() for f in ctx.findings],
         "attachments": attachments,
     }
