@@ -76,3 +76,12 @@ def test_attachments_added_after_signing_are_not_read(app, pki, capsys):  # noqa
     capsys.readouterr()
     review._show(app, decl["id"])
     assert "Załączniki: brak" in capsys.readouterr().out
+
+
+def test_the_command_line_names_the_new_actions():
+    from worker.cli import _parser
+
+    args = _parser().parse_args(["review", "export-attachments", "5", "--to", "/tmp/x"])
+    assert (args.review_command, args.id, args.to) == ("export-attachments", 5, "/tmp/x")
+    args = _parser().parse_args(["correspondence", "list", "--since", "2025-09-01", "--json"])
+    assert (args.correspondence_command, str(args.since), args.json) == ("list", "2025-09-01", True)

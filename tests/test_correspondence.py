@@ -206,6 +206,9 @@ def test_letters_from_the_double_reach_the_outbox_once(setup, db_url, letters):
     shown = cli(cfg, env, "correspondence", "show", str(docs[0].id)).stdout
     assert "Alicja Wróblewska" in shown and "wniosek.pdf — application/pdf" in shown and "Załączniki: 2" in shown
 
+    unknown = cli(cfg, env, "correspondence", "show", "999")
+    assert unknown.returncode == 2 and "no document 999" in unknown.stderr
+
     export = cli(cfg, env, "correspondence", "export", str(docs[0].id), "--to", str(tmp / "eksport"))
     assert export.returncode == 0, export.stderr
     assert files_of(tmp / "eksport" / str(docs[0].id)) == general
