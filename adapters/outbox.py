@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from adapters.storage import _fsync_dir  # the same durability step as the document store
+
 
 class OutboxError(Exception):
     """The folder cannot be written (permissions, full disk, a clash): a technical state."""
@@ -90,10 +92,3 @@ def _remove_leftovers(parent: Path, name: str) -> None:
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
