@@ -43,3 +43,5 @@ for i, channel, form, purpose, status, declared, computed, sig, sig_status in co
         "select id, channel, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
     print(f"  {i:3}  {channel:7} {form or '-':10} {purpose or '-':7} {status:12} {declared or 0:9.2f} {computed or 0:9.2f}  {sig} {sig_status}")
 PY
+echo "== ebok-worker correspondence list (outbox: demo/var/outbox)"
+"$W" --config demo/config.toml correspondence list

@@ -117,7 +117,12 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     s = cli(cfg, env, "status", "--json")
     assert s.returncode == 0, s.stderr
     status = json.loads(s.stdout)
-    assert status["queue"]["DONE"] == 7 and status["correspondence"] == 1
+    assert status["queue"]["DONE"] == 7 and status["correspondence"]["total"] == 1
+    assert status["correspondence"]["handed_over"] == 1 and status["correspondence"]["pending"] == 0
+    # the general letter reached the office's outbox (default: var/outbox beside the config), once
+    letters = [p for p in (cfg.parent / "var" / "outbox").glob("*/*") if p.is_dir()]
+    assert [p.parent.name for p in letters] == ["2025-09-01"]
+    assert (letters[0] / "dokument.xml").read_bytes() == (DEMO / "epuap" / "czystyregion" / "korespondencja" / "pismo-ogolne.xml").read_bytes()
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 
@@ -195,16 +200,17 @@ def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
     engine = create_engine(db_url)
     try:
         deadline = time.monotonic() + 120
-        count = 0
-        while time.monotonic() < deadline and count < 6:
+        count, handed = 0, False
+        while time.monotonic() < deadline and (count < 6 or not handed):
             time.sleep(0.5)
+            handed = any(p.is_dir() for p in (cfg.parent / "var" / "outbox").glob("*/*"))  # the letter, handed over by the daemon
             try:
                 with engine.connect() as conn:
                     count = conn.execute(select(func.count()).select_from(ebok_declaration)).scalar_one()
             except Exception:
                 count = 0  # not migrated yet
             assert proc.poll() is None, proc.stderr.read()
-        assert count == 6
+        assert count == 6 and handed
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -215,4 +221,4 @@ def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
     events = [json.loads(line)["event"] for line in out.splitlines()]
     assert events[0] == "run.started" or "run.started" in events
     assert events[-1] == "run.stopped" and "run.stopping" in events
-    assert "document.done" in events and "epuap.pass" in events
+    assert "document.done" in events and "epuap.pass" in events and "correspondence.handed_over" in events

@@ -114,4 +114,5 @@ def build_settings(config: Config) -> ProcessingSettings:
         ruleset=ruleset,
         trust=trust,
         min_confidence=config.scans.min_confidence,
+        max_attachment_bytes=config.correspondence.max_attachment_bytes,
     )

@@ -70,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--note", required=True, help="uzasadnienie decyzji")
         a.add_argument("--user", default=os.environ.get("USER") or "office", help="kto podejmuje decyzję")
 
+    ex = rvs.add_parser("export-attachments", parents=[common], help="zapisz załączniki deklaracji do folderu")
+    ex.add_argument("id", type=int)
+    ex.add_argument("--to", required=True, metavar="DIR", help="folder docelowy (powstaje w nim deklaracja-ID/)")
+
+    co = sub.add_parser("correspondence", parents=[common], help="korespondencja inna niż deklaracje (pisma, skargi, wnioski)")
+    cos = co.add_subparsers(dest="correspondence_command", required=True, metavar="ACTION")
+    cl = cos.add_parser("list", parents=[common], help="lista pism")
+    cl.add_argument("--since", type=date.fromisoformat, help="złożone od dnia (RRRR-MM-DD, czas polski)")
+    cl.add_argument("--json", action="store_true")
+    cs = cos.add_parser("show", parents=[common], help="treść i metadane pisma")
+    cs.add_argument("id", type=int, help="id dokumentu")
+    ce = cos.add_parser("export", parents=[common], help="zapisz pismo z załącznikami do folderu")
+    ce.add_argument("id", type=int, help="id dokumentu")
+    ce.add_argument("--to", required=True, metavar="DIR", help="folder docelowy (powstaje w nim ID/)")
+
     st = sub.add_parser("status", parents=[common], help="stan kolejek i ostatnich pobrań")
     st_out = st.add_mutually_exclusive_group()
     st_out.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
@@ -111,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from worker import logs
 
         # commands that print results keep stdout for them; their logs go to stderr
-        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process")
+        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         from worker.commands import dispatch
 

@@ -37,6 +37,11 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker import review
 
         return review.command(app, args)
+    if cmd == "correspondence":
+        from worker.correspondence_cmd import command
+
+        _require_schema(app)
+        return command(app, args)
     # the processing commands: settings and keys are validated before anything runs
     _ = app.settings
     if cmd in ("run", "pull"):
@@ -105,6 +110,9 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         e = ebok_declaration.c
         by_outcome = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
         mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]
+        from worker.correspondence import status_counts
+
+        handover = status_counts(app, conn)
     scans = None
     if app.config.scans.enabled:
         from adapters.scans import inbox_counts
@@ -125,7 +133,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         "outcomes": {k: by_outcome.get(k, 0) for k in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED")},
         "processed": {k or "NONE": v for k, v in sorted(processed.items(), key=lambda kv: kv[0] or "")},
         "documents_by_kind": {k or "UNKNOWN": v for k, v in by_kind.items()},
-        "correspondence": by_kind.get("CORRESPONDENCE", 0),
+        "correspondence": {"total": by_kind.get("CORRESPONDENCE", 0), **handover},
         "test_documents": by_kind.get("TEST", 0),
         "scans": scans,
         "mailboxes": [
@@ -170,7 +178,10 @@ def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     print(f"  do weryfikacji (NEEDS_REVIEW): {out['NEEDS_REVIEW']}")
     print(f"  odrzucone (REJECTED): {out['REJECTED']}")
     print(f"  zastąpione korektą (SUPERSEDED): {out['SUPERSEDED']}")
-    print(f"Korespondencja inna niż deklaracje (do biura): {s['correspondence']}")
+    c = s["correspondence"]
+    print(f"Korespondencja inna niż deklaracje (do biura): {c['total']}; przekazana do biura: {c['handed_over']}, czeka na przekazanie: {c['pending']}")
+    if c["outbox_error"]:
+        print(f"  UWAGA: nie można zapisać do skrzynki biura (ostatnia próba {_local(c['outbox_error_at'])}): {c['outbox_error']}")
     print(f"Dokumenty testowe ePUAP (niewczytane): {s['test_documents']}")
     if s["scans"] is not None:
         sc = s["scans"]
@@ -188,6 +199,12 @@ def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
             print(line)
     print("Daty i godziny: czas polski (Europe/Warsaw).")
     return EXIT_OK
+
+
+def _local(iso: str | None) -> str:
+    from worker.correspondence import local
+
+    return local(datetime.fromisoformat(iso)) if iso else "—"
 
 
 def day_bounds(day) -> tuple[datetime, datetime]:

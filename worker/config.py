@@ -109,6 +109,13 @@ class PaymentsConfig:
 
 
 @dataclass(frozen=True)
+class CorrespondenceConfig:
+    outbox: Path = Path("var/outbox")  # one folder per handed-over item, for the office's EZD
+    include_test_documents: bool = False  # hand over ePUAP test submissions (czyTestowe) too
+    max_attachment_bytes: int = 20 * 1024 * 1024  # one decoded attachment; larger ones are findings
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "json"
     level: str = "INFO"
@@ -132,6 +139,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     payments: PaymentsConfig = field(default_factory=PaymentsConfig)
+    correspondence: CorrespondenceConfig = field(default_factory=CorrespondenceConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
@@ -158,6 +166,7 @@ _SECTIONS: dict[str, type] = {
     "rules": RulesConfig,
     "processing": ProcessingConfig,
     "payments": PaymentsConfig,
+    "correspondence": CorrespondenceConfig,
     "logging": LoggingConfig,
     "monitoring": MonitoringConfig,
 }
@@ -173,6 +182,7 @@ _POSITIVE = {
     "epuap.max_attempts", "epuap.backoff_max_s", "scans.poll_interval_s",
     "processing.max_document_bytes", "processing.max_attempts", "processing.retry_max_s",
     "processing.interval_s", "monitoring.pending_warn_s", "monitoring.pull_stale_s",
+    "correspondence.max_attachment_bytes",
 }
 
 
@@ -207,6 +217,9 @@ def from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> 
         sections[name] = _build(_SECTIONS[name], value, name, base)
     db = sections.get("database", DatabaseConfig())
     sections["database"] = replace(db, url=_sqlite_relative_to(db.url, base))
+    corr = sections.get("correspondence", CorrespondenceConfig())
+    if not corr.outbox.is_absolute():  # the default, too, is relative to the config file
+        sections["correspondence"] = replace(corr, outbox=base / corr.outbox)
     return Config(path=path, **sections)
 
 

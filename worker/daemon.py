@@ -68,6 +68,14 @@ def process(app: App, stop: threading.Event | None = None) -> None:
     report = app.processor.run_pending(stop=stop)
     if report.processed or report.failed:
         log.info("processing pass done", extra={"event": "process.pass", **report.as_dict()})
+    hand_over(app, stop)
+
+
+def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = False):
+    """Hand correspondence over to the office's outbox (``worker.correspondence``)."""
+    from worker.correspondence import hand_over_pending
+
+    return hand_over_pending(app, stop=stop, force=force)
 
 
 def daily_summary(app: App, now: datetime | None = None) -> None:
@@ -121,8 +129,9 @@ def run(app: App, *, once: bool = False) -> int:
             log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
             scan_ok = False
         report = app.processor.run_pending()
-        log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok})
-        return EXIT_OK if ok and scan_ok and report.failed == 0 else EXIT_FAILURE
+        handover = hand_over(app, force=True)
+        log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
+        return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
 
     stop = threading.Event()
 

@@ -10,7 +10,8 @@ Rules: CRITICAL when a mailbox is blocked (``blocked_since`` set: its head canno
 confirmed), a watched mailbox has had no successful pull for ``pull_stale_s`` (or never
 had one), or documents are parked after exhausting their retries; WARNING when the oldest
 pending document is older than ``pending_warn_s``, the review queue or the scan quarantine
-is not empty, or the daemon reported the database unreachable. Text is Polish (the
+is not empty, the office's outbox refuses correspondence (the hand-over is retried), or the
+daemon reported the database unreachable. Text is Polish (the
 administrator reads it); perfdata labels and metric names are English.
 """
 
@@ -66,6 +67,12 @@ def scan_quarantined(snapshot: Mapping[str, Any]) -> int:
     return int((snapshot.get("scans") or {}).get("quarantined", 0))
 
 
+def correspondence(snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The snapshot's correspondence counts (``total``, ``pending``, ``handed_over``,
+    ``outbox_error``)."""
+    return snapshot.get("correspondence") or {}
+
+
 def evaluate(
     snapshot: Mapping[str, Any],
     *,
@@ -112,6 +119,9 @@ def evaluate(
     sq = scan_quarantined(snapshot)
     if sq:
         problems.append(Problem(WARNING, "scan_quarantine", f"w kwarantannie skanów: {fmt.count(sq, 'para', 'pary', 'par')}"))
+    corr = correspondence(snapshot)
+    if corr.get("outbox_error"):
+        problems.append(Problem(WARNING, "outbox_error", f"korespondencja nie trafia do folderu biura ({fmt.count(int(corr.get('pending', 0)), 'pismo czeka', 'pisma czekają', 'pism czeka')}): {corr['outbox_error']}"))
     daemon = snapshot.get("daemon") or {}
     if daemon.get("database_ok") is False:
         problems.append(Problem(WARNING, "database_unreachable", "demon nie może połączyć się z bazą danych"))
@@ -124,6 +134,7 @@ def evaluate(
         "scan_quarantined": sq,
         "mailboxes_blocked": blocked,
         "mailboxes_stale": stale,
+        "correspondence_pending": int(corr.get("pending", 0)),
     }
     return Health(state, sorted(problems, key=lambda p: -p.level), perfdata)
 
@@ -183,7 +194,11 @@ class _SnapshotCollector:
         yield GaugeMetricFamily("ebok_worker_failed_parked", "Documents parked after exhausting their retries.", value=s["failed_parked"])
         yield GaugeMetricFamily("ebok_worker_review_queue", "Declarations waiting for the office's review.", value=review_queue(s))
         yield GaugeMetricFamily("ebok_worker_scan_quarantined", "Scan pairs in the quarantine folder.", value=scan_quarantined(s))
-        yield GaugeMetricFamily("ebok_worker_correspondence", "Documents kept as correspondence.", value=s.get("correspondence", 0))
+        g = GaugeMetricFamily("ebok_worker_correspondence", "Correspondence items: all kept, waiting for the hand-over, handed over.", labels=["state"])
+        corr = correspondence(s)
+        for state in ("total", "pending", "handed_over"):
+            g.add_metric([state], int(corr.get(state, 0)))
+        yield g
         last = GaugeMetricFamily("ebok_worker_mailbox_last_success_timestamp_seconds", "Last successful pull of a mailbox (0: never).", labels=["mailbox"])
         blocked = GaugeMetricFamily("ebok_worker_mailbox_blocked", "1 when the mailbox's head cannot be confirmed.", labels=["mailbox"])
         for m in s.get("mailboxes", []):

@@ -35,6 +35,7 @@ class ProcessingSettings:
     ruleset: Any = None  # rules.RuleSet
     trust: Any = None  # worker.signatures.TrustConfig
     min_confidence: Decimal = Decimal("0.90")
+    max_attachment_bytes: int = 20 * 1024 * 1024  # one decoded attachment (correspondence.max_attachment_bytes)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Context:
     gmina: str | None = None  # canonical member gmina name, when known
     scan_export: Any = None  # worker.scans.export.ScanExport of a paper document
     timings: dict[str, float] = field(default_factory=dict)
+    attachments: list[Any] = field(default_factory=list)  # worker.domain.attachments.Attachment, from the verified content
 
     def add(self, *findings: Finding) -> None:
         self.findings.extend(findings)

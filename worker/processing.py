@@ -73,7 +73,10 @@ def analyse(
         return ctx
     if stages is None:
         stages = default_stages(channel, metadata)
-    return run_stages(ctx, stages, on_stage)
+    run_stages(ctx, stages, on_stage)
+    from worker.correspondence import finish_analysis
+
+    return finish_analysis(ctx)
 
 
 # --- the processor ----------------------------------------------------------------------
@@ -234,6 +237,11 @@ class Processor:
             document_id=doc["id"], on_stage=on_stage,
         )
 
+    def reanalyse(self, doc: Any, raw: bytes) -> Context:
+        """The stages over a stored document again, writing nothing (the hand-over of
+        correspondence and the export of attachments read the verified content from it)."""
+        return self._analyse(doc, raw)
+
     def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
         now = self.clock()
         d = worker_document.c
@@ -357,4 +365,6 @@ def _evidence(ctx: Context) -> dict[str, Any]:
         ev["fee_explanation"] = list(ctx.fee_explanation)
     if ctx.form is not None:
         ev["form"] = getattr(ctx.form, "form", None)
+    if ctx.attachments or ctx.signed_root is not None:  # present: the verified content was searched
+        ev["attachments"] = [a.summary() for a in ctx.attachments]
     return ev

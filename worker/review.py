@@ -32,6 +32,12 @@ def command(app: App, args: argparse.Namespace) -> int:
         return _list(app)
     if action == "show":
         return _show(app, args.id)
+    if action == "export-attachments":
+        from pathlib import Path
+
+        from worker.correspondence_cmd import export_declaration_attachments
+
+        return export_declaration_attachments(app, args.id, Path(args.to))
     return decide(app, args.id, ACCEPTED if action == "accept" else REJECTED, note=args.note, user=args.user)
 
 
@@ -80,6 +86,9 @@ def _show(app: App, decl_id: int) -> int:
     print("  Ustalenia:" if r["findings"] else "  Ustalenia: brak")
     for f in r["findings"] or []:
         print(f"    [{f['code']}] {fmt.field(f.get('field'))}: {f['message']}")
+    from worker.correspondence_cmd import print_declaration_attachments
+
+    print_declaration_attachments(r["evidence"], r["channel"])
     if r["review_note"]:
         print(f"  Decyzja biura ({fmt.text(r['reviewed_by'])}, {fmt.datetime_local(r['reviewed_at'])}): {r['review_note']}")
     return EXIT_OK

@@ -244,3 +244,17 @@ worker_signature_digest = Table(
     Column("recorded_at", UtcDateTime(), nullable=False),
     UniqueConstraint("digest", "document_id", name="uq_worker_signature_digest_digest_document_id"),
 )
+
+# the hand-over of correspondence to the office's outbox (``worker.correspondence``): a row
+# is written when a document's folder is in the outbox; attempts that failed (an
+# unwritable outbox) leave a row without ``handed_over_at`` and with the error
+worker_correspondence = Table(
+    "worker_correspondence",
+    metadata,
+    Column("document_id", Integer, ForeignKey("worker_document.id"), primary_key=True),
+    Column("folder", String(300)),  # <YYYY-MM-DD>/<document id>, relative to the outbox
+    Column("handed_over_at", UtcDateTime()),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("last_error", Text),
+)

@@ -57,6 +57,7 @@ CODES: dict[str, str | None] = {
     "LOW_CONFIDENCE": NEEDS_REVIEW,
     "NO_HANDWRITTEN_SIGNATURE": REJECTED,
     "TEST_DOCUMENT": None,
+    "ATTACHMENT_UNREADABLE": None,  # an attachment that cannot be decoded or is not what it claims (informational)
 }
 
 _SEVERITY_OF_OUTCOME = {REJECTED: ERROR, NEEDS_REVIEW: WARNING, None: INFO}

@@ -1,0 +1,94 @@
+"""Writing a hand-over folder: built under a temporary name, then renamed into place.
+
+The office's document system (EZD) or a clerk picks folders up from the outbox, so a folder
+must appear whole or not at all: every file is written and fsync'ed inside
+``<parent>/.tmp-<name>-<random>/``, the folder is renamed to its final name and the parent
+fsync'ed. A folder that is already there is never touched (``created=False``): the caller
+decides whether it is the same item (a crash between writing and recording) or a clash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from adapters.storage import _fsync_dir  # the same durability step as the document store
+
+
+class OutboxError(Exception):
+    """The folder cannot be written (permissions, full disk, a clash): a technical state."""
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    created: bool  # False: the folder was already there and was left as it was
+
+
+def _checkpoint(name: str) -> None:
+    """A named point between two steps (the tests make a crash happen exactly there)."""
+
+
+def _safe_relative(rel: str) -> PurePosixPath:
+    p = PurePosixPath(rel)
+    if p.is_absolute() or not p.parts or any(part in ("", ".", "..") or part.startswith(".tmp-") for part in p.parts):
+        raise OutboxError(f"unsafe path in the outbox: {rel!r}")
+    return p
+
+
+def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
+    """Create ``root/relative`` holding ``files`` (relative names, ``zalaczniki/a.pdf``)
+    atomically; never overwrite an existing folder."""
+    rel = _safe_relative(relative)
+    for name in files:
+        _safe_relative(name)
+    final = Path(root).joinpath(*rel.parts)
+    if final.exists() or final.is_symlink():
+        return Written(final, False)
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(parent, final.name)
+        # os.mkdir (not mkdtemp, which makes it 0700): the folder gets the permissions the
+        # umask gives, so the office's document system running as another user can read it
+        tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:12]}"
+        os.mkdir(tmp)
+    except OSError as exc:
+        raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
+    try:
+        folders = {tmp}
+        for name, data in files.items():
+            target = tmp.joinpath(*PurePosixPath(name).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
+            with open(target, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            _fsync_dir(folder)
+        _checkpoint("folder_built")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():  # another process was quicker: its folder stays
+                shutil.rmtree(tmp, ignore_errors=True)
+                return Written(final, False)
+            raise
+        _fsync_dir(parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
+    return Written(final, True)
+
+
+def _remove_leftovers(parent: Path, name: str) -> None:
+    """Temporary folders of this name left by a crash while building (hidden names,
+    which the office is told never to pick up)."""
+    for p in parent.glob(f".tmp-{name}-*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+

@@ -1,0 +1,254 @@
+"""``correspondence list / show / export`` and ``review export-attachments``: the office
+finds and reads what is not a declaration, and the attachments of declarations, from the
+command line. Human output in Polish with Polish local dates; ``--json`` has English keys.
+IDs of correspondence are document ids (correspondence has no declaration id)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document
+from adapters.outbox import write_folder
+from worker import states
+from worker.cli import EXIT_OK, print_json
+from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
+from worker.errors import UsageError
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+XADES_NS = ("http://uri.etsi.org/01903/v1.3.2#", "http://uri.etsi.org/01903/v1.4.1#")
+MAX_TEXT_CHARS = 6000
+
+
+def clean(value: Any, limit: int = 300) -> str:
+    """Text from a document made safe for a terminal: control characters (escape sequences
+    too) replaced, whitespace collapsed, bounded."""
+    text = " ".join(str(value).split())
+    text = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def command(app: Any, args: argparse.Namespace) -> int:
+    action = args.correspondence_command
+    if action == "list":
+        return list_items(app, since=args.since, as_json=args.json)
+    if action == "show":
+        return show(app, args.id)
+    return export(app, args.id, Path(args.to))
+
+
+def _rows(app: Any) -> list[Any]:
+    d, c = worker_document.c, worker_correspondence.c
+    with app.engine.connect() as conn:
+        return conn.execute(
+            select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
+            .outerjoin(worker_correspondence, c.document_id == d.id)
+            .where(d.state == states.DONE, d.kind.in_(handed_over_kinds(app)))
+            .order_by(d.filed_at, d.id)
+        ).mappings().all()
+
+
+def sender_of(doc: Any) -> str:
+    meta = doc["meta"] or {}
+    if doc["channel"] == "PAPER":
+        scan = meta.get("scan") or {}
+        return f"pismo papierowe (skan {clean(scan.get('id') or '?', 100)})"
+    p = meta.get("danePodmiotu") if isinstance(meta.get("danePodmiotu"), dict) else {}
+    name = " ".join(str(x) for x in (p.get("imieSkrot"), p.get("nazwiskoNazwa")) if x)
+    return clean(name or p.get("identyfikator") or meta.get("adresOdpowiedzi") or "nieznany nadawca", 200)
+
+
+def _attachment_count(doc: Any) -> int:
+    n = len((doc["evidence"] or {}).get("attachments") or [])
+    return n + (1 if isinstance((doc["meta"] or {}).get("pdf"), dict) else 0)
+
+
+def _handover_text(r: Any) -> str:
+    if r["handed_over_at"] is not None:
+        return f"przekazano {local(r['handed_over_at'])} ({r['folder']})"
+    if r["handover_error"]:
+        return "NIE przekazano: błąd skrzynki biura, ponowienie"
+    return "czeka na przekazanie"
+
+
+def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
+    rows = _rows(app)
+    if since is not None:
+        rows = [r for r in rows if (r["filed_at"] or r["received_at"]).astimezone(POLISH).date() >= since]
+    if as_json:
+        print_json([
+            {
+                "document_id": r["id"], "kind": r["kind"], "channel": r["channel"], "mailbox": r["source"],
+                "filed_at": r["filed_at"].isoformat() if r["filed_at"] else None, "received_at": r["received_at"].isoformat(),
+                "sender": sender_of(r), "attachments": _attachment_count(r),
+                "handed_over_at": r["handed_over_at"].isoformat() if r["handed_over_at"] else None,
+                "folder": r["folder"] if r["handed_over_at"] else None, "handover_error": r["handover_error"],
+            }
+            for r in rows
+        ])
+        return EXIT_OK
+    if not rows:
+        print("Brak korespondencji." if since is None else f"Brak korespondencji złożonej od {since:%Y-%m-%d}.")
+        return EXIT_OK
+    print(f"Korespondencja (pisma inne niż deklaracje): {len(rows)}")
+    for r in rows:
+        where = r["source"] if r["channel"] == "EPUAP" else "skrzynka skanów"
+        print(f"  #{r['id']}  złożone {local(r['filed_at'] or r['received_at'])}  {r['channel']} {where}  od: {sender_of(r)}"
+              f"  załączniki: {_attachment_count(r)}  [{_handover_text(r)}]")
+    return EXIT_OK
+
+
+def _document(app: Any, doc_id: int) -> Any:
+    c = worker_correspondence.c
+    with app.engine.connect() as conn:
+        r = conn.execute(
+            select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
+            .outerjoin(worker_correspondence, c.document_id == worker_document.c.id)
+            .where(worker_document.c.id == doc_id)
+        ).mappings().first()
+    if r is None:
+        raise UsageError(f"correspondence: no document {doc_id}")
+    if r["state"] != states.DONE or r["kind"] not in handed_over_kinds(app):
+        raise UsageError(f"correspondence: document {doc_id} is not correspondence (kind {r['kind'] or r['state']})")
+    return r
+
+
+def _text_lines(root: Any) -> list[str]:
+    """The readable text of a letter: element name and text, without signatures and
+    attachment data."""
+    from worker.domain.attachments import DANE
+    from worker.forms.validation import local_name
+
+    lines: list[str] = []
+    skip = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        ns = el.tag[1:].split("}", 1)[0] if el.tag.startswith("{") else ""
+        if ns == DS_NS or ns in XADES_NS or el.tag == DANE or any(a in skip for a in el.iterancestors()):
+            skip.add(el)
+            continue
+        text = (el.text or "").strip()
+        if text:
+            lines.append(f"{clean(local_name(el.tag), 100)}: {clean(text, MAX_TEXT_CHARS)}")
+    return lines
+
+
+def show(app: Any, doc_id: int) -> int:
+    r = _document(app, doc_id)
+    item = build_item(app, r)
+    m = item.metadata
+    print(f"Pismo #{r['id']} ({'ePUAP' if r['channel'] == 'EPUAP' else 'papier'}), złożone {local(r['filed_at'] or r['received_at'])}, przyjęte {local(r['received_at'])}")
+    print(f"  od: {sender_of(r)}")
+    if r["channel"] == "EPUAP":
+        print(f"  skrytka: {r['source']}; adres do odpowiedzi: {clean(m['adresOdpowiedzi'] or '—')}")
+        print(f"  plik: {clean(m['nazwaPliku'] or '—')} ({clean(m['typPliku'] or '?')}), {m['size']} B, SHA-256 {m['sha256']}")
+        sig = m["signature"] or {}
+        if sig.get("status") in ("VALID", "INDETERMINATE"):
+            print(f"  podpis: {sig.get('kind')} ({sig.get('status')}), podpisał: {clean(sig.get('signer') or '—')}")
+        elif sig.get("kind") == "NONE" or not sig:
+            print("  podpis: brak podpisu elektronicznego — treść niepotwierdzona")
+        else:
+            print(f"  podpis: {sig.get('kind')}, nieważny ({sig.get('status')}) — treść niepotwierdzona")
+    print(f"  przekazanie do biura: {_handover_text(r)}")
+    ctx = item.ctx
+    root = ctx.content_root if ctx is not None else None
+    if r["channel"] == "PAPER":
+        scan = m.get("scan") or {}
+        print(f"  skan {clean(scan.get('id') or '?')} (partia {clean(scan.get('batch') or '?')}), wpływ {scan.get('received_on') or '?'}, "
+              f"formularz rozpoznany przez stanowisko: {clean(scan.get('form') or '—')}")
+        print("  Treść: w obrazie skanu (załącznik PDF).")
+    elif root is not None:
+        print("  Treść:" if ctx.signed_root is not None else "  Treść (niepodpisana, bez potwierdzenia autentyczności):")
+        text = "\n".join(_text_lines(root))
+        for line in text[:MAX_TEXT_CHARS].splitlines():
+            print(f"    {line}")
+        if len(text) > MAX_TEXT_CHARS:
+            print("    … (dalsza treść w pliku dokumentu: correspondence export)")
+    _print_attachments(m["attachments"])
+    for f in m["findings"]:
+        if f["code"] not in ("FORM_UNKNOWN",):
+            print(f"  [{f['code']}] {clean(f['message'], 1000)}")
+    return EXIT_OK
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB".replace(".", ",")
+    return f"{n / (1024 * 1024):.1f} MiB".replace(".", ",")
+
+
+def _print_attachments(attachments: list[dict[str, Any]]) -> None:
+    if not attachments:
+        print("  Załączniki: brak")
+        return
+    print(f"  Załączniki: {len(attachments)}")
+    for a in attachments:
+        name = (a.get("file") or "").removeprefix(f"{ATTACHMENTS_DIR}/") or "(nie zapisano)"
+        typ = clean(a.get("detected_type") or a.get("declared_type") or "typ nieznany", 100)
+        line = f"    {a.get('index')}. {name} — {typ}, {_size(a.get('size'))}"
+        if a.get("description"):
+            line += f" — {clean(a['description'], 200)}"
+        print(line)
+        if a.get("problem"):
+            print(f"       uwaga: {clean(a['problem'], 500)}")
+
+
+def export(app: Any, doc_id: int, to: Path) -> int:
+    r = _document(app, doc_id)
+    item = build_item(app, r)
+    written = write_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
+    if not written.created:
+        raise UsageError(f"--to: {written.path} already exists; not overwritten")
+    print(f"Zapisano pismo #{doc_id} w {written.path} (pliki: {len(item.files)}).")
+    return EXIT_OK
+
+
+# --- attachments of a declaration (review) ------------------------------------------------
+
+
+def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str | None = None) -> None:
+    """For ``review show``: the attachments recorded when the declaration was processed."""
+    if channel == "PAPER":
+        return  # the paper form is the scan itself
+    if "attachments" not in (evidence or {}):
+        print("  Załączniki: brak odczytanych (treść bez ważnego podpisu albo dokument przetworzony przed odczytywaniem "
+              "załączników — sprawdzi je review export-attachments)")
+        return
+    _print_attachments(list(evidence["attachments"]))
+
+
+def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
+    d = ebok_declaration.c
+    with app.engine.connect() as conn:
+        doc_id = conn.execute(select(d.document_id).where(d.id == decl_id)).scalar()
+        if doc_id is None:
+            raise UsageError(f"review export-attachments: no declaration {decl_id}")
+        doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
+    from adapters.storage import DocumentStore
+
+    raw = app.store.get(doc["storage_key"])
+    if DocumentStore.digest(raw) != doc["sha256"]:
+        raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
+    ctx = app.processor.reanalyse(doc, raw)
+    files = {f"{ATTACHMENTS_DIR}/{a.name}": a.data for a in ctx.attachments if a.data is not None}
+    if not files:
+        print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))
+        _print_attachments([a.summary() for a in ctx.attachments])
+        return EXIT_OK
+    files["zalaczniki.json"] = (json.dumps([a.summary() for a in ctx.attachments], ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    written = write_folder(to, f"deklaracja-{decl_id}", files)
+    if not written.created:
+        raise UsageError(f"--to: {written.path} already exists; not overwritten")
+    print(f"Zapisano załączniki deklaracji #{decl_id} w {written.path / ATTACHMENTS_DIR}:")
+    _print_attachments([a.summary() for a in ctx.attachments])
+    return EXIT_OK
