@@ -57,7 +57,7 @@ def test_monitor_goes_ok_warning_critical(setup, capsys):
     cfg, app = setup
     code, line = monitor_cli(cfg, capsys)
     assert code == 0 and line.startswith("EBOK-WORKER OK - ")
-    assert perfdata(line) == {"pending": 0, "failed_parked": 0, "oldest_pending_s": 0, "review_queue": 0, "scan_quarantined": 0, "mailboxes_blocked": 0, "mailboxes_stale": 0}
+    assert perfdata(line) == {"pending": 0, "failed_parked": 0, "oldest_pending_s": 0, "review_queue": 0, "scan_quarantined": 0, "mailboxes_blocked": 0, "mailboxes_stale": 0, "correspondence_pending": 0}
 
     # a document waiting longer than pending_warn_s: WARNING
     stored = app.intake.store(channel="EPUAP", source_ref="r1", raw=b"<t/>", filed_at=None, metadata={}, mailbox="/cr/dekl")
@@ -108,6 +108,10 @@ def test_evaluation_rules():
     assert [p.key for p in ev(outcomes=dict(base["outcomes"], NEEDS_REVIEW=2)).problems] == ["review_queue"]
     assert ev(scans={"inbox_xml": 0, "inbox_pdf": 0, "quarantined": 1}).name == "WARNING"
     assert ev(daemon={"database_ok": False}).name == "WARNING"
+    waiting = ev(correspondence={"total": 3, "pending": 2, "handed_over": 1, "outbox_error": "PermissionError"})
+    assert waiting.name == "WARNING" and [p.key for p in waiting.problems] == ["outbox_error"]
+    assert waiting.perfdata["correspondence_pending"] == 2 and "2 pisma czekają" in waiting.problems[0].text
+    assert ev(correspondence={"total": 3, "pending": 1, "handed_over": 2, "outbox_error": None}).name == "OK"
     stale = ev(mailboxes=[dict(base["mailboxes"][0], last_success_at=(now - timedelta(hours=2)).isoformat())])
     assert stale.name == "CRITICAL" and stale.problems[0].key == "mailbox_stale"
     never = ev(mailboxes=[dict(base["mailboxes"][0], last_success_at=None)])
