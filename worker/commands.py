@@ -112,7 +112,8 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     configured = {m.address for m in app.config.epuap.mailboxes}
     known = {m["address"] for m in mailboxes}
     for addr in sorted(configured - known):
-        mailboxes.append({"address": addr, "last_success_at": None, "last_attempt_at": None, "last_error": None})
+        mailboxes.append({"address": addr, "last_success_at": None, "last_attempt_at": None, "last_error": None,
+                          "blocked_since": None, "blocked_reason": None})
     return {
         "queue": {s: by_state.get(s, 0) for s in states.ALL},
         "failed_parked": parked,
@@ -132,6 +133,8 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
                 "last_success_at": m["last_success_at"].isoformat() if m["last_success_at"] else None,
                 "last_attempt_at": m["last_attempt_at"].isoformat() if m["last_attempt_at"] else None,
                 "last_error": m["last_error"],
+                "blocked_since": m["blocked_since"].isoformat() if m["blocked_since"] else None,
+                "blocked_reason": m["blocked_reason"],
             }
             for m in mailboxes
         ],
@@ -171,6 +174,9 @@ def status(app: App, *, as_json: bool) -> int:
             if m["last_error"]:
                 line += f"; ostatni błąd: {m['last_error']}"
             print(line)
+            if m["blocked_since"]:
+                print(f"    ZABLOKOWANA od {m['blocked_since']}: pierwszego dokumentu w kolejce nie da się przyjąć"
+                      f" ({m['blocked_reason']})")
     return EXIT_OK
 
 
