@@ -26,6 +26,7 @@ from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
+from worker.errors import SafeMessage, describe_technical_error
 from worker.domain.findings import REJECTED, finding
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 
@@ -301,7 +302,8 @@ class Processor:
     def _fail(self, doc_id: int, token: str, attempt_id: int, exc: Exception, t0: float) -> None:
         now = self.clock()
         d = worker_document.c
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        described = describe_technical_error(exc)
+        error = described.text()[:2000]  # never SQL parameters or document content
         with self.engine.begin() as conn:
             attempts = conn.execute(select(d.attempts).where(d.id == doc_id)).scalar_one()
             if attempts >= self.config.max_attempts:
@@ -322,15 +324,16 @@ class Processor:
         log.error(
             "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
             exc_info=exc,
-            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None},
+            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
+                   **described.log_fields()},
         )
 
 
-class StorageCorrupted(Exception):
+class StorageCorrupted(SafeMessage):
     pass
 
 
-class ClaimLost(Exception):
+class ClaimLost(SafeMessage):
     pass
 
 
