@@ -47,7 +47,8 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker.app import check_scans
 
         check_scans(cfg)
-    app.upgrade_db() if cmd == "run" else _require_schema(app)
+    if cmd != "run":  # run migrates itself, waiting for the database when it is down
+        _require_schema(app)
     if cmd == "run":
         from worker.daemon import run
 

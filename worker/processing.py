@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, text, update
 
 from adapters.db import ebok
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
@@ -27,6 +27,7 @@ from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
 from worker.errors import SafeMessage, describe_technical_error
+from worker.locks import PassLocks, lock_key
 from worker.domain.findings import REJECTED, finding
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 
@@ -111,6 +112,12 @@ class Processor:
         self.payments = payments or PaymentsConfig()
         self.stages_for = stages_for
         self.clock = clock
+        # claims carry this process's instance id; a lock named after it tells other
+        # processes that the claims' holder is alive (see recover_stale)
+        self.instance = uuid.uuid4().hex[:8]
+        self.locks = PassLocks(engine)
+        self._alive = False
+        self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
 
     # which documents are due
 
@@ -130,22 +137,67 @@ class Processor:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
+    def _instance_lock(self, instance: str) -> str:
+        return f"processor:{instance}"
+
+    def _announce(self) -> None:
+        """Hold this process's sign of life (once; again after the database was lost)."""
+        if not self._alive:
+            self._alive = self.locks.keep(self._instance_lock(self.instance))
+
     def recover_stale(self) -> int:
-        """Take back the claims a crashed process left (called when a process starts).
-        A still-running holder cannot commit afterwards: its claim token no longer matches."""
+        """Take back the claims of processes that are gone (called when a process starts,
+        and after the database was lost): a claim whose holder still runs (its instance lock
+        is held — another daemon working on the same database) is left alone. A holder that
+        was wrongly judged gone cannot commit afterwards: its claim token no longer matches."""
+        self._announce()
         d = worker_document.c
-        with self.engine.begin() as conn:
-            n = conn.execute(
-                update(worker_document)
-                .where(d.state == states.PROCESSING)
-                .values(state=states.RECEIVED, claim_token=None, lease_until=None)
-            ).rowcount
+        with self.engine.connect() as conn:
+            claims = conn.execute(select(d.id, d.claim_token).where(d.state == states.PROCESSING)).all()
+        gone: list[tuple[int, str | None]] = []
+        alive: dict[str, bool] = {}
+        for doc_id, token in claims:
+            owner = (token or "")[:8]
+            if owner == self.instance:
+                continue
+            if owner and owner not in alive:
+                alive[owner] = self.locks.is_held_elsewhere(self._instance_lock(owner))
+            if not owner or not alive[owner]:
+                gone.append((doc_id, token))
+        n = 0
+        if gone:
+            with self.engine.begin() as conn:
+                for doc_id, token in gone:
+                    cond = [d.id == doc_id, d.state == states.PROCESSING]
+                    cond.append(d.claim_token == token if token is not None else d.claim_token.is_(None))
+                    n += conn.execute(
+                        update(worker_document).where(*cond).values(state=states.RECEIVED, claim_token=None, lease_until=None)
+                    ).rowcount
         if n:
             log.warning("claims of an interrupted run taken back", extra={"event": "processing.recovered", "count": n})
         return n
 
+    def release_orphaned(self) -> int:
+        """Give back at once the claims this process could not settle because the database
+        was lost mid-document (rather than leaving them to their lease)."""
+        if not self._orphaned:
+            return 0
+        d = worker_document.c
+        n = 0
+        with self.engine.begin() as conn:
+            for doc_id, token in list(self._orphaned.items()):
+                n += conn.execute(
+                    update(worker_document).where(d.id == doc_id, d.claim_token == token, d.state == states.PROCESSING)
+                    .values(state=states.RECEIVED, claim_token=None, lease_until=None, next_attempt_at=None)
+                ).rowcount
+        self._orphaned.clear()
+        log.info("claims cut by a lost database connection released", extra={"event": "processing.released", "count": n})
+        return n
+
     def run_pending(self, stop: threading.Event | None = None, limit: int | None = None) -> PassReport:
         report = PassReport()
+        self._announce()
+        self.release_orphaned()
         while not (stop and stop.is_set()):
             ids = self.pending_ids(limit=50)
             if not ids:
@@ -171,7 +223,7 @@ class Processor:
 
     def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
         now = self.clock()
-        token = str(uuid.uuid4())
+        token = f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
         d = worker_document.c
         cond = [d.id == doc_id]
         if not force:
@@ -181,6 +233,9 @@ class Processor:
                 # the claim need not survive a crash (a lost claim only means the document
                 # is claimed again): no need to wait for the WAL flush
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                # several processes may process at once: a row another one is claiming right
+                # now is skipped, never waited for or fought over
+                cond = [d.id == select(d.id).where(*cond).with_for_update(skip_locked=True).correlate(None).scalar_subquery()]
             n = conn.execute(
                 update(worker_document)
                 .where(*cond)
@@ -217,7 +272,15 @@ class Processor:
             _checkpoint("analysed")
             outcome = self._commit(doc, token, attempt_id, ctx, actor)
         except Exception as exc:  # a technical failure: recorded, retried, never a rejection
-            self._fail(doc_id, token, attempt_id, exc, t0)
+            try:
+                self._fail(doc_id, token, attempt_id, exc, t0)
+            except Exception:
+                if database_lost(exc) or _database_lost_now(self.engine):
+                    # the database went away mid-document: give the claim back as soon as it
+                    # is back (the daemon's next pass), not after the lease
+                    self._orphaned[doc_id] = token
+                    self._alive = False  # the instance lock went with the connection
+                raise
             return states.FAILED
         dt = time.perf_counter() - t0
         log.info(
@@ -245,6 +308,10 @@ class Processor:
             ).rowcount
             if n != 1:
                 raise ClaimLost(f"claim on document {doc['id']} was taken over")
+            if conn.dialect.name == "postgresql":
+                # loads of several processes one after another (analysis stays parallel): two
+                # declarations of one payer or property never race for the same new row
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("ebok-load")})
             declaration_id = None
             outcome = ctx.outcome
             if ctx.kind in (TEST, CORRESPONDENCE):
@@ -327,6 +394,28 @@ class Processor:
             extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
                    **described.log_fields()},
         )
+
+
+def database_lost(exc: BaseException) -> bool:
+    """Was ``exc`` (or what caused it) a lost or refused database connection?"""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _database_lost_now(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return False
+    except Exception:  # noqa: BLE001
+        return True
 
 
 class StorageCorrupted(SafeMessage):

@@ -86,6 +86,7 @@ class MailboxReport:
     remaining: int | None = None  # documents still waiting, when the batch limit ended the pass
     gave_up: str | None = None  # why the pass ended early (None: it succeeded)
     blocked: str | None = None  # the head of the queue could not be taken in after the retries
+    busy: bool = False  # skipped: another process holds this mailbox's pull lock
     round_trips: int = 0
     started_at: datetime | None = None
     duration_s: float = 0.0
@@ -100,7 +101,7 @@ class MailboxReport:
             "mailbox": self.mailbox, "ok": self.ok, "fetched": self.fetched, "stored_new": self.stored_new,
             "duplicates": self.duplicates, "confirmed": self.confirmed, "test_documents": self.test_documents,
             "errors": list(self.errors), "retries": self.retries, "drained": self.drained,
-            "remaining": self.remaining, "gave_up": self.gave_up, "blocked": self.blocked, "round_trips": self.round_trips,
+            "remaining": self.remaining, "gave_up": self.gave_up, "blocked": self.blocked, "busy": self.busy, "round_trips": self.round_trips,
             "duration_s": round(self.duration_s, 3),
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
         }
@@ -220,8 +221,11 @@ def pull_mailbox(
                 mailbox=address,
             )
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, do not confirm
+            from worker.processing import database_lost
+
             report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
-            report.blocked = report.gave_up
+            if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
+                report.blocked = report.gave_up
             report.errors.append(report.gave_up)
             log.error("storing an ePUAP document failed: %s", type(exc).__name__,
                       extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content),
@@ -308,13 +312,17 @@ def pull_mailboxes(
     stop: threading.Event | None = None,
     session: requests.Session | None = None,
     rng: random.Random | None = None,
+    lock: Callable[[str], Any] | None = None,
 ) -> list[MailboxReport]:
     """One pass over the configured mailboxes (or only ``mailbox``, an address ``/podmiot/skrytka``).
 
     ``cfg`` is an ``EpuapConfig``-like object. Returns one report per mailbox and never raises
     for ePUAP or key trouble (it is in the reports, and recorded with ``sink.record_pull``);
     raises ``ValueError`` for a ``mailbox`` that is not configured. ``stop`` (set on SIGTERM)
-    ends the pass after the document in hand.
+    ends the pass after the document in hand. ``lock(name)`` (``worker.locks.PassLocks.hold``)
+    is a context manager telling whether this process may pull the mailbox now: a mailbox
+    another process is pulling is skipped (``report.busy``), so at most one pull per mailbox
+    runs across all processes on one database.
     """
     chosen = _select(tuple(cfg.mailboxes), mailbox)
     if not getattr(cfg, "enabled", True) or not chosen:
@@ -329,9 +337,17 @@ def pull_mailboxes(
             _record(sink, report)
             reports.append(report)
         return reports
+    batch_limit = max(1, int(getattr(cfg, "batch_limit", 100)))
+    reports = []
     with client:
-        return [
-            pull_mailbox(client, sink, mb, batch_limit=max(1, int(getattr(cfg, "batch_limit", 100))),
-                         policy=policy, stop=stop, rng=rng)
-            for mb in chosen
-        ]
+        for mb in chosen:
+            if lock is None:
+                reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                continue
+            with lock(f"epuap:{mb.address}") as mine:
+                if mine:
+                    reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                else:
+                    log.info("mailbox skipped: another process is pulling it", extra={"event": "epuap.busy", "mailbox": mb.address})
+                    reports.append(MailboxReport(mailbox=mb.address, started_at=_now(), busy=True))
+    return reports
