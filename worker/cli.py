@@ -114,7 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:  # a runtime failure: logged with its traceback, one line to stderr
         log.exception("command failed", extra={"event": "cli.failed", "command": args.command})
-        print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError):  # its text carries SQL parameters (personal data)
+            from worker.errors import describe_technical_error
+
+            print(f"ebok-worker: błąd bazy danych: {describe_technical_error(exc).text()}", file=sys.stderr)
+        else:
+            print(f"ebok-worker: błąd: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -138,9 +138,14 @@ def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *
     delay = initial_s
     while not stop.is_set():
         try:
-            app.upgrade_db()
-            health.back()
-            return True
+            with app.locks.hold("migrate") as mine:  # two daemons starting together: one migrates
+                if mine:
+                    app.upgrade_db()
+                    health.back()
+                    return True
+            if stop.wait(0.5):
+                break
+            continue
         except Exception as exc:
             if not database_lost(exc):
                 raise
@@ -181,11 +186,19 @@ def run(app: App, *, once: bool = False) -> int:
     return _daemon(app, stop, health)
 
 
-def _run_once(app: App) -> int:
-    app.processor.recover_stale()
+def _recompute_rates(app: App) -> None:
+    """The rates may have changed since the last run: one process recomputes (a second one
+    starting at the same moment leaves it to the first)."""
     from worker.fees import recompute_if_rates_changed
 
-    recompute_if_rates_changed(app.engine, app.settings.ruleset)  # the rates may have changed since the last run
+    with app.locks.hold("fees-recompute") as mine:
+        if mine:
+            recompute_if_rates_changed(app.engine, app.settings.ruleset)
+
+
+def _run_once(app: App) -> int:
+    app.processor.recover_stale()
+    _recompute_rates(app)
     ok = True
     try:
         ok = pull(app)
@@ -205,11 +218,10 @@ def _run_once(app: App) -> int:
 
 
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
-    from worker.fees import recompute_if_rates_changed
     from worker.processing import database_lost
 
     app.processor.recover_stale()
-    recompute_if_rates_changed(app.engine, app.settings.ruleset)  # the rates may have changed since the last run
+    _recompute_rates(app)
     sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(timezone.utc)
 
