@@ -29,6 +29,7 @@ from worker.config import PaymentsConfig, ProcessingConfig
 from worker.errors import SafeMessage, describe_technical_error
 from worker.locks import PassLocks, lock_key
 from worker.domain.findings import REJECTED, finding
+from worker.domain.limits import fit_declaration
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 
 log = logging.getLogger(__name__)
@@ -317,6 +318,7 @@ class Processor:
             if ctx.kind in (TEST, CORRESPONDENCE):
                 outcome = ctx.kind if ctx.kind == TEST else REJECTED
             else:
+                fit_to_columns(ctx)
                 loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                 declaration_id, outcome = loaded.declaration_id, loaded.status
                 if loaded.recheck_document_ids:
@@ -351,6 +353,7 @@ class Processor:
         if ctx.kind in (TEST, CORRESPONDENCE):
             outcome = ctx.kind if ctx.kind == TEST else REJECTED
         else:
+            fit_to_columns(ctx)
             with self.engine.connect() as conn:
                 tx = conn.begin()
                 try:
@@ -394,6 +397,17 @@ class Processor:
             extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
                    **described.log_fields()},
         )
+
+
+def fit_to_columns(ctx: Context) -> None:
+    """Cut the declaration to what the eBOK columns hold, with a finding for each value that
+    did not fit (see ``worker.domain.limits``): content never fails the load."""
+    if ctx.declaration is None:
+        return
+    fitted, findings = fit_declaration(ctx.declaration, ctx.channel)
+    if findings:
+        ctx.declaration = fitted
+        ctx.add(*findings)
 
 
 def database_lost(exc: BaseException) -> bool:
