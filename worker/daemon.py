@@ -126,6 +126,7 @@ class DatabaseHealth:
             if self.down_since is None:
                 return
             since, self.down_since = self.down_since, None
+        self.app.processor.reset_liveness()  # its lock may have gone with the old connections
         log.warning("database available again", extra={"event": "database.available",
                                                          "down_s": round((datetime.now(timezone.utc) - since).total_seconds(), 1)})
 

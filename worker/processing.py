@@ -146,6 +146,12 @@ class Processor:
         if not self._alive:
             self._alive = self.locks.keep(self._instance_lock(self.instance))
 
+    def reset_liveness(self) -> None:
+        """The database connection holding the sign of life was lost: take it again at the
+        next pass (on PostgreSQL the advisory lock died with the connection)."""
+        self.locks.let_go(self._instance_lock(self.instance))
+        self._alive = False
+
     def recover_stale(self) -> int:
         """Take back the claims of processes that are gone (called when a process starts,
         and after the database was lost): a claim whose holder still runs (its instance lock
@@ -280,7 +286,7 @@ class Processor:
                     # the database went away mid-document: give the claim back as soon as it
                     # is back (the daemon's next pass), not after the lease
                     self._orphaned[doc_id] = token
-                    self._alive = False  # the instance lock went with the connection
+                    self.reset_liveness()  # the instance lock went with the connection
                 raise
             return states.FAILED
         dt = time.perf_counter() - t0
