@@ -227,8 +227,9 @@ def pull_mailbox(
             if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
                 report.blocked = report.gave_up
             report.errors.append(report.gave_up)
-            log.error("storing an ePUAP document failed: %s", type(exc).__name__,
-                      extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content),
+            log.log(logging.ERROR if report.blocked else logging.WARNING,  # an outage: database.unavailable says it once
+                    "storing an ePUAP document failed: %s", type(exc).__name__,
+                    extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content),
                              "error": type(exc).__name__, **_db_context(exc)})
             break
         if result.created:
@@ -277,7 +278,9 @@ def _record(sink: DocumentSink, report: MailboxReport) -> None:
         else:
             sink.record_pull(report.mailbox, at, error=report.gave_up)
     except Exception as exc:  # noqa: BLE001 - bookkeeping must not hide the pass's result
-        log.error("recording the pull failed: %s", type(exc).__name__,
+        from worker.processing import database_lost
+
+        log.log(logging.WARNING if database_lost(exc) else logging.ERROR, "recording the pull failed: %s", type(exc).__name__,
                   extra={"event": "epuap.record_failed", "mailbox": report.mailbox, "error": type(exc).__name__, **_db_context(exc)})
     log.info(
         "ePUAP pass %s" % ("done" if report.ok else "ended early"),
