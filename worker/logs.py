@@ -89,7 +89,7 @@ class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
         record.args = ()
-        if record.exc_info and not record.exc_text:
+        if record.exc_info:  # always ours: another handler may have cached the full text already
             record.exc_text = safe_exception_text(record.exc_info[1])
         if record.exc_text:
             record.exc_text = mask(record.exc_text)
