@@ -30,6 +30,9 @@ def test_the_limits_are_the_column_lengths():
     for column, length in [*limits.PAYER_LIMITS.values(), *limits.PROPERTY_LIMITS.values()]:
         table, name = column.split(".")
         assert getattr(tables, table).c[name].type.length == length, column
+    from worker.processing import SIGNER_LIMIT
+
+    assert tables.ebok_declaration.c.signer.type.length == SIGNER_LIMIT
     for table in (tables.ebok_payer, tables.ebok_property):
         for attr, length in limits.ADDRESS_LIMITS.items():
             assert table.c[attr].type.length == length, (table.name, attr)

@@ -10,6 +10,7 @@ instant leaves the document claimed but not loaded; the next pass takes it back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -405,9 +406,17 @@ class Processor:
         )
 
 
+SIGNER_LIMIT = 300  # ebok_declaration.signer
+
+
 def fit_to_columns(ctx: Context) -> None:
     """Cut the declaration to what the eBOK columns hold, with a finding for each value that
     did not fit (see ``worker.domain.limits``): content never fails the load."""
+    sig = ctx.signature
+    signer = getattr(sig, "signer_name", None)
+    if isinstance(signer, str) and len(signer) > SIGNER_LIMIT and dataclasses.is_dataclass(sig):
+        # a name from a certificate, not from the sender's form: shown cut, with no finding
+        ctx.signature = dataclasses.replace(sig, signer_name=signer[:SIGNER_LIMIT])
     if ctx.declaration is None:
         return
     fitted, findings = fit_declaration(ctx.declaration, ctx.channel)
