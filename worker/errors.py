@@ -1,4 +1,9 @@
-"""Errors the command line turns into exit status 2 (one line, no traceback)."""
+"""Errors the command line turns into exit status 2 (one line, no traceback), and what may
+be recorded of a technical error (no personal data)."""
+
+import re
+import traceback
+from dataclasses import dataclass
 
 from worker.config import ConfigError
 
@@ -7,16 +12,12 @@ class UsageError(Exception):
     """A command used wrongly (an unknown id, a missing option value…)."""
 
 
-__all__ = ["ConfigError", "UsageError"]
+__all__ = ["ConfigError", "SafeMessage", "TechnicalError", "UsageError", "describe_technical_error"]
 
 
 # --- technical errors without personal data ---------------------------------------------
 
-import re as _re
-import traceback as _traceback
-from dataclasses import dataclass as _dataclass
-
-_TABLE = _re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM)\s+\"?([A-Za-z_][A-Za-z0-9_]*)", _re.IGNORECASE)
+_TABLE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM)\s+\"?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 
 class SafeMessage(Exception):
@@ -24,7 +25,7 @@ class SafeMessage(Exception):
     data: it may be shown in ``last_error`` and the logs as is."""
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class TechnicalError:
     """What may be recorded of a technical failure: the exception's type, the table of the
     failed SQL statement, the code location — never SQL parameters, values or messages that
@@ -60,7 +61,7 @@ def describe_technical_error(exc: BaseException) -> TechnicalError:
         match = _TABLE.search(exc.statement or "")
         table = match.group(1) if match else None
     where = None
-    tb = _traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    tb = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
     if tb:
         frame = tb[-1]
         where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
