@@ -88,3 +88,20 @@ bank_branch = "10901014"
     assert payer["last_name"] == LONG_SURNAME[:100] and payer["street"] == LONG_STREET[:100]
     assert payer["email"] is None and payer["phone"] is None
     assert [p["parcel"] for p in props] == [LONG_PARCEL[:50]]
+
+
+def test_an_e_form_declaration_is_fitted_with_its_element_paths_and_a_fitting_one_untouched():
+    import dataclasses
+
+    from tests import factories
+    from worker.domain.model import EPUAP
+
+    decl = factories.declaration()
+    assert limits.fit_declaration(decl, EPUAP) == (decl, [])
+    long = dataclasses.replace(decl, declarant=dataclasses.replace(
+        decl.declarant, last_name="N" * 150, emails=("jan@example.pl", "nie-email"), phones=("+48 601 234 567",)))
+    fitted, found = limits.fit_declaration(long, EPUAP)
+    assert [(f.code, f.field, f.outcome) for f in found] == [
+        ("SCHEMA_INVALID", "Skladajacy/Osoba/Nazwisko", "REJECTED"), ("SCHEMA_INVALID", "Skladajacy/Kontakt/Email", "REJECTED")]
+    assert fitted.declarant.last_name == "N" * 100
+    assert fitted.declarant.emails == ("jan@example.pl",) and fitted.declarant.phones == ("+48 601 234 567",)

@@ -52,12 +52,12 @@ _FIELDS_PAPER = {
 }
 _FIELDS_EPUAP = {
     "first_name": "Skladajacy/Osoba/Imie", "last_name": "Skladajacy/Osoba/Nazwisko",
-    "institution_name": "Skladajacy/Instytucja/PelnaNazwa", "name": "Skladajacy/Osoba",
-    "regon": "Skladajacy/REGON", "email": "Skladajacy/Kontakt/Email", "phone": "Skladajacy/Kontakt/Telefon",
-    "parcel": "Nieruchomosc/NrDzialki", "gmina": "Nieruchomosc/Gmina",
+    "institution_name": "Skladajacy/Instytucja/NazwaInstytucji", "name": "Skladajacy/Osoba",
+    "regon": "Skladajacy/Instytucja/IdInstytucji/REGON", "email": "Skladajacy/Kontakt/Email",
+    "phone": "Skladajacy/Kontakt/Telefon", "parcel": "Nieruchomosc/NrDzialki", "gmina": "Nieruchomosc/Gmina",
 }
 _ADDRESS_PAPER = {"postal_code": "kod_pocztowy", "town": "miejscowosc", "street": "ulica", "building": "budynek", "flat": "lokal"}
-_ADDRESS_EPUAP = {"postal_code": "KodPocztowy", "town": "Miejscowosc", "street": "Ulica", "building": "NrDomu", "flat": "NrLokalu"}
+_ADDRESS_EPUAP = {"postal_code": "KodPocztowy", "town": "Miejscowosc", "street": "Ulica", "building": "Budynek", "flat": "Lokal"}
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _PHONE_CHARS = re.compile(r"\+?[0-9 ()./-]+")
@@ -83,7 +83,8 @@ def _field(channel: str | None, attr: str) -> str:
 def _address_field(channel: str | None, prefix: str, attr: str) -> str:
     if channel == model.PAPER:
         return f"{prefix}.adres.{_ADDRESS_PAPER[attr]}"
-    return f"{prefix.capitalize()}/Adres/{_ADDRESS_EPUAP[attr]}"
+    base = "Skladajacy/AdresZamieszkania/Adres" if prefix == "skladajacy" else "Nieruchomosc/Adres"
+    return f"{base}/{_ADDRESS_EPUAP[attr]}"
 
 
 def _too_long(field: str, length: int, limit: int) -> Finding:
