@@ -45,6 +45,7 @@ import logging
 import os
 import shutil
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,7 +75,17 @@ REASONS = {
     "not_regular_file": "Plik eksportu nie jest zwykłym plikiem (np. jest dowiązaniem).",
     "too_large": "Plik eksportu skanu jest większy niż dopuszczalny rozmiar dokumentu.",
     "unreadable": "Nie można odczytać pliku eksportu.",
+    "image_not_pdf": "Obraz wskazany w eksporcie skanu nie jest plikiem PDF (inny rodzaj pliku albo inny eksport). "
+    "Eksportu nie przyjęto; wskazanego pliku nie ruszano, chyba że to PDF tego eksportu.",
+    "image_empty": "Plik obrazu (PDF) wskazany w eksporcie skanu jest pusty (0 bajtów).",
+    "unsafe_file_name": "Nazwa pliku w skrzynce skanów jest niebezpieczna (nie jest poprawnym UTF-8, jest za długa "
+    "albo zawiera znaki sterujące). Plik przeniesiono pod bezpieczną nazwą; pierwotna nazwa (z ucieczką znaków) "
+    "jest podana niżej.",
 }
+
+#: longest file name (UTF-8 bytes) taken from the inbox: leaves room for the ``.N`` and
+#: ``.reason.txt`` suffixes within the usual 255-byte limit of file systems
+MAX_NAME_BYTES = 200
 
 
 @dataclass
@@ -155,6 +166,20 @@ def scan_inbox(
         log.error("scan inbox cannot be read", extra={"event": "scan.error", "error": exc.strerror or type(exc).__name__})
         report.errors += 1
         return report
+    safe_names = []
+    for name in names:
+        problem = unsafe_name(name)
+        if problem is None or name.startswith("."):
+            safe_names.append(name)
+            continue
+        try:
+            _quarantine_unsafe_name(cfg, inbox / name, problem, report, now_ts)
+        except FileNotFoundError:
+            pass  # gone meanwhile
+        except Exception as exc:  # noqa: BLE001 - the file system: next pass tries again
+            report.errors += 1
+            log.error("file with an unsafe name could not be quarantined", extra={"event": "scan.error", "error": type(exc).__name__})
+    names = safe_names
     referenced: set[str] = set()
     for name in names:
         if stop is not None and stop.is_set():
@@ -163,6 +188,11 @@ def scan_inbox(
             continue
         try:
             _one(cfg, intake, store, inbox / name, now_ts, max_xml_bytes, report, referenced)
+        except FileNotFoundError:
+            if (inbox / name).exists():
+                raise
+            # the export went away meanwhile (taken by hand, or by another pass): nothing to do
+            log.info("scan export gone meanwhile", extra={"event": "scan.gone", "file": name})
         except Exception as exc:  # a database or file-system failure: next pass tries again
             report.errors += 1
             log.error(
@@ -203,6 +233,10 @@ def _one(
     except ScanExportError as exc:
         _quarantine(cfg, xml, same_stem_pdf, exc.reason, exc.message, report, now_ts)
         return
+    if not header.image_file.lower().endswith(".pdf") or header.image_file == xml.name:
+        # the image names another export (or any non-PDF): that file is left alone
+        _quarantine(cfg, xml, None, "image_not_pdf", REASONS["image_not_pdf"], report, now_ts)
+        return
     pdf = inbox / header.image_file
     referenced.add(header.image_file)
     sha = DocumentStore.digest(raw)
@@ -235,6 +269,10 @@ def _one(
         report.waiting += 1
         log.info("scan pair not complete yet", extra={"event": "scan.waiting", "file": xml.name, "reason": "pdf_hash_mismatch"})
         return
+    if not image or not image.startswith(b"%PDF-"):  # complete (the hash agrees) but no PDF
+        key = "image_empty" if not image else "image_not_pdf"
+        _quarantine(cfg, xml, pdf, key, REASONS[key], report, now_ts)
+        return
     pdf_sha, pdf_key = store.put(image)
     result = intake.store(
         channel=PAPER,
@@ -257,6 +295,62 @@ def _one(
         report.duplicates += 1
         log.info("scan pair already stored; moved to the archive",
                  extra={"event": "scan.duplicate", "document_id": result.document_id, "file": xml.name, "channel": PAPER, "mailbox": SOURCE})
+
+
+def unsafe_name(name: str) -> str | None:
+    r"""Why a file name in the inbox is not safe to handle (or None): not valid UTF-8 (the
+    undecodable bytes arrive as surrogate escapes), too long, or with control characters.
+
+    >>> unsafe_name("skan-1.xml"), unsafe_name("skan\udcff.xml"), unsafe_name("a\nb.pdf"), unsafe_name("x" * 201)
+    (None, 'not_utf8', 'control_characters', 'too_long')
+    """
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not_utf8"
+    if len(encoded) > MAX_NAME_BYTES:
+        return "too_long"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "control_characters"
+    return None
+
+
+def escaped_name(name: str) -> str:
+    r"""The original name for the reason file: printable, undecodable bytes as ``\\xNN``.
+
+    >>> escaped_name("skan\udcff\n.xml")
+    'skan\\xff\\x0a.xml'
+    """
+    raw = os.fsencode(name)
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() and unicodedata.category(c) not in ("Cf",) else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+
+
+def _quarantine_unsafe_name(cfg: ScansConfig, path: Path, problem: str, report: ScanReport, now_ts: float) -> None:
+    if path.is_dir() and not path.is_symlink():
+        return  # folders are not the station's: left alone
+    original = os.fsencode(path.name)
+    low = original.lower()
+    ext = ".xml" if low.endswith(b".xml") else ".pdf" if low.endswith(b".pdf") else ".bin"
+    safe = f"niebezpieczna-nazwa-{hashlib.sha256(original).hexdigest()[:16]}{ext}"
+    folder = Path(cfg.quarantine)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = _free_suffix(folder, [safe, safe[: -len(ext)] + ".reason.txt"])
+    reason_name = _suffixed(safe[: -len(ext)] + ".reason.txt", n)
+    text = (
+        "reason: unsafe_file_name\n"
+        f"powód: {REASONS['unsafe_file_name']}\n"
+        f"problem: {problem}\n"
+        f"original_name: {escaped_name(path.name)}\n"
+        f"file: {_suffixed(safe, n)}\n"
+        f"at: {datetime.fromtimestamp(now_ts, timezone.utc).isoformat()}\n"
+    )
+    _write_new(folder / reason_name, text.encode("utf-8"))
+    _move(path, folder, _suffixed(safe, n))
+    _fsync_dir(folder)
+    _fsync_dir(path.parent)
+    report.quarantined += 1
+    log.warning("file with an unsafe name quarantined", extra={"event": "scan.quarantined", "file": _suffixed(safe, n), "reason": "unsafe_file_name"})
 
 
 def _stored(intake: Intake, source_ref: str) -> tuple[int, str] | None:

@@ -37,8 +37,8 @@ class DocumentStore:
         sha = self.digest(raw)
         key = self.key_for(sha)
         target = self.path_of(key)
-        if target.is_file() and target.stat().st_size == len(raw):
-            return sha, key
+        if target.is_file() and _file_sha256(target) == sha:
+            return sha, key  # reused only when its bytes are exactly these (corrupt storage is rewritten)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
         try:
@@ -58,6 +58,14 @@ class DocumentStore:
 
     def get(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def _fsync_dir(path: Path) -> None:

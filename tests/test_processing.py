@@ -86,7 +86,7 @@ def test_technical_failure_is_retried_with_backoff_then_parked(env, engine):
     doc = store(intake, b"<t>BOOM</t>", "r1")
     assert proc.run_pending().failed == 1
     (w,) = one(engine, select(worker_document))
-    assert w["state"] == states.FAILED and w["outcome"] is None and "simulated" in w["last_error"]
+    assert w["state"] == states.FAILED and w["outcome"] is None and w["last_error"].startswith("RuntimeError") and "simulated" not in w["last_error"]
     assert w["next_attempt_at"] == clock.now + timedelta(seconds=60)
     assert one(engine, select(ebok_declaration)) == []  # never mistaken for a rejection
     assert proc.pending_ids() == []  # not before the backoff
@@ -102,13 +102,28 @@ def test_technical_failure_is_retried_with_backoff_then_parked(env, engine):
     assert [a["result"] for a in one(engine, select(worker_attempt).where(worker_attempt.c.document_id == doc))] == ["FAILED"] * 3
 
 
-def test_a_stale_claim_is_taken_back(env, engine):
-    intake, proc, _ = env
+def test_a_stale_claim_is_taken_back(env, engine, tmp_path):
+    intake, proc, clock = env
     doc = store(intake, b"<t/>", "r1")
-    assert proc._claim(doc, force=False) is not None  # a process claimed it and died
+    gone = make_processor(engine, tmp_path / "documents", clock=clock)
+    gone._announce()
+    assert gone._claim(doc, force=False) is not None  # another process claimed it and died
+    gone.locks.let_go(gone._instance_lock(gone.instance))
     assert proc.pending_ids() == []
     assert proc.recover_stale() == 1
     assert proc.run_pending().processed == 1
+
+
+def test_the_claim_of_a_living_process_is_left_alone(env, engine, tmp_path):
+    """A second daemon starting on the same database does not take the first one's work."""
+    intake, proc, clock = env
+    doc = store(intake, b"<t/>", "r1")
+    other = make_processor(engine, tmp_path / "documents", clock=clock)
+    other._announce()
+    assert other._claim(doc, force=False) is not None
+    assert proc.recover_stale() == 0
+    other.locks.let_go(other._instance_lock(other.instance))
+    assert proc.recover_stale() == 1
 
 
 def test_a_lost_claim_cannot_commit(env, engine, monkeypatch):

@@ -47,6 +47,12 @@ class App:
     def processor(self) -> Processor:
         return Processor(self.engine, self.store, self.settings, self.config.processing, self.config.payments)
 
+    @cached_property
+    def locks(self):
+        from worker.locks import PassLocks
+
+        return PassLocks(self.engine)
+
     def upgrade_db(self) -> None:
         upgrade(self.engine)
 

@@ -150,14 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    """A runtime failure for the administrator: a database failure says so in Polish (the
-    driver's own message, in English, follows for the specialist)."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    """A runtime failure for the administrator: a database failure says so in Polish. A lost
+    or refused connection carries the driver's own message (in English, for the
+    specialist); any other database error only its type, table and code location, since
+    its text carries SQL parameters (personal data)."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from worker.errors import describe_technical_error
 
     if isinstance(exc, OperationalError):
         return f"nie można połączyć się z bazą danych (database.url): {_one_line(exc.orig or exc)}"
-    if isinstance(exc, DBAPIError):
-        return f"błąd bazy danych: {_one_line(exc.orig or exc)}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"błąd bazy danych: {describe_technical_error(exc).text()}"
     return _one_line(exc)
 
 

@@ -52,7 +52,8 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from worker.app import check_scans
 
         check_scans(cfg)
-    app.upgrade_db() if cmd == "run" else _require_schema(app)
+    if cmd != "run":  # run migrates itself, waiting for the database when it is down
+        _require_schema(app)
     if cmd == "run":
         from worker.daemon import run
 
@@ -121,7 +122,8 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
     configured = {m.address for m in app.config.epuap.mailboxes}
     known = {m["address"] for m in mailboxes}
     for addr in sorted(configured - known):
-        mailboxes.append({"address": addr, "last_success_at": None, "last_attempt_at": None, "last_error": None})
+        mailboxes.append({"address": addr, "last_success_at": None, "last_attempt_at": None, "last_error": None,
+                          "blocked_since": None, "blocked_reason": None})
     return {
         "queue": {s: by_state.get(s, 0) for s in states.ALL},
         "failed_parked": parked,
@@ -142,6 +144,8 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
                 "last_success_at": m["last_success_at"].isoformat() if m["last_success_at"] else None,
                 "last_attempt_at": m["last_attempt_at"].isoformat() if m["last_attempt_at"] else None,
                 "last_error": m["last_error"],
+                "blocked_since": m["blocked_since"].isoformat() if m["blocked_since"] else None,
+                "blocked_reason": m["blocked_reason"],
             }
             for m in mailboxes
         ],
@@ -190,13 +194,12 @@ def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
         print("Skrytki ePUAP:")
         for m in s["mailboxes"]:
             line = f"  {m['address']}: ostatnie udane pobranie {fmt.datetime_local(m['last_success_at']) if m['last_success_at'] else 'brak'}"
-            if m.get("blocked_since"):
-                line += f"; ZABLOKOWANA od {fmt.datetime_local(m['blocked_since'])}"
-                if m.get("blocked_reason"):
-                    line += f" ({m['blocked_reason']})"
             if m["last_error"]:
                 line += f"; ostatni błąd: {m['last_error']}"
             print(line)
+            if m.get("blocked_since"):
+                reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
+                print(f"    ZABLOKOWANA od {fmt.datetime_local(m['blocked_since'])}: pierwszego dokumentu w kolejce nie da się przyjąć{reason}")
     print("Daty i godziny: czas polski (Europe/Warsaw).")
     return EXIT_OK
 

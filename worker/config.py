@@ -65,6 +65,7 @@ class EpuapConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     sign_timestamp: bool = True
+    max_response_bytes: int = 64 * 1024 * 1024  # a SOAP answer, after any decompression
     mailboxes: tuple[Mailbox, ...] = ()
 
 
@@ -179,7 +180,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 _POSITIVE = {
     "epuap.timeout_s", "epuap.connect_timeout_s", "epuap.poll_interval_s", "epuap.batch_limit",
-    "epuap.max_attempts", "epuap.backoff_max_s", "scans.poll_interval_s",
+    "epuap.max_attempts", "epuap.backoff_max_s", "epuap.max_response_bytes", "scans.poll_interval_s",
     "processing.max_document_bytes", "processing.max_attempts", "processing.retry_max_s",
     "processing.interval_s", "monitoring.pending_warn_s", "monitoring.pull_stale_s",
     "correspondence.max_attachment_bytes",

@@ -5,12 +5,23 @@
 ``[scans] enabled``), processing of what is pending every ``processing.interval_s``
 and a daily summary line at local midnight (Europe/Warsaw). Jobs never overlap themselves (``max_instances=1``) and missed
 runs coalesce. SIGTERM/SIGINT set a stop flag: the document in hand is finished and
-committed, the scheduler shuts down waiting for running jobs, and the process exits 0.
+committed, the scheduler shuts down waiting for running jobs, and the process exits 0. A
+second SIGTERM/SIGINT stops at once (exit 1): nothing is lost — a document is confirmed or
+moved only after it was stored, and the claim of a document cut short is taken back at the
+next start. SIGHUP is logged and ignored (logs go to stdout, nothing to reopen; a changed
+configuration needs a restart).
+
+Database outages: ``run`` started while the database is down waits for it with backoff
+(``database.unavailable`` once, then ``database.available``). While it runs, a lost database
+is one ``database.unavailable`` event (no traceback each pass); pulls and scans are skipped
+until it is back (nothing can be stored), and claims cut by the outage are released at once
+when it is back (``processing.released``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
@@ -48,7 +59,7 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes
 
-    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop)  # each pass is logged there
+    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold)  # each pass is logged there
     return all(r.ok for r in reports)
 
 
@@ -59,9 +70,13 @@ def scan(app: App, stop: threading.Event | None = None):
     if not cfg.enabled:
         log.info("scan inbox disabled in the configuration", extra={"event": "scan.disabled"})
         return None
-    from adapters.scans import scan_inbox
+    from adapters.scans import ScanReport, scan_inbox
 
-    return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes)
+    with app.locks.hold("scan") as mine:
+        if not mine:  # another process is going over the inbox right now
+            log.info("scan pass skipped: another process is scanning", extra={"event": "scan.busy"})
+            return ScanReport()
+        return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes)
 
 
 def process(app: App, stop: threading.Event | None = None) -> None:
@@ -109,53 +124,157 @@ def daily_summary(app: App, now: datetime | None = None) -> None:
     )
 
 
+class DatabaseHealth:
+    """One ``database.unavailable`` when the database is lost, one ``database.available``
+    when it is back — instead of a traceback every pass (jobs run in threads)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.down_since: datetime | None = None
+        self._lock = threading.Lock()
+
+    def probe(self) -> bool:
+        try:
+            with self.app.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it counts
+            self.lost(exc)
+            return False
+        self.back()
+        return True
+
+    def lost(self, exc: BaseException | None = None) -> None:
+        from worker.errors import describe_technical_error
+
+        with self._lock:
+            if self.down_since is not None:
+                return
+            self.down_since = datetime.now(timezone.utc)
+        fields = describe_technical_error(exc).log_fields() if exc is not None else {}
+        log.error("database unavailable; waiting for it", extra={"event": "database.unavailable", **fields})
+
+    def back(self) -> None:
+        with self._lock:
+            if self.down_since is None:
+                return
+            since, self.down_since = self.down_since, None
+        self.app.processor.reset_liveness()  # its lock may have gone with the old connections
+        log.warning("database available again", extra={"event": "database.available",
+                                                         "down_s": round((datetime.now(timezone.utc) - since).total_seconds(), 1)})
+
+
+def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *, initial_s: float = 1.0, max_s: float = 60.0) -> bool:
+    """Migrate the database, waiting for it with exponential backoff while it cannot be
+    reached. False when asked to stop first."""
+    from worker.processing import database_lost
+
+    delay = initial_s
+    while not stop.is_set():
+        try:
+            with app.locks.hold("migrate") as mine:  # two daemons starting together: one migrates
+                if mine:
+                    app.upgrade_db()
+                    health.back()
+                    return True
+            if stop.wait(0.5):
+                break
+            continue
+        except Exception as exc:
+            if not database_lost(exc):
+                raise
+            health.lost(exc)
+        if stop.wait(delay):
+            break
+        delay = min(max_s, delay * 2)
+    return False
+
+
 def run(app: App, *, once: bool = False) -> int:
-    app.processor.recover_stale()
-    from worker.fees import recompute_if_rates_changed
-
-    recompute_if_rates_changed(app.engine, app.settings.ruleset)  # the rates may have changed since the last run
     if once:
-        ok = True
-        try:
-            ok = pull(app)
-        except Exception:  # an unavailable ePUAP never keeps what is stored from processing
-            log.exception("pull pass failed", extra={"event": "epuap.pass_failed"})
-            ok = False
-        scan_ok = True
-        try:
-            scanned = scan(app)
-            scan_ok = scanned is None or scanned.ok
-        except Exception:  # an unreadable inbox never keeps what is stored from processing
-            log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
-            scan_ok = False
-        report = app.processor.run_pending()
-        handover = hand_over(app, force=True)
-        log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
-        return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
-
+        app.upgrade_db()
+        return _run_once(app)
     stop = threading.Event()
+    signals_seen = []
 
     def on_signal(signum, _frame):
+        signals_seen.append(signum)
+        if len(signals_seen) > 1:
+            log.warning("second stop signal: stopping at once", extra={"event": "run.stopped_now", "signal": signal.Signals(signum).name})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(EXIT_FAILURE)
         log.info("stop requested", extra={"event": "run.stopping", "signal": signal.Signals(signum).name})
         stop.set()
 
+    def on_hup(signum, _frame):
+        log.info("SIGHUP ignored: logs go to stdout; restart to apply a changed configuration", extra={"event": "run.sighup"})
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
+    health = DatabaseHealth(app)
+    if not wait_for_database(app, stop, health):
+        log.info("worker stopped", extra={"event": "run.stopped"})
+        return EXIT_OK
+    return _daemon(app, stop, health)
 
+
+def _recompute_rates(app: App) -> None:
+    """The rates may have changed since the last run: one process recomputes (a second one
+    starting at the same moment leaves it to the first)."""
+    from worker.fees import recompute_if_rates_changed
+
+    with app.locks.hold("fees-recompute") as mine:
+        if mine:
+            recompute_if_rates_changed(app.engine, app.settings.ruleset)
+
+
+def _run_once(app: App) -> int:
+    app.processor.recover_stale()
+    _recompute_rates(app)
+    ok = True
+    try:
+        ok = pull(app)
+    except Exception:  # an unavailable ePUAP never keeps what is stored from processing
+        log.exception("pull pass failed", extra={"event": "epuap.pass_failed"})
+        ok = False
+    scan_ok = True
+    try:
+        scanned = scan(app)
+        scan_ok = scanned is None or scanned.ok
+    except Exception:  # an unreadable inbox never keeps what is stored from processing
+        log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
+        scan_ok = False
+    report = app.processor.run_pending()
+    handover = hand_over(app, force=True)
+    log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
+    return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
+
+
+def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
+    from worker.processing import database_lost
+
+    app.processor.recover_stale()
+    _recompute_rates(app)
     sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(timezone.utc)
     notifier = Notifier()
     publisher = Publisher(app, notifier)
 
-    def guarded(name, func, *args, publish=True):
+    def guarded(name, func, *args, publish=True, needs_database=True):
         def job():
             if stop.is_set():
                 return
-            try:
-                func(*args)
-            except Exception:
-                log.exception("scheduled job failed", extra={"event": "job.failed", "job": name})
-            if publish:  # after every pass: the metrics file and systemd's STATUS
+            # a lost database: nothing can be stored or loaded now; one event says so
+            if not needs_database or health.probe():
+                try:
+                    func(*args)
+                except Exception as exc:
+                    if database_lost(exc):
+                        health.lost(exc)
+                    else:
+                        log.exception("scheduled job failed", extra={"event": "job.failed", "job": name})
+            if publish:  # after every pass, also without a database: the metrics file and systemd's STATUS
                 try:
                     publisher.publish()
                 except Exception:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db.tables import worker_document, worker_mailbox
@@ -101,15 +101,26 @@ class Intake:
                 found = conn.execute(select(d.id).where(*cond).order_by(d.id).limit(1)).scalar()
         return found
 
-    def record_pull(self, mailbox: str, at: datetime, error: str | None = None) -> None:
-        """Remember the last pull of a mailbox: successful (``error`` None) or not."""
+    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None:
+        """Remember the last pull of a mailbox: successful (``error`` None) or not; ``blocked``:
+        its head document could not be taken in (``blocked_since`` keeps the first such pass,
+        a successful pass clears it)."""
+        m = worker_mailbox.c
         values: dict[str, Any] = {"last_attempt_at": at}
         if error is None:
             values["last_success_at"] = at
             values["last_error"] = None
+            values["blocked_since"] = None
+            values["blocked_reason"] = None
         else:
             values["last_error"] = error[:2000]
+        if blocked is not None:
+            values["blocked_reason"] = blocked[:2000]
         with self.engine.begin() as conn:
-            n = conn.execute(update(worker_mailbox).where(worker_mailbox.c.address == mailbox).values(**values)).rowcount
+            update_values = dict(values)
+            if blocked is not None:
+                update_values["blocked_since"] = func.coalesce(m.blocked_since, at)
+                values["blocked_since"] = at
+            n = conn.execute(update(worker_mailbox).where(m.address == mailbox).values(**update_values)).rowcount
             if not n:
                 conn.execute(insert(worker_mailbox).values(address=mailbox, **values))

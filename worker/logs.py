@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 import re
 import sys
 from datetime import datetime, timezone
@@ -58,14 +59,38 @@ def extras_of(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def safe_exception_text(exc: BaseException | None) -> str:
+    """A traceback without personal data: the frames (file, line, function) and, for each
+    exception in the chain, only its type and the table of a failed SQL statement — never
+    the message, which may quote SQL parameters or document content (names, addresses)."""
+    from worker.errors import describe_technical_error
+
+    if exc is None:
+        return ""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(chain) < 10:
+        chain.append(exc)
+        seen.add(id(exc))
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    parts = []
+    for e in reversed(chain):
+        lines = ["Traceback (most recent call last):"]
+        for frame in traceback.extract_tb(e.__traceback__):
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        lines.append(describe_technical_error(e).text())
+        parts.append("\n".join(lines))
+    return "\n\nDuring handling of the above exception, another exception occurred:\n\n".join(parts)
+
+
 class MaskingFilter(logging.Filter):
     """Masks personal data in every record that reaches the handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
         record.args = ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_info:  # always ours: another handler may have cached the full text already
+            record.exc_text = safe_exception_text(record.exc_info[1])
         if record.exc_text:
             record.exc_text = mask(record.exc_text)
         record.exc_info = None

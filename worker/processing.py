@@ -10,6 +10,7 @@ instant leaves the document claimed but not loaded; the next pass takes it back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -19,14 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, text, update
 
 from adapters.db import ebok, signature_digests
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
+from worker.errors import SafeMessage, describe_technical_error
+from worker.locks import PassLocks, lock_key
 from worker.domain.findings import REJECTED, finding
+from worker.domain.limits import fit_declaration
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 
 log = logging.getLogger(__name__)
@@ -113,6 +117,12 @@ class Processor:
         self.payments = payments or PaymentsConfig()
         self.stages_for = stages_for
         self.clock = clock
+        # claims carry this process's instance id; a lock named after it tells other
+        # processes that the claims' holder is alive (see recover_stale)
+        self.instance = uuid.uuid4().hex[:8]
+        self.locks = PassLocks(engine)
+        self._alive = False
+        self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
 
     # which documents are due
 
@@ -132,22 +142,73 @@ class Processor:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
+    def _instance_lock(self, instance: str) -> str:
+        return f"processor:{instance}"
+
+    def _announce(self) -> None:
+        """Hold this process's sign of life (once; again after the database was lost)."""
+        if not self._alive:
+            self._alive = self.locks.keep(self._instance_lock(self.instance))
+
+    def reset_liveness(self) -> None:
+        """The database connection holding the sign of life was lost: take it again at the
+        next pass (on PostgreSQL the advisory lock died with the connection)."""
+        self.locks.let_go(self._instance_lock(self.instance))
+        self._alive = False
+
     def recover_stale(self) -> int:
-        """Take back the claims a crashed process left (called when a process starts).
-        A still-running holder cannot commit afterwards: its claim token no longer matches."""
+        """Take back the claims of processes that are gone (called when a process starts,
+        and after the database was lost): a claim whose holder still runs (its instance lock
+        is held — another daemon working on the same database) is left alone. A holder that
+        was wrongly judged gone cannot commit afterwards: its claim token no longer matches."""
+        self._announce()
         d = worker_document.c
-        with self.engine.begin() as conn:
-            n = conn.execute(
-                update(worker_document)
-                .where(d.state == states.PROCESSING)
-                .values(state=states.RECEIVED, claim_token=None, lease_until=None)
-            ).rowcount
+        with self.engine.connect() as conn:
+            claims = conn.execute(select(d.id, d.claim_token).where(d.state == states.PROCESSING)).all()
+        gone: list[tuple[int, str | None]] = []
+        alive: dict[str, bool] = {}
+        for doc_id, token in claims:
+            owner = (token or "")[:8]
+            if owner == self.instance:
+                continue
+            if owner and owner not in alive:
+                alive[owner] = self.locks.is_held_elsewhere(self._instance_lock(owner))
+            if not owner or not alive[owner]:
+                gone.append((doc_id, token))
+        n = 0
+        if gone:
+            with self.engine.begin() as conn:
+                for doc_id, token in gone:
+                    cond = [d.id == doc_id, d.state == states.PROCESSING]
+                    cond.append(d.claim_token == token if token is not None else d.claim_token.is_(None))
+                    n += conn.execute(
+                        update(worker_document).where(*cond).values(state=states.RECEIVED, claim_token=None, lease_until=None)
+                    ).rowcount
         if n:
             log.warning("claims of an interrupted run taken back", extra={"event": "processing.recovered", "count": n})
         return n
 
+    def release_orphaned(self) -> int:
+        """Give back at once the claims this process could not settle because the database
+        was lost mid-document (rather than leaving them to their lease)."""
+        if not self._orphaned:
+            return 0
+        d = worker_document.c
+        n = 0
+        with self.engine.begin() as conn:
+            for doc_id, token in list(self._orphaned.items()):
+                n += conn.execute(
+                    update(worker_document).where(d.id == doc_id, d.claim_token == token, d.state == states.PROCESSING)
+                    .values(state=states.RECEIVED, claim_token=None, lease_until=None, next_attempt_at=None)
+                ).rowcount
+        self._orphaned.clear()
+        log.info("claims cut by a lost database connection released", extra={"event": "processing.released", "count": n})
+        return n
+
     def run_pending(self, stop: threading.Event | None = None, limit: int | None = None) -> PassReport:
         report = PassReport()
+        self._announce()
+        self.release_orphaned()
         while not (stop and stop.is_set()):
             ids = self.pending_ids(limit=50)
             if not ids:
@@ -173,7 +234,7 @@ class Processor:
 
     def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
         now = self.clock()
-        token = str(uuid.uuid4())
+        token = f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
         d = worker_document.c
         cond = [d.id == doc_id]
         if not force:
@@ -183,6 +244,9 @@ class Processor:
                 # the claim need not survive a crash (a lost claim only means the document
                 # is claimed again): no need to wait for the WAL flush
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                # several processes may process at once: a row another one is claiming right
+                # now is skipped, never waited for or fought over
+                cond = [d.id == select(d.id).where(*cond).with_for_update(skip_locked=True).correlate(None).scalar_subquery()]
             n = conn.execute(
                 update(worker_document)
                 .where(*cond)
@@ -219,7 +283,15 @@ class Processor:
             _checkpoint("analysed")
             outcome = self._commit(doc, token, attempt_id, ctx, actor)
         except Exception as exc:  # a technical failure: recorded, retried, never a rejection
-            self._fail(doc_id, token, attempt_id, exc, t0)
+            try:
+                self._fail(doc_id, token, attempt_id, exc, t0)
+            except Exception:
+                if database_lost(exc) or _database_lost_now(self.engine):
+                    # the database went away mid-document: give the claim back as soon as it
+                    # is back (the daemon's next pass), not after the lease
+                    self._orphaned[doc_id] = token
+                    self.reset_liveness()  # the instance lock went with the connection
+                raise
             return states.FAILED
         dt = time.perf_counter() - t0
         log.info(
@@ -252,6 +324,10 @@ class Processor:
             ).rowcount
             if n != 1:
                 raise ClaimLost(f"claim on document {doc['id']} was taken over")
+            if conn.dialect.name == "postgresql":
+                # loads of several processes one after another (analysis stays parallel): two
+                # declarations of one payer or property never race for the same new row
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("ebok-load")})
             declaration_id = None
             outcome = ctx.outcome
             if ctx.kind in (TEST, CORRESPONDENCE):
@@ -259,6 +335,7 @@ class Processor:
             else:
                 # one signature, one filing: before loading, so that a copy changes nothing
                 signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
+                fit_to_columns(ctx)
                 loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                 declaration_id, outcome = loaded.declaration_id, loaded.status
             _checkpoint("loaded")
@@ -291,6 +368,7 @@ class Processor:
         if ctx.kind in (TEST, CORRESPONDENCE):
             outcome = ctx.kind if ctx.kind == TEST else REJECTED
         else:
+            fit_to_columns(ctx)
             with self.engine.connect() as conn:
                 tx = conn.begin()
                 try:
@@ -310,7 +388,8 @@ class Processor:
     def _fail(self, doc_id: int, token: str, attempt_id: int, exc: Exception, t0: float) -> None:
         now = self.clock()
         d = worker_document.c
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        described = describe_technical_error(exc)
+        error = described.text()[:2000]  # never SQL parameters or document content
         with self.engine.begin() as conn:
             attempts = conn.execute(select(d.attempts).where(d.id == doc_id)).scalar_one()
             if attempts >= self.config.max_attempts:
@@ -331,15 +410,57 @@ class Processor:
         log.error(
             "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
             exc_info=exc,
-            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None},
+            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
+                   **described.log_fields()},
         )
 
 
-class StorageCorrupted(Exception):
+SIGNER_LIMIT = 300  # ebok_declaration.signer
+
+
+def fit_to_columns(ctx: Context) -> None:
+    """Cut the declaration to what the eBOK columns hold, with a finding for each value that
+    did not fit (see ``worker.domain.limits``): content never fails the load."""
+    sig = ctx.signature
+    signer = getattr(sig, "signer_name", None)
+    if isinstance(signer, str) and len(signer) > SIGNER_LIMIT and dataclasses.is_dataclass(sig):
+        # a name from a certificate, not from the sender's form: shown cut, with no finding
+        ctx.signature = dataclasses.replace(sig, signer_name=signer[:SIGNER_LIMIT])
+    if ctx.declaration is None:
+        return
+    fitted, findings = fit_declaration(ctx.declaration, ctx.channel)
+    if findings:
+        ctx.declaration = fitted
+        ctx.add(*findings)
+
+
+def database_lost(exc: BaseException) -> bool:
+    """Was ``exc`` (or what caused it) a lost or refused database connection?"""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _database_lost_now(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return False
+    except Exception:  # noqa: BLE001
+        return True
+
+
+class StorageCorrupted(SafeMessage):
     pass
 
 
-class ClaimLost(Exception):
+class ClaimLost(SafeMessage):
     pass
 
 

@@ -223,6 +223,8 @@ worker_mailbox = Table(
     Column("last_success_at", UtcDateTime()),
     Column("last_attempt_at", UtcDateTime()),
     Column("last_error", Text),
+    Column("blocked_since", UtcDateTime()),  # the head document could not be taken in since then
+    Column("blocked_reason", Text),
 )
 
 worker_setting = Table(

@@ -18,9 +18,11 @@ responses verified with the client's own certificate, verification before Fault 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,6 +145,7 @@ class EpuapWsse:
         self.timestamp_ttl_s = timestamp_ttl_s
         self.max_clock_skew_s = max_clock_skew_s
         self.last_verified: wssec.VerifiedMessage | None = None
+        self.last_zawartosc: str | None = None  # dokument/zawartosc of the last verified answer, as text
 
     def apply(self, envelope: etree._Element, headers: dict) -> tuple[etree._Element, dict]:
         signed = wssec.sign_envelope(
@@ -154,6 +157,7 @@ class EpuapWsse:
 
     def verify(self, envelope: etree._Element) -> etree._Element:
         self.last_verified = None
+        self.last_zawartosc = None
         if envelope.tag != f"{{{wssec.SOAP11}}}Envelope":
             raise EpuapTransportError(f"Odpowiedź ePUAP nie jest kopertą SOAP 1.1 (element {_local(envelope.tag)!r})")
         if wssec.find_fault(envelope) is not None:
@@ -167,7 +171,57 @@ class EpuapWsse:
             if kod is not None and kod != 1:
                 raise EpuapStatusError(operation or "?", kod, komunikat, signed=False) from None
             raise EpuapSignatureError(str(exc)) from None
+        self.last_zawartosc = _take_zawartosc(envelope)
         return envelope
+
+
+def _take_zawartosc(envelope: etree._Element) -> str | None:
+    """Take the text of ``dokument/zawartosc`` out of a verified answer (None: no such element).
+
+    The content is decoded by :func:`decode_zawartosc`, not by zeep: whatever a sender put
+    there (nothing, text that is not base64), the answer stays attributable to the document,
+    which is then stored and confirmed like any other. The element is left empty for zeep.
+    """
+    body = envelope.find(f"{{{wssec.SOAP11}}}Body")
+    payload = body[0] if body is not None and len(body) else None
+    if payload is None:
+        return None
+    dokument = next((c for c in payload if _local(c.tag) == "dokument"), None)
+    if dokument is None:
+        return None
+    element = next((c for c in dokument if _local(c.tag) == "zawartosc"), None)
+    if element is None:
+        return None
+    text = "".join(element.itertext())
+    for child in list(element):
+        element.remove(child)
+    element.text = None
+    return text
+
+
+_BASE64_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def decode_zawartosc(text: str) -> tuple[bytes, str | None]:
+    """The document bytes of a ``zawartosc`` text and what was wrong with it, if anything.
+
+    ``("", "empty")`` for an empty one; the text itself (UTF-8) with ``"not_base64"`` when it is
+    not valid base64 — the document is then stored exactly as it arrived.
+
+    >>> decode_zawartosc("YWJj")
+    (b'abc', None)
+    >>> decode_zawartosc(" ")
+    (b'', 'empty')
+    >>> decode_zawartosc("<a/>")
+    (b'<a/>', 'not_base64')
+    """
+    compact = _BASE64_SPACE.sub("", text)
+    if not compact:
+        return b"", "empty"
+    try:
+        return base64.b64decode(compact, validate=True), None
+    except (binascii.Error, ValueError):
+        return text.encode("utf-8", "surrogatepass"), "not_base64"
 
 
 # --------------------------------------------------------------------------- transport
@@ -176,17 +230,44 @@ class EpuapWsse:
 class _CountingTransport(Transport):
     """zeep's transport with (connect, read) timeouts, a round-trip counter and the last status."""
 
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float, session: requests.Session | None) -> None:
+    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float, session: requests.Session | None,
+                 max_response_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__(session=session, timeout=read_timeout_s, operation_timeout=(connect_timeout_s, read_timeout_s))
         self.round_trips = 0
         self.last_status: int | None = None
+        self.max_response_bytes = max_response_bytes
 
     def post(self, address, message, headers):  # noqa: ANN001 - zeep's signature
+        """POST and read the answer, at most ``max_response_bytes`` after decompression
+        (``iter_content`` yields decoded bytes, so a gzip bomb stops at the limit)."""
         self.round_trips += 1
         self.last_status = None
-        response = super().post(address, message, headers)
-        self.last_status = response.status_code
+        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout, stream=True)
+        try:
+            self.last_status = response.status_code
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_response_bytes \
+                    and "Content-Encoding" not in response.headers:
+                raise ResponseTooLarge(self.max_response_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(chunk_size=1024 * 1024):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ResponseTooLarge(self.max_response_bytes)
+                chunks.append(chunk)
+            response._content = b"".join(chunks)
+            response._content_consumed = True
+        finally:
+            response.close()
         return response
+
+
+class ResponseTooLarge(EpuapError):
+    """The answer exceeds ``epuap.max_response_bytes`` (counted after decompression)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Odpowiedź ePUAP przekracza limit epuap.max_response_bytes ({limit} B po rozpakowaniu)")
 
 
 # --------------------------------------------------------------------------- client
@@ -209,11 +290,13 @@ class PullClient:
         sign_timestamp: bool = True,
         session: requests.Session | None = None,
         wsdl: Path = PULL_WSDL,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.endpoint = endpoint
         self.wsse = EpuapWsse(identity, response_certificate, sign_timestamp=sign_timestamp)
         self.transport = _CountingTransport(
-            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, session=session
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, session=session,
+            max_response_bytes=max_response_bytes,
         )
         settings = zeep.Settings(
             # lenient about elements ePUAP may add one day: the answer is authenticated by its
@@ -260,6 +343,7 @@ class PullClient:
             read_timeout_s=float(cfg.timeout_s),
             sign_timestamp=bool(getattr(cfg, "sign_timestamp", True)),
             session=session,
+            max_response_bytes=int(getattr(cfg, "max_response_bytes", 64 * 1024 * 1024)),
         )
 
     @property
@@ -360,7 +444,7 @@ class PullClient:
                 return None
             if kod != 1:
                 raise EpuapStatusError("pobierzNastepny", kod, komunikat)
-            return document_from_response(response)
+            return document_from_response(response, zawartosc=self.wsse.last_zawartosc)
 
         return self._guarded("pobierzNastepny", interpret, **self._request(mailbox))
 
@@ -390,13 +474,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def document_from_response(response: Any) -> FetchedDocument:
-    """Turn an ``OdpowiedzPullPobierz`` (kod 1) into a :class:`FetchedDocument`."""
+def document_from_response(response: Any, zawartosc: str | None = None) -> FetchedDocument:
+    """Turn an ``OdpowiedzPullPobierz`` (kod 1) into a :class:`FetchedDocument`.
+
+    ``zawartosc`` is the content's text as taken out of the verified answer (see
+    :func:`_take_zawartosc`); without it, zeep's decoded value is used. Content that is empty
+    or not base64 is kept (``metadata["zawartosc_problem"]``): such a document is stored,
+    confirmed and then rejected by processing — it must never block the mailbox.
+    """
     dokument = response.dokument
-    content = dokument.zawartosc if dokument is not None else None
-    if not isinstance(content, bytes | bytearray):
-        raise EpuapResponseError("pobierzNastepny", "odpowiedź bez zawartości dokumentu (dokument/zawartosc)")
-    content = bytes(content)
+    problem = None
+    if zawartosc is not None:
+        content, problem = decode_zawartosc(zawartosc)
+    else:
+        content = dokument.zawartosc if dokument is not None else None
+        if content is None and dokument is not None:
+            content, problem = b"", "empty"
+        if not isinstance(content, bytes | bytearray):
+            raise EpuapResponseError("pobierzNastepny", "odpowiedź bez zawartości dokumentu (dokument/zawartosc)")
+        content = bytes(content)
     filed_at = response.dataNadania
     if isinstance(filed_at, datetime) and filed_at.tzinfo is None:
         filed_at = filed_at.replace(tzinfo=EPUAP_TZ)
@@ -417,12 +513,14 @@ def document_from_response(response: Any) -> FetchedDocument:
         "czyTestowe": test if isinstance(test, bool) else None,
         "daneDodatkowe": dane_dodatkowe,
         "identyfikatorDokumentu": (dane_dodatkowe or {}).get("fields", {}).get("IdentyfikatorDokumentu"),
-        "nazwaPliku": dokument.nazwaPliku,
-        "typPliku": dokument.typPliku,
+        "nazwaPliku": dokument.nazwaPliku if dokument is not None else None,
+        "typPliku": dokument.typPliku if dokument is not None else None,
         "size": len(content),
         "sha256": sha256,
         "skrot": skrot,
     }
+    if problem is not None:
+        metadata["zawartosc_problem"] = problem
     return FetchedDocument(
         content=content, skrot=skrot, sha256=sha256, filed_at=filed_at, test=test is True, metadata=metadata
     )

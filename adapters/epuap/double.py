@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import logging
@@ -54,7 +55,7 @@ from lxml import etree
 from schemas.epuap import OBJECTS_XSD, PULL_WSDL
 
 from . import wssec
-from .client import skrot_of
+from .client import decode_zawartosc, skrot_of
 from .devkeys import DevKeys, ensure
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,17 @@ class QueuedDocument:
 
     @property
     def skrot(self) -> str:
-        return skrot_of(self.content)
+        """What the double expects in ``potwierdzOdebranie``: SHA-1 of the content it holds —
+        for a document served with a raw ``zawartosc_text`` (empty, not base64), of the bytes
+        that text stands for (the text itself when it is not base64)."""
+        return skrot_of(self.wire_content)
+
+    @property
+    def wire_content(self) -> bytes:
+        text = self.meta.get("zawartosc_text")
+        if text is None:
+            return self.content
+        return decode_zawartosc(text)[0]
 
 
 @dataclass
@@ -293,7 +304,8 @@ def _document_fields(payload: etree._Element, mailbox: Mailbox, doc: QueuedDocum
     _el(dokument, "nazwaPliku", meta.get("nazwaPliku", doc.name))
     if meta.get("typPliku") is not None:
         _el(dokument, "typPliku", meta["typPliku"])
-    _el(dokument, "zawartosc", base64.b64encode(doc.content).decode("ascii"))
+    text = doc.meta.get("zawartosc_text")  # tests: serve this text as is (empty, not base64…)
+    _el(dokument, "zawartosc", text if text is not None else base64.b64encode(doc.content).decode("ascii"))
 
 
 # --------------------------------------------------------------------------- server
@@ -326,6 +338,8 @@ class DoubleServer(ThreadingHTTPServer):
         self._trusted = {c.public_bytes(serialization.Encoding.DER) for c in trusted}
         self._schema = etree.XMLSchema(etree.parse(str(OBJECTS_XSD)))
         self._thread: threading.Thread | None = None
+        self.gzip_responses = False  # tests: answer gzip-compressed when the client accepts it
+        self.gzipped_responses = 0
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -458,6 +472,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if self.server.gzip_responses and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            body = gzip.compress(body, compresslevel=9)
+            self.send_header("Content-Encoding", "gzip")
+            with self.server.lock:
+                self.server.gzipped_responses += 1
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

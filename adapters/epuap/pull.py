@@ -23,6 +23,15 @@ did not happen) it is recognised as already stored and confirmed again; if anoth
 none) comes back, the confirmation had happened and only its reply was lost. Nothing is
 confirmed before ``store`` returned, so no document can be lost; nothing is stored twice.
 A failure of the store itself ends the mailbox's pass without confirming.
+
+Blocked mailbox: content a sender put into a document never stops the loop (an empty or
+non-base64 ``zawartosc`` is stored and confirmed like any other document; processing rejects
+it). Only an answer that cannot be attributed to a document — unsigned or badly signed,
+unparseable, too large, an unexpected status — or a failing store can keep the head of the
+queue unconfirmed. When such a failure exhausts the retries, the pass reports the mailbox as
+*blocked* (``report.blocked``, the ``epuap.mailbox_blocked`` event at ERROR, and
+``blocked_since``/``blocked_reason`` in ``status``) until a pass succeeds again. ePUAP being
+unreachable (transport errors, SOAP Faults) is not a block: the pass just ends early.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import Any, Protocol
 import requests
 
 from .client import FetchedDocument, MailboxLike, PullClient
-from .errors import EpuapConfigError, EpuapError
+from .errors import EpuapConfigError, EpuapError, EpuapFault, EpuapTransportError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +67,7 @@ class DocumentSink(Protocol):
     def store(self, *, channel: str, source_ref: str, raw: bytes, filed_at: datetime | None,
               metadata: dict, mailbox: str | None = None) -> StoreResultLike: ...
 
-    def record_pull(self, mailbox: str, at: datetime, error: str | None = None) -> None: ...
+    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, **kw: Any) -> None: ...
 
 
 @dataclass
@@ -76,6 +85,8 @@ class MailboxReport:
     drained: bool = False  # the pass ended on an empty queue
     remaining: int | None = None  # documents still waiting, when the batch limit ended the pass
     gave_up: str | None = None  # why the pass ended early (None: it succeeded)
+    blocked: str | None = None  # the head of the queue could not be taken in after the retries
+    busy: bool = False  # skipped: another process holds this mailbox's pull lock
     round_trips: int = 0
     started_at: datetime | None = None
     duration_s: float = 0.0
@@ -90,7 +101,7 @@ class MailboxReport:
             "mailbox": self.mailbox, "ok": self.ok, "fetched": self.fetched, "stored_new": self.stored_new,
             "duplicates": self.duplicates, "confirmed": self.confirmed, "test_documents": self.test_documents,
             "errors": list(self.errors), "retries": self.retries, "drained": self.drained,
-            "remaining": self.remaining, "gave_up": self.gave_up, "round_trips": self.round_trips,
+            "remaining": self.remaining, "gave_up": self.gave_up, "blocked": self.blocked, "busy": self.busy, "round_trips": self.round_trips,
             "duration_s": round(self.duration_s, 3),
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
         }
@@ -142,6 +153,8 @@ class _Pass:
                  "error": type(exc).__name__, "attempt": self.failures}
         if not exc.retryable or self.failures >= self.policy.max_attempts:
             self.report.gave_up = message
+            if not isinstance(exc, EpuapTransportError | EpuapFault | EpuapConfigError):
+                self.report.blocked = f"{operation}: {message}"
             log.warning("ePUAP pass gave up: %s", message, extra={**extra, "event": "epuap.gave_up"})
             return False
         delay = self.policy.delay(self.failures, self.rng)
@@ -208,10 +221,16 @@ def pull_mailbox(
                 mailbox=address,
             )
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, do not confirm
+            from worker.processing import database_lost
+
             report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
+            if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
+                report.blocked = report.gave_up
             report.errors.append(report.gave_up)
-            log.error("storing an ePUAP document failed", exc_info=True,
-                      extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content)})
+            log.log(logging.ERROR if report.blocked else logging.WARNING,  # an outage: database.unavailable says it once
+                    "storing an ePUAP document failed: %s", type(exc).__name__,
+                    extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content),
+                             "error": type(exc).__name__, **_db_context(exc)})
             break
         if result.created:
             report.stored_new += 1
@@ -238,16 +257,31 @@ def pull_mailbox(
     return report
 
 
+def _db_context(exc: BaseException) -> dict[str, Any]:
+    """The table a failed SQL statement was about (never its parameters)."""
+    from worker.errors import describe_technical_error
+
+    return {"table": describe_technical_error(exc).table}
+
+
 def _record(sink: DocumentSink, report: MailboxReport) -> None:
     at = _now()
+    if report.blocked is not None:
+        log.error("ePUAP mailbox blocked: its head document cannot be taken in: %s", report.blocked,
+                  extra={"event": "epuap.mailbox_blocked", "mailbox": report.mailbox, "reason": report.blocked})
     try:
         if report.ok:
             report.last_success_at = at
             sink.record_pull(report.mailbox, at)
+        elif report.blocked is not None:
+            sink.record_pull(report.mailbox, at, error=report.gave_up, blocked=report.blocked)
         else:
             sink.record_pull(report.mailbox, at, error=report.gave_up)
-    except Exception:  # noqa: BLE001 - bookkeeping must not hide the pass's result
-        log.error("recording the pull failed", exc_info=True, extra={"event": "epuap.record_failed", "mailbox": report.mailbox})
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not hide the pass's result
+        from worker.processing import database_lost
+
+        log.log(logging.WARNING if database_lost(exc) else logging.ERROR, "recording the pull failed: %s", type(exc).__name__,
+                  extra={"event": "epuap.record_failed", "mailbox": report.mailbox, "error": type(exc).__name__, **_db_context(exc)})
     log.info(
         "ePUAP pass %s" % ("done" if report.ok else "ended early"),
         extra={"event": "epuap.pass", "mailbox": report.mailbox, "ok": report.ok, "fetched": report.fetched,
@@ -281,13 +315,17 @@ def pull_mailboxes(
     stop: threading.Event | None = None,
     session: requests.Session | None = None,
     rng: random.Random | None = None,
+    lock: Callable[[str], Any] | None = None,
 ) -> list[MailboxReport]:
     """One pass over the configured mailboxes (or only ``mailbox``, an address ``/podmiot/skrytka``).
 
     ``cfg`` is an ``EpuapConfig``-like object. Returns one report per mailbox and never raises
     for ePUAP or key trouble (it is in the reports, and recorded with ``sink.record_pull``);
     raises ``ValueError`` for a ``mailbox`` that is not configured. ``stop`` (set on SIGTERM)
-    ends the pass after the document in hand.
+    ends the pass after the document in hand. ``lock(name)`` (``worker.locks.PassLocks.hold``)
+    is a context manager telling whether this process may pull the mailbox now: a mailbox
+    another process is pulling is skipped (``report.busy``), so at most one pull per mailbox
+    runs across all processes on one database.
     """
     chosen = _select(tuple(cfg.mailboxes), mailbox)
     if not getattr(cfg, "enabled", True) or not chosen:
@@ -302,9 +340,17 @@ def pull_mailboxes(
             _record(sink, report)
             reports.append(report)
         return reports
+    batch_limit = max(1, int(getattr(cfg, "batch_limit", 100)))
+    reports = []
     with client:
-        return [
-            pull_mailbox(client, sink, mb, batch_limit=max(1, int(getattr(cfg, "batch_limit", 100))),
-                         policy=policy, stop=stop, rng=rng)
-            for mb in chosen
-        ]
+        for mb in chosen:
+            if lock is None:
+                reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                continue
+            with lock(f"epuap:{mb.address}") as mine:
+                if mine:
+                    reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                else:
+                    log.info("mailbox skipped: another process is pulling it", extra={"event": "epuap.busy", "mailbox": mb.address})
+                    reports.append(MailboxReport(mailbox=mb.address, started_at=_now(), busy=True))
+    return reports

@@ -256,6 +256,13 @@ def _parse_xs_datetime(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _verify_parser() -> etree.XMLParser:
+    """signxml re-parses the envelope: no DTD, no entities, no network — but big text nodes
+    allowed (a document's base64 content exceeds libxml2's 10 MB default; the answer's size
+    is bounded by ``epuap.max_response_bytes`` before anything is parsed)."""
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=True)
+
+
 def verify_envelope(
     envelope: etree._Element,
     certificate: x509.Certificate,
@@ -286,7 +293,7 @@ def verify_envelope(
         require_x509=True,
     )
     try:
-        XMLVerifier().verify(envelope, x509_cert=certificate, expect_config=config)
+        XMLVerifier().verify(envelope, x509_cert=certificate, expect_config=config, parser=_verify_parser())
     except (InvalidSignature, InvalidDigest, InvalidCertificate, InvalidInput) as exc:
         raise WsSecurityError(str(exc) or type(exc).__name__) from None
     except (SignXMLException, ValueError, KeyError, etree.LxmlError) as exc:

@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 @stage("parse")
 def parse(ctx: Context) -> None:
     """``ctx.raw`` → ``ctx.root`` (safely), or halt as unreadable."""
+    if ctx.metadata.get("zawartosc_problem") == "not_base64" and len(ctx.raw) <= ctx.settings.max_document_bytes:
+        # stored as the text that arrived: even if that text happens to be XML, it is not the document
+        log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": "not_base64"})
+        ctx.kind = UNREADABLE
+        ctx.halt(finding("XML_MALFORMED", None, "Zawartość dokumentu z ePUAP nie jest poprawnym zapisem base64; "
+                                                 "zachowano ją w postaci, w jakiej nadeszła."))
+        return
     try:
         ctx.root = parse_untrusted(ctx.raw, max_bytes=ctx.settings.max_document_bytes)
     except DocumentTooLarge as exc:

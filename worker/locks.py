@@ -1,0 +1,145 @@
+"""Locks shared by every process working on one database: at most one pull per mailbox
+and one scan pass at a time, whoever runs them (a second daemon, a hand-run ``pull``).
+
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a connection
+  of its own for the duration of the pass. It goes away with the connection, so a process
+  that dies (or loses the database) never leaves a lock behind.
+- SQLite: an exclusive ``flock`` on a lock file beside the database file
+  (``<db>.<name>.lock``); the kernel releases it when the process dies.
+- Anything else (an in-memory database): a lock within the process.
+
+Locks are never waited for: a pass that finds its lock taken is skipped — the other
+process is doing that very work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+log = logging.getLogger(__name__)
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock``.
+
+    >>> lock_key("scan") == lock_key("scan") and lock_key("scan") != lock_key("epuap:/a/b")
+    True
+    """
+    return int.from_bytes(hashlib.sha256(f"ebok-worker:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _safe_file_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+class PassLocks:
+    """Non-blocking, cross-process locks on one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._kept: dict[str, contextlib.ExitStack] = {}
+
+    def keep(self, name: str) -> bool:
+        """Take ``name`` for the rest of this process's life (or until :meth:`let_go`); True
+        when it is (now) ours. Used as a sign of life: see :meth:`is_held_elsewhere`."""
+        if name in self._kept:
+            return True
+        stack = contextlib.ExitStack()
+        try:
+            mine = stack.enter_context(self.hold(name))
+        except BaseException:
+            stack.close()
+            raise
+        if not mine:
+            stack.close()
+            return False
+        self._kept[name] = stack
+        return True
+
+    def let_go(self, name: str) -> None:
+        stack = self._kept.pop(name, None)
+        if stack is not None:
+            try:
+                stack.close()
+            except Exception:  # noqa: BLE001 - a lost connection has released it already
+                pass
+
+    def is_held_elsewhere(self, name: str) -> bool:
+        """True when another process (or another part of this one) holds ``name`` now."""
+        with self.hold(name) as mine:
+            return not mine
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        """``with locks.hold("scan") as mine:`` — ``mine`` is False when another process
+        holds it (then do nothing)."""
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            with self._pg(name) as mine:
+                yield mine
+        elif dialect == "sqlite" and self.engine.url.database and self.engine.url.database != ":memory:":
+            with self._file(Path(self.engine.url.database), name) as mine:
+                yield mine
+        else:
+            with self._local(name) as mine:
+                yield mine
+
+    @contextlib.contextmanager
+    def _pg(self, name: str) -> Iterator[bool]:
+        key = lock_key(name)
+        conn = self.engine.connect()
+        try:
+            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    try:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+                    except Exception:  # noqa: BLE001 - a lost connection released it already
+                        conn.invalidate()
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _file(self, database: Path, name: str) -> Iterator[bool]:
+        path = database.with_name(f"{database.name}.{_safe_file_part(name)}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _local(self, name: str) -> Iterator[bool]:
+        with _local_guard:
+            lock = _local_locks.setdefault(name, threading.Lock())
+        mine = lock.acquire(blocking=False)
+        try:
+            yield mine
+        finally:
+            if mine:
+                lock.release()
