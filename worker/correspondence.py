@@ -37,6 +37,7 @@ from adapters.storage import DocumentStore
 from worker import states
 from worker.domain.attachments import extract, safe_name
 from worker.domain.findings import finding
+from worker.errors import describe_technical_error
 from worker.pipeline import CORRESPONDENCE, Context
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,9 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
                 doc = conn.execute(select(worker_document).where(worker_document.c.id == row["id"])).mappings().one()
             written = hand_over(app, doc, clock=clock)
         except Exception as exc:  # a technical state of this item: recorded, logged, retried
-            error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OutboxError) else str(exc)
+            # an outbox error names the folder and the OS error; anything else only its type,
+            # table and code location (a database error's text carries personal data)
+            error = str(exc) if isinstance(exc, OutboxError) else describe_technical_error(exc).text()
             report.failed += 1
             report.last_error = error
             _record_failure(app, row["id"], error, clock())

@@ -87,10 +87,15 @@ def process(app: App, stop: threading.Event | None = None) -> None:
 
 
 def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = False):
-    """Hand correspondence over to the office's outbox (``worker.correspondence``)."""
-    from worker.correspondence import hand_over_pending
+    """Hand correspondence over to the office's outbox (``worker.correspondence``); one
+    process at a time on one database (a pass that finds another one at it is skipped)."""
+    from worker.correspondence import HandoverReport, hand_over_pending
 
-    return hand_over_pending(app, stop=stop, force=force)
+    with app.locks.hold("correspondence") as mine:
+        if not mine:
+            log.info("another process is handing correspondence over", extra={"event": "correspondence.busy"})
+            return HandoverReport()
+        return hand_over_pending(app, stop=stop, force=force)
 
 
 def daily_summary(app: App, now: datetime | None = None) -> None:
