@@ -82,7 +82,7 @@ bank_branch = "10901014"
     assert "100 znaków" in found[("SCHEMA_INVALID", "skladajacy.nazwisko")]
     assert "100 znaków" in found[("SCHEMA_INVALID", "skladajacy.adres.ulica")]
     assert "50 znaków" in found[("SCHEMA_INVALID", "nieruchomosc.nr_dzialki")]
-    assert ("SCHEMA_INVALID", "skladajacy.email") in found and ("SCHEMA_INVALID", "skladajacy.telefon") in found
+    assert ("CONTACT_INVALID", "skladajacy.email") in found and ("CONTACT_INVALID", "skladajacy.telefon") in found
     assert all(LONG_SURNAME[:20] not in m for m in found.values())  # the value is never repeated
     (payer,) = payers
     assert payer["last_name"] == LONG_SURNAME[:100] and payer["street"] == LONG_STREET[:100]
@@ -102,6 +102,11 @@ def test_an_e_form_declaration_is_fitted_with_its_element_paths_and_a_fitting_on
         decl.declarant, last_name="N" * 150, emails=("jan@example.pl", "nie-email"), phones=("+48 601 234 567",)))
     fitted, found = limits.fit_declaration(long, EPUAP)
     assert [(f.code, f.field, f.outcome) for f in found] == [
-        ("SCHEMA_INVALID", "Skladajacy/Osoba/Nazwisko", "REJECTED"), ("SCHEMA_INVALID", "Skladajacy/Kontakt/Email", "REJECTED")]
+        ("SCHEMA_INVALID", "Skladajacy/Osoba/Nazwisko", "REJECTED"), ("CONTACT_INVALID", "Skladajacy/Kontakt/Email", None)]
     assert fitted.declarant.last_name == "N" * 100
     assert fitted.declarant.emails == ("jan@example.pl",) and fitted.declarant.phones == ("+48 601 234 567",)
+    # a bad e-mail alone does not reject: contact data is not part of the fee
+    only_contact = dataclasses.replace(decl, declarant=dataclasses.replace(decl.declarant, emails=("nie-email",), phones=("tel. po 16",)))
+    fitted, found = limits.fit_declaration(only_contact, EPUAP)
+    assert [(f.code, f.outcome, f.severity) for f in found] == [("CONTACT_INVALID", None, "info")] * 2
+    assert fitted.declarant.emails == () and fitted.declarant.phones == ()

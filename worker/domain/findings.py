@@ -58,6 +58,7 @@ CODES: dict[str, str | None] = {
     "NO_HANDWRITTEN_SIGNATURE": REJECTED,
     "TEST_DOCUMENT": None,
     "ATTACHMENT_UNREADABLE": None,  # an attachment that cannot be decoded or is not what it claims (informational)
+    "CONTACT_INVALID": None,  # an e-mail or phone that is not one: not stored, the declaration stands (informational)
 }
 
 _SEVERITY_OF_OUTCOME = {REJECTED: ERROR, NEEDS_REVIEW: WARNING, None: INFO}

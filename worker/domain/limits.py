@@ -4,8 +4,9 @@ Content that does not fit a column must never be a technical failure — Postgre
 an over-long ``varchar`` where SQLite stores it — so both behave the same: a value longer
 than its column is a ``SCHEMA_INVALID`` finding naming the field and the limit (never the
 value), and what is loaded is cut to the column (the raw document keeps every byte). An
-e-mail address or phone number that is not one is a ``SCHEMA_INVALID`` finding and is not
-stored. The limits equal the column lengths of ``adapters/db/tables.py`` (a test compares
+e-mail address or phone number that is not one (or is longer than its column) is an
+informational ``CONTACT_INVALID`` finding and is not stored: contact data is not part of
+the fee, so it never rejects the declaration. The limits equal the column lengths of ``adapters/db/tables.py`` (a test compares
 them).
 
 >>> from worker.domain.model import Address
@@ -115,16 +116,17 @@ def fit_declaration(decl: model.Declaration, channel: str | None) -> tuple[model
     emails = []
     for value in who.emails:
         if not is_email(value):
-            out.append(finding("SCHEMA_INVALID", _field(channel, "email"), "Podany adres e-mail nie jest poprawnym adresem e-mail."))
+            out.append(finding("CONTACT_INVALID", _field(channel, "email"), "Podany adres e-mail nie jest poprawnym adresem e-mail; nie został zapisany."))
         else:
             emails.append(value)
     phones = []
     for value in who.phones:
         if not is_phone(value):
-            out.append(finding("SCHEMA_INVALID", _field(channel, "phone"), "Podany numer telefonu nie jest poprawnym numerem telefonu "
-                                                                            "(7–15 cyfr, dozwolone +, spacje, nawiasy i myślniki)."))
+            out.append(finding("CONTACT_INVALID", _field(channel, "phone"), "Podany numer telefonu nie jest poprawnym numerem telefonu "
+                                                                             "(7–15 cyfr, dozwolone +, spacje, nawiasy i myślniki); nie został zapisany."))
         elif len(value) > PAYER_LIMITS["phone"][1]:
-            out.append(_too_long(_field(channel, "phone"), len(value), PAYER_LIMITS["phone"][1]))
+            limit = PAYER_LIMITS["phone"][1]
+            out.append(finding("CONTACT_INVALID", _field(channel, "phone"), f"Numer telefonu jest za długi ({len(value)} znaków; mieści się najwyżej {limit}); nie został zapisany."))
         else:
             phones.append(value)
     if tuple(emails) != who.emails:
