@@ -272,12 +272,15 @@ def dotted(loc: tuple[str | int, ...]) -> str:
 
 
 def describe(err: Any, messages: dict[str, str], fallback: str) -> str:
-    """One pydantic error (``ValidationError.errors()[i]``) in the words of ``messages``."""
+    """One pydantic error (``ValidationError.errors()[i]``) in the words of ``messages``: a
+    template per error type, filled with the error's context, ``input``, ``msg`` and ``key``
+    (the last name in the location)."""
     ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
     if "expected" in ctx:  # literal_error: "'json' or 'text'" → "json, text"
         ctx["choices"] = ", ".join(re.findall(r"'([^']*)'", ctx["expected"]))
+    key = next((part for part in reversed(err["loc"]) if isinstance(part, str) and not part.startswith("[")), "")
     template = messages.get(err["type"], fallback)
-    return template.format(**ctx, input=err.get("input"), msg=err["msg"])
+    return template.format(**ctx, input=err.get("input"), msg=err["msg"], key=key)
 
 
 def _one_line(exc: ValidationError) -> ConfigError:
