@@ -92,6 +92,13 @@ def test_error_text_is_polish_and_names_the_dotted_key(tmp_path, text, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("section", sorted(config._SECTIONS))
+def test_every_section_refuses_unknown_keys(tmp_path, section):
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, f"[{section}]\nkolor = 'x'\n"))
+    assert str(err.value) == f"{section}.kolor: nieznany klucz"
+
+
 def test_values_are_not_coerced_from_other_types(tmp_path):
     cfg = config.load(write(tmp_path, "[epuap]\ntimeout_s = 90\n[scans]\nmin_confidence = 0.9\n"))
     assert cfg.epuap.timeout_s == 90.0 and isinstance(cfg.epuap.timeout_s, float)

@@ -78,7 +78,6 @@ Count = Annotated[int, Strict(), Field(gt=0)]
 Seconds = Annotated[float, Strict(), Field(gt=0)]  # an int is taken too (120 → 120.0)
 Delay = Annotated[float, Strict(), Field(ge=0)]
 ConfigPath = Annotated[Path, BeforeValidator(_non_empty), AfterValidator(_resolve)]
-_FORBID = ConfigDict(extra="forbid")
 
 
 # --- sections -------------------------------------------------------------------------
@@ -86,7 +85,6 @@ _FORBID = ConfigDict(extra="forbid")
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    __pydantic_config__ = _FORBID
     url: Annotated[Text, AfterValidator(_database_url)] = "sqlite:///var/ebok.sqlite3"
     password_env: Text | None = None  # the database password, when the URL has none
     echo: Flag = False
@@ -94,13 +92,11 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
-    __pydantic_config__ = _FORBID
     path: ConfigPath = Path("var/documents")
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    __pydantic_config__ = _FORBID
     podmiot: Annotated[Text, AfterValidator(_box_name)]
     skrytka: Annotated[Text, AfterValidator(_box_name)]
 
@@ -111,7 +107,6 @@ class Mailbox:
 
 @dataclass(frozen=True)
 class EpuapConfig:
-    __pydantic_config__ = _FORBID
     enabled: Flag = False
     endpoint: Text = ""
     certificate: ConfigPath | None = None
@@ -132,7 +127,6 @@ class EpuapConfig:
 
 @dataclass(frozen=True)
 class SignaturesConfig:
-    __pydantic_config__ = _FORBID
     trust_anchors: ConfigPath | None = None
     trusted_profile_seals: tuple[ConfigPath, ...] = ()
     revocation: Literal["off", "required"] = "off"
@@ -142,7 +136,6 @@ class SignaturesConfig:
 
 @dataclass(frozen=True)
 class ScansConfig:
-    __pydantic_config__ = _FORBID
     enabled: Flag = False
     inbox: ConfigPath = Path("var/scans/inbox")
     archive: ConfigPath = Path("var/scans/archive")
@@ -155,13 +148,11 @@ class ScansConfig:
 
 @dataclass(frozen=True)
 class RulesConfig:
-    __pydantic_config__ = _FORBID
     path: ConfigPath | None = None  # None: the rule set shipped with the worker
 
 
 @dataclass(frozen=True)
 class ProcessingConfig:
-    __pydantic_config__ = _FORBID
     max_document_bytes: Count = 10 * 1024 * 1024
     max_attempts: Count = 8  # technical failures before a document is parked as FAILED
     retry_initial_s: Delay = 30.0
@@ -171,14 +162,12 @@ class ProcessingConfig:
 
 @dataclass(frozen=True)
 class PaymentsConfig:
-    __pydantic_config__ = _FORBID
     bank_branch: Annotated[Text | None, AfterValidator(_bank_branch)] = None  # 8-digit branch number of the union's bank
     account_prefix: Annotated[Text, AfterValidator(_account_prefix)] = ""  # the union's virtual-account prefix (digits)
 
 
 @dataclass(frozen=True)
 class CorrespondenceConfig:
-    __pydantic_config__ = _FORBID
     outbox: ConfigPath = Path("var/outbox")  # one folder per handed-over item, for the office's EZD
     include_test_documents: Flag = False  # hand over ePUAP test submissions (czyTestowe) too
     max_attachment_bytes: Count = 20 * 1024 * 1024  # one decoded attachment; larger ones are findings
@@ -186,14 +175,12 @@ class CorrespondenceConfig:
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    __pydantic_config__ = _FORBID
     format: Literal["json", "text"] = "json"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    __pydantic_config__ = _FORBID
     metrics_file: ConfigPath | None = None  # Prometheus textfile, written after every daemon pass
     pending_warn_s: Seconds = 3600.0  # oldest pending document older than this: WARNING
     pull_stale_s: Seconds = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
@@ -201,7 +188,7 @@ class MonitoringConfig:
 
 @dataclass(frozen=True)
 class Config:
-    __pydantic_config__ = _FORBID
+    __pydantic_config__ = ConfigDict(extra="forbid")  # the sections, without a config of their own, inherit it
     path: Path | None = None  # the file it was loaded from (set by load(), never a key in it)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
