@@ -5,7 +5,10 @@ module reads it into an immutable :class:`RuleSet` and validates it. A rule set 
 be trusted stops the worker at start-up with :class:`RuleSetError` — a one-line message
 naming the table and the rate — never a traceback:
 
-- unknown or missing keys, values of the wrong type, money with more than two decimals;
+- unknown or missing keys, values of the wrong type or out of range, money with more than
+  two decimals: the file's schema (pydantic models ``_Document`` …), reported as
+  ``<file>: <dotted.key>: <what>`` with tables in arrays counted from 0
+  (``residential[1].tiers[0].rate``);
 - two tables of the same kind in force from the same day, overlapping membership periods
   of one gmina, duplicate statutory bases;
 - residential tiers that do not run contiguously from person 1 to an open last tier;
@@ -15,6 +18,9 @@ naming the table and the rate — never a traceback:
   the grosz; a rate table with no base in force on its first day is refused as well;
 - a rate table that does not start on the first day of a month (the fee is monthly, and
   fee periods are split at rate changes month by month);
+
+the checks across values (all but the first item) run on the validated document in
+:func:`_build`, with the table named by its first day.
 - a composting discount larger than the lowest residential rate (the fee could go
   below zero).
 
@@ -37,13 +43,16 @@ from __future__ import annotations
 import tomllib
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from datetime import date
+from decimal import ROUND_DOWN, Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
+
+from worker.config import describe, dotted
 from worker.domain.text import fold
 
 DEFAULT_RESOURCE = "czysty-region.toml"
@@ -252,6 +261,119 @@ def _in_force(tables: tuple[Any, ...], on: date) -> Any:
     return tables[i - 1] if i else None
 
 
+# --------------------------------------------------------------------------- the file's schema
+# What the TOML file may say, checked by pydantic: unknown and missing keys, types, ranges,
+# money with at most two decimals. The rules that relate one value to another (tiers, periods,
+# statutory maxima) are checked by _build below, on the validated document.
+
+
+def _month_start(day: date) -> date:
+    if day.day != 1:
+        raise ValueError(f"valid_from {day} is not the first day of a month (the fee is monthly)")
+    return day
+
+
+def _capacity(key: str) -> str:
+    if not key.isdigit() or int(key) <= 0:
+        raise ValueError(f"capacity {key!r} is not a positive number of litres")
+    return key
+
+
+Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
+Day = Annotated[date, Strict()]  # a TOML local date; a date-time is refused
+MonthStart = Annotated[Day, AfterValidator(_month_start)]
+Money = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Persons = Annotated[int, Strict(), Field(ge=1)]
+Days = Annotated[int, Strict(), Field(ge=0)]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Union(_Table):
+    name: Text
+
+
+class _Gmina(_Table):
+    name: Text
+    joined: Day | None = None
+    left: Day | None = None
+
+
+class _Base(_Table):
+    year: Annotated[int, Strict(), Field(ge=1990)]
+    value: Annotated[Money, Field(gt=0)]
+    in_force_from: Day
+
+
+class _Statutory(_Table):
+    per_resident_percent: Percent
+    per_120l_container_percent: Percent
+    bases: Annotated[list[_Base], Field(min_length=1)]
+    per_household_percent: Percent | None = None
+    per_m3_water_percent: Percent | None = None
+    summer_house_yearly_percent: Percent | None = None
+
+
+class _Tier(_Table):
+    first_person: Persons
+    last_person: Persons | None = None
+    rate: Money
+
+
+class _Residential(_Table):
+    valid_from: MonthStart
+    tiers: Annotated[list[_Tier], Field(min_length=1)]
+    composting_discount: Money
+    resolution: Text | None = None
+
+
+class _Containers(_Table):
+    valid_from: MonthStart
+    rates: Annotated[dict[Annotated[str, AfterValidator(_capacity)], Money], Field(min_length=1)]  # litres = rate
+    resolution: Text | None = None
+
+
+class _Deadlines(_Table):
+    first_declaration_days: Days = 14
+    change_day_of_next_month: Annotated[int, Strict(), Field(ge=1, le=28)] = 10  # a day every month has
+    death_decrease_months: Days = 6
+
+
+class _Document(_Table):
+    union: _Union
+    gminas: Annotated[list[_Gmina], Field(min_length=1)]
+    residential: Annotated[list[_Residential], Field(min_length=1)]
+    containers: Annotated[list[_Containers], Field(min_length=1)]
+    statutory: _Statutory
+    deadlines: _Deadlines = _Deadlines()
+
+
+# pydantic's error types → the message after "<file>: <dotted.key>: " ({…}: the error's context)
+_MESSAGES: dict[str, str] = {
+    "missing": "missing key {key!r}",
+    "extra_forbidden": "unknown key {key!r}",
+    "model_type": "expected a table",
+    "dict_type": "expected a table",
+    "list_type": "expected an array of tables",
+    "too_short": "must not be empty",
+    "date_type": "expected a date (YYYY-MM-DD), got {input!r}",
+    "int_type": "expected an integer, got {input!r}",
+    "string_type": "expected a non-empty string, got {input!r}",
+    "string_too_short": "expected a non-empty string, got {input!r}",
+    "decimal_type": "expected a non-negative number, got {input!r}",
+    "decimal_parsing": "expected a non-negative number, got {input!r}",
+    "finite_number": "expected a finite number, got {input!r}",
+    "greater_than": "expected a positive number, got {input!r}",
+    "greater_than_equal": "expected a number >= {ge}, got {input!r}",
+    "less_than_equal": "expected a number <= {le}, got {input!r}",
+    "decimal_max_places": "{input} has more than {decimal_places} decimal places",
+    "value_error": "{error}",
+}
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -284,267 +406,131 @@ def loads_ruleset(text: str, source: str = "<string>") -> RuleSet:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise RuleSetError(f"{source}: not valid TOML ({exc})") from None
-    return _Parser(source).ruleset(data)
+    try:
+        doc = _Document.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise RuleSetError(f"{source}: {dotted(err['loc']) or 'top level'}: {describe(err, _MESSAGES, '{msg}')}") from None
+    return _build(doc, source)
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
+def _build(doc: _Document, source: str) -> RuleSet:
+    """The value model from a validated document, with the checks across values."""
 
-    def fail(self, where: str, what: str) -> RuleSetError:
-        return RuleSetError(f"{self.source}: {where}: {what}")
+    def fail(where: str, what: str) -> RuleSetError:
+        return RuleSetError(f"{source}: {where}: {what}")
 
-    # -- primitive readers
-    def keys(self, table: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
-        if not isinstance(table, dict):
-            raise self.fail(where, "expected a table")
-        unknown = sorted(set(table) - required - optional)
-        if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}")
-        missing = sorted(required - set(table))
-        if missing:
-            raise self.fail(where, f"missing key {missing[0]!r}")
-        return table
+    memberships: list[Membership] = []
+    for g in doc.gminas:
+        where = f"gmina {g.name!r}"
+        if g.joined and g.left and g.left <= g.joined:
+            raise fail(where, f"left ({g.left}) is not after joined ({g.joined})")
+        m = Membership(g.name, g.joined, g.left)
+        for other in memberships:
+            if fold_name(other.name) != fold_name(m.name):
+                continue
+            if other.name != m.name:
+                raise fail(where, f"spelled differently from {other.name!r}")
+            if _overlap(other, m):
+                raise fail(where, "overlapping membership periods")
+        memberships.append(m)
 
-    def day(self, value: Any, where: str) -> date:
-        if isinstance(value, datetime) or not isinstance(value, date):
-            raise self.fail(where, f"expected a date (YYYY-MM-DD), got {value!r}")
-        return value
+    bases: list[StatutoryBase] = []
+    for b in doc.statutory.bases:
+        for other in bases:
+            if other.year == b.year:
+                raise fail(f"statutory base of {b.year}", "listed twice")
+            if other.in_force_from == b.in_force_from:
+                raise fail(f"statutory base of {b.year}", f"in force from {b.in_force_from}, the same day as the base of {other.year}")
+        bases.append(StatutoryBase(b.year, b.value, b.in_force_from))
+    s = doc.statutory
+    statutory = StatutoryMaxima(
+        per_resident_percent=s.per_resident_percent,
+        per_120l_container_percent=s.per_120l_container_percent,
+        bases=tuple(sorted(bases, key=lambda b: b.in_force_from)),
+        per_household_percent=s.per_household_percent,
+        per_m3_water_percent=s.per_m3_water_percent,
+        summer_house_yearly_percent=s.summer_house_yearly_percent,
+    )
 
-    def integer(self, value: Any, where: str, minimum: int = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(where, f"expected an integer >= {minimum}, got {value!r}")
-        return value
-
-    def decimal(self, value: Any, where: str, *, places: int | None = 2, positive: bool = False) -> Decimal:
-        if isinstance(value, bool):
-            raise self.fail(where, f"expected a number, got {value!r}")
-        try:
-            dec = Decimal(value) if isinstance(value, (int, str, Decimal)) else None
-        except InvalidOperation:
-            dec = None
-        if dec is None or not dec.is_finite() or dec < 0 or (positive and dec == 0):
-            raise self.fail(where, f"expected a {'positive' if positive else 'non-negative'} number, got {value!r}")
-        if places is not None and dec.as_tuple().exponent < -places:  # type: ignore[operator]
-            raise self.fail(where, f"{dec} has more than {places} decimal places")
-        return dec
-
-    def text(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"expected a non-empty string, got {value!r}")
-        return value.strip()
-
-    def array(self, value: Any, where: str) -> list:
-        if not isinstance(value, list):
-            raise self.fail(where, "expected an array of tables")
-        return value
-
-    # -- tables
-    def ruleset(self, data: dict) -> RuleSet:
-        self.keys(data, "top level", {"union", "gminas", "residential", "containers", "statutory"}, {"deadlines"})
-        union = self.keys(data["union"], "[union]", {"name"})
-        statutory = self.statutory(data["statutory"])
-        memberships = self.gminas(self.array(data["gminas"], "[[gminas]]"))
-        residential = self.residential(self.array(data["residential"], "[[residential]]"), statutory)
-        containers = self.containers(self.array(data["containers"], "[[containers]]"), statutory)
-        deadlines = self.deadlines(data.get("deadlines", {}))
-        return RuleSet(
-            name=self.text(union["name"], "[union] name"),
-            memberships=memberships,
-            residential=residential,
-            containers=containers,
-            statutory=statutory,
-            deadlines=deadlines,
-            source=self.source,
-        )
-
-    def gminas(self, items: list) -> tuple[Membership, ...]:
-        if not items:
-            raise self.fail("[[gminas]]", "no member gminas")
-        out: list[Membership] = []
-        for i, raw in enumerate(items, 1):
-            where = f"gminas[{i}]"
-            t = self.keys(raw, where, {"name"}, {"joined", "left"})
-            name = self.text(t["name"], f"{where} name")
-            where = f"gmina {name!r}"
-            joined = self.day(t["joined"], f"{where} joined") if "joined" in t else None
-            left = self.day(t["left"], f"{where} left") if "left" in t else None
-            if joined and left and left <= joined:
-                raise self.fail(where, f"left ({left}) is not after joined ({joined})")
-            m = Membership(name, joined, left)
-            for other in out:
-                if fold_name(other.name) != fold_name(name):
-                    continue
-                if other.name != name:
-                    raise self.fail(where, f"spelled differently from {other.name!r}")
-                if _overlap(other, m):
-                    raise self.fail(where, "overlapping membership periods")
-            out.append(m)
-        return tuple(out)
-
-    def statutory(self, raw: Any) -> StatutoryMaxima:
-        where = "[statutory]"
-        t = self.keys(
-            raw,
-            where,
-            {"per_resident_percent", "per_120l_container_percent", "bases"},
-            {"per_household_percent", "per_m3_water_percent", "summer_house_yearly_percent"},
-        )
-
-        def pct(key: str) -> Decimal | None:
-            return self.decimal(t[key], f"{where} {key}", places=None, positive=True) if key in t else None
-
-        bases: list[StatutoryBase] = []
-        for i, rb in enumerate(self.array(t["bases"], "[[statutory.bases]]"), 1):
-            bw = f"statutory.bases[{i}]"
-            b = self.keys(rb, bw, {"year", "value", "in_force_from"})
-            base = StatutoryBase(
-                year=self.integer(b["year"], f"{bw} year", 1990),
-                value=self.decimal(b["value"], f"{bw} value", positive=True),
-                in_force_from=self.day(b["in_force_from"], f"{bw} in_force_from"),
-            )
-            for other in bases:
-                if other.year == base.year:
-                    raise self.fail(f"statutory base of {base.year}", "listed twice")
-                if other.in_force_from == base.in_force_from:
-                    raise self.fail(
-                        f"statutory base of {base.year}",
-                        f"in force from {base.in_force_from}, the same day as the base of {other.year}",
-                    )
-            bases.append(base)
-        if not bases:
-            raise self.fail("[[statutory.bases]]", "no statutory base")
-        bases.sort(key=lambda b: b.in_force_from)
-        return StatutoryMaxima(
-            per_resident_percent=pct("per_resident_percent"),  # type: ignore[arg-type]
-            per_120l_container_percent=pct("per_120l_container_percent"),  # type: ignore[arg-type]
-            bases=tuple(bases),
-            per_household_percent=pct("per_household_percent"),
-            per_m3_water_percent=pct("per_m3_water_percent"),
-            summer_house_yearly_percent=pct("summer_house_yearly_percent"),
-        )
-
-    def valid_from(self, t: dict, where: str) -> date:
-        d = self.day(t["valid_from"], f"{where} valid_from")
-        if d.day != 1:
-            raise self.fail(where, f"valid_from {d} is not the first day of a month (the fee is monthly)")
-        return d
-
-    def base_for(self, statutory: StatutoryMaxima, on: date, where: str) -> StatutoryBase:
+    def base_for(on: date, where: str) -> StatutoryBase:
         base = statutory.base_on(on)
         if base is None:
-            raise self.fail(where, f"no statutory base (GUS) in force on {on} to check the rates against")
+            raise fail(where, f"no statutory base (GUS) in force on {on} to check the rates against")
         return base
 
-    def residential(self, items: list, statutory: StatutoryMaxima) -> tuple[ResidentialRates, ...]:
-        if not items:
-            raise self.fail("[[residential]]", "no residential rate table")
-        out: list[ResidentialRates] = []
-        for i, raw in enumerate(items, 1):
-            t = self.keys(raw, f"residential[{i}]", {"valid_from", "tiers", "composting_discount"}, {"resolution"})
-            vf = self.valid_from(t, f"residential[{i}]")
-            where = f"residential table valid from {vf}"
-            tiers = self.tiers(self.array(t["tiers"], f"{where} tiers"), where)
-            discount = self.decimal(t["composting_discount"], f"{where} composting_discount")
-            lowest = min(tier.rate for tier in tiers)
-            if discount > lowest:
-                raise self.fail(where, f"composting discount {discount} exceeds the lowest rate {lowest}")
-            base = self.base_for(statutory, vf, where)
-            maximum = statutory.max_per_resident(vf)
-            for tier in tiers:
-                if maximum is not None and tier.rate > maximum:
-                    raise self.fail(
-                        where,
-                        f"rate {tier.rate} for {tier.label} exceeds the statutory maximum {maximum} "
-                        f"({statutory.per_resident_percent}% of {base.value}, GUS base of {base.year} "
-                        f"in force from {base.in_force_from})",
-                    )
-            if any(r.valid_from == vf for r in out):
-                raise self.fail(where, "two residential tables valid from the same day (overlapping periods)")
-            out.append(ResidentialRates(vf, tiers, discount, self.opt_text(t, "resolution", where)))
-        out.sort(key=lambda r: r.valid_from)
-        return tuple(out)
+    residential: list[ResidentialRates] = []
+    for r in doc.residential:
+        where = f"residential table valid from {r.valid_from}"
+        tiers = _tiers(r.tiers, where, fail)
+        lowest = min(tier.rate for tier in tiers)
+        if r.composting_discount > lowest:
+            raise fail(where, f"composting discount {r.composting_discount} exceeds the lowest rate {lowest}")
+        base = base_for(r.valid_from, where)
+        maximum = statutory.max_per_resident(r.valid_from)
+        for tier in tiers:
+            if maximum is not None and tier.rate > maximum:
+                raise fail(
+                    where,
+                    f"rate {tier.rate} for {tier.label} exceeds the statutory maximum {maximum} "
+                    f"({statutory.per_resident_percent}% of {base.value}, GUS base of {base.year} "
+                    f"in force from {base.in_force_from})",
+                )
+        if any(t.valid_from == r.valid_from for t in residential):
+            raise fail(where, "two residential tables valid from the same day (overlapping periods)")
+        residential.append(ResidentialRates(r.valid_from, tiers, r.composting_discount, r.resolution))
 
-    def tiers(self, items: list, where: str) -> tuple[Tier, ...]:
-        if not items:
-            raise self.fail(where, "no tiers")
-        tiers: list[Tier] = []
-        for j, raw in enumerate(items, 1):
-            tw = f"{where} tier {j}"
-            t = self.keys(raw, tw, {"first_person", "rate"}, {"last_person"})
-            first = self.integer(t["first_person"], f"{tw} first_person", 1)
-            last = self.integer(t["last_person"], f"{tw} last_person", 1) if "last_person" in t else None
-            if last is not None and last < first:
-                raise self.fail(tw, f"last_person {last} is before first_person {first}")
-            tiers.append(Tier(first, last, self.decimal(t["rate"], f"{tw} rate")))
-        tiers.sort(key=lambda x: x.first_person)
-        expected = 1
-        for j, tier in enumerate(tiers):
-            if tier.first_person != expected:
-                what = "missing tier" if tier.first_person > expected else "overlapping tiers"
-                raise self.fail(where, f"{what}: expected a tier starting at person {expected}, found {tier.label}")
-            if tier.last_person is None:
-                if j != len(tiers) - 1:
-                    raise self.fail(where, f"overlapping tiers: {tier.label} is open but further tiers follow")
-                return tuple(tiers)
-            expected = tier.last_person + 1
-        raise self.fail(where, f"missing tier: no open last tier for person {expected} and further")
+    containers: list[ContainerRates] = []
+    for c in doc.containers:
+        where = f"container table valid from {c.valid_from}"
+        base = base_for(c.valid_from, where)
+        rates: dict[int, Decimal] = {}
+        for key, rate in c.rates.items():
+            cap = int(key)
+            if cap in rates:
+                raise fail(where, f"capacity {cap} l listed twice")
+            maximum = statutory.max_per_container(cap, c.valid_from)
+            if maximum is not None and rate > maximum:
+                raise fail(
+                    where,
+                    f"rate {rate} for a {cap} l container exceeds the statutory maximum {maximum} "
+                    f"({statutory.per_120l_container_percent}% of {base.value} per 120 l, proportional; "
+                    f"GUS base of {base.year} in force from {base.in_force_from})",
+                )
+            rates[cap] = rate
+        if any(t.valid_from == c.valid_from for t in containers):
+            raise fail(where, "two container tables valid from the same day (overlapping periods)")
+        containers.append(ContainerRates(c.valid_from, MappingProxyType(dict(sorted(rates.items()))), c.resolution))
 
-    def containers(self, items: list, statutory: StatutoryMaxima) -> tuple[ContainerRates, ...]:
-        if not items:
-            raise self.fail("[[containers]]", "no container rate table")
-        out: list[ContainerRates] = []
-        for i, raw in enumerate(items, 1):
-            t = self.keys(raw, f"containers[{i}]", {"valid_from", "rates"}, {"resolution"})
-            vf = self.valid_from(t, f"containers[{i}]")
-            where = f"container table valid from {vf}"
-            raw_rates = t["rates"]
-            if not isinstance(raw_rates, dict) or not raw_rates:
-                raise self.fail(where, "rates must be a non-empty table {capacity_l = rate}")
-            base = self.base_for(statutory, vf, where)
-            rates: dict[int, Decimal] = {}
-            for key, value in raw_rates.items():
-                if not key.isdigit() or int(key) <= 0:
-                    raise self.fail(where, f"capacity {key!r} is not a positive number of litres")
-                cap = int(key)
-                if cap in rates:
-                    raise self.fail(where, f"capacity {cap} l listed twice")
-                rate = self.decimal(value, f"{where} rate for {cap} l")
-                maximum = statutory.max_per_container(cap, vf)
-                if maximum is not None and rate > maximum:
-                    raise self.fail(
-                        where,
-                        f"rate {rate} for a {cap} l container exceeds the statutory maximum {maximum} "
-                        f"({statutory.per_120l_container_percent}% of {base.value} per 120 l, proportional; "
-                        f"GUS base of {base.year} in force from {base.in_force_from})",
-                    )
-                rates[cap] = rate
-            if any(c.valid_from == vf for c in out):
-                raise self.fail(where, "two container tables valid from the same day (overlapping periods)")
-            out.append(ContainerRates(vf, MappingProxyType(dict(sorted(rates.items()))), self.opt_text(t, "resolution", where)))
-        out.sort(key=lambda c: c.valid_from)
-        return tuple(out)
+    d = doc.deadlines
+    return RuleSet(
+        name=doc.union.name,
+        memberships=tuple(memberships),
+        residential=tuple(sorted(residential, key=lambda r: r.valid_from)),
+        containers=tuple(sorted(containers, key=lambda c: c.valid_from)),
+        statutory=statutory,
+        deadlines=Deadlines(d.first_declaration_days, d.change_day_of_next_month, d.death_decrease_months),
+        source=source,
+    )
 
-    def deadlines(self, raw: Any) -> Deadlines:
-        where = "[deadlines]"
-        t = self.keys(raw, where, set(), {"first_declaration_days", "change_day_of_next_month", "death_decrease_months"})
-        d = Deadlines()
-        day = t.get("change_day_of_next_month", d.change_day_of_next_month)
-        day = self.integer(day, f"{where} change_day_of_next_month", 1)
-        if day > 28:
-            raise self.fail(where, f"change_day_of_next_month {day} must be 1..28 (a day every month has)")
-        return Deadlines(
-            first_declaration_days=self.integer(
-                t.get("first_declaration_days", d.first_declaration_days), f"{where} first_declaration_days", 0
-            ),
-            change_day_of_next_month=day,
-            death_decrease_months=self.integer(
-                t.get("death_decrease_months", d.death_decrease_months), f"{where} death_decrease_months", 0
-            ),
-        )
 
-    def opt_text(self, t: dict, key: str, where: str) -> str | None:
-        return self.text(t[key], f"{where} {key}") if key in t else None
+def _tiers(items: list[_Tier], where: str, fail: Any) -> tuple[Tier, ...]:
+    """The tiers sorted, running contiguously from person 1 to an open last tier."""
+    tiers = sorted((Tier(t.first_person, t.last_person, t.rate) for t in items), key=lambda t: t.first_person)
+    for tier in tiers:
+        if tier.last_person is not None and tier.last_person < tier.first_person:
+            raise fail(f"{where} tier {tier.first_person}", f"last_person {tier.last_person} is before first_person {tier.first_person}")
+    expected = 1
+    for j, tier in enumerate(tiers):
+        if tier.first_person != expected:
+            what = "missing tier" if tier.first_person > expected else "overlapping tiers"
+            raise fail(where, f"{what}: expected a tier starting at person {expected}, found {tier.label}")
+        if tier.last_person is None:
+            if j != len(tiers) - 1:
+                raise fail(where, f"overlapping tiers: {tier.label} is open but further tiers follow")
+            return tuple(tiers)
+        expected = tier.last_person + 1
+    raise fail(where, f"missing tier: no open last tier for person {expected} and further")
 
 
 def _overlap(a: Membership, b: Membership) -> bool:

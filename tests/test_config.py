@@ -62,6 +62,59 @@ def test_bad_values_name_the_key(tmp_path, text, key):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [  # one line each: the dotted key (tables in arrays counted from 0), then the Polish text
+        ("[[epuap.mailboxes]]\npodmiot = 'a'\nskrytka = 'b'\n[[epuap.mailboxes]]\npodmiot = 'a/b'\nskrytka = 'c'\n",
+         "epuap.mailboxes[1].podmiot: musi być niepustą nazwą bez '/' (najwyżej 100 znaków)"),
+        ("[[epuap.mailboxes]]\npodmiot = 'a'\nskrytka = 'b'\nkolor = 'x'\n", "epuap.mailboxes[0].kolor: nieznany klucz"),
+        ("[[epuap.mailboxes]]\npodmiot = 'a'\n", "epuap.mailboxes[0].skrytka: brak wymaganego klucza"),
+        ("[nonsense]\nx = 1\n", "nonsense: nieznana sekcja konfiguracji"),
+        ("path = 'elsewhere.toml'\n", "path: nieznana sekcja konfiguracji"),
+        ("epuap = 'on'\n", "epuap: musi być tabelą"),
+        ("[epuap]\ntimeout_s = 'slow'\n", "epuap.timeout_s: musi być liczbą"),
+        ("[epuap]\ntimeout_s = 0\n", "epuap.timeout_s: musi być większe od 0"),
+        ("[epuap]\nbatch_limit = 2.5\n", "epuap.batch_limit: musi być liczbą całkowitą"),
+        ("[epuap]\nbatch_limit = '10'\n", "epuap.batch_limit: musi być liczbą całkowitą"),
+        ("[epuap]\nmailboxes = 'deklaracje'\n", "epuap.mailboxes: musi być listą"),
+        ("[database]\necho = 1\n", "database.echo: musi być true albo false"),
+        ("[database]\nurl = 5\n", "database.url: musi być tekstem"),
+        ("[logging]\nformat = 'xml'\n", "logging.format: dozwolone wartości: json, text (podano 'xml')"),
+        ("[storage]\npath = ''\n", "storage.path: musi być ścieżką (niepustym tekstem)"),
+        ("[signatures]\ncrls = ['a.crl', 3]\n", "signatures.crls[1]: musi być ścieżką (niepustym tekstem)"),
+        ("[scans]\nmin_confidence = 1.5\n", "scans.min_confidence: nie może być większe od 1"),
+        ("[payments]\naccount_prefix = '12a'\n", "payments.account_prefix: najwyżej 8 cyfr"),
+    ],
+)
+def test_error_text_is_polish_and_names_the_dotted_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("section", sorted(config._SECTIONS))
+def test_every_section_refuses_unknown_keys(tmp_path, section):
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, f"[{section}]\nkolor = 'x'\n"))
+    assert str(err.value) == f"{section}.kolor: nieznany klucz"
+
+
+def test_values_are_not_coerced_from_other_types(tmp_path):
+    cfg = config.load(write(tmp_path, "[epuap]\ntimeout_s = 90\n[scans]\nmin_confidence = 0.9\n"))
+    assert cfg.epuap.timeout_s == 90.0 and isinstance(cfg.epuap.timeout_s, float)
+    assert cfg.scans.min_confidence == Decimal("0.9")  # from the TOML text, never through binary float noise
+    for text in ("[epuap]\nenabled = 'true'\n", "[processing]\nmax_attempts = 8.0\n", "[payments]\naccount_prefix = 4000\n"):
+        with pytest.raises(ConfigError):
+            config.load(write(tmp_path, text))
+
+
+def test_paths_in_arrays_and_defaults_are_relative_to_the_config_file(tmp_path):
+    cfg = config.load(write(tmp_path, "[signatures]\ncrls = ['a.crl', '/abs/b.crl']\n"))
+    assert cfg.signatures.crls == (tmp_path.resolve() / "a.crl", Path("/abs/b.crl"))
+    assert cfg.correspondence.outbox == tmp_path.resolve() / "var" / "outbox"
+    assert cfg.path == tmp_path.resolve() / "config.toml"
+
+
 def test_decimal_and_defaults(tmp_path):
     cfg = config.load(write(tmp_path, "[scans]\nmin_confidence = 0.85\n"))
     assert cfg.scans.min_confidence == Decimal("0.85")

@@ -247,3 +247,31 @@ def test_wrong_types_are_refused():
     assert "expected a date" in refused(variant("joined = 2021-01-01", 'joined = "2021"'))
     assert "non-negative number" in refused(variant("120 = 20.00", '120 = "abc"'))
     assert "positive number of litres" in refused(variant("120 = 20.00", "x120 = 20.00"))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [  # the file's schema: the dotted key (tables in arrays counted from 0), then what is wrong
+        ("{ first_person = 1, last_person = 4, rate = 32.00 }", "{ first_person = 1, last_person = 4, rate = 32.00, kolor = 1 }",
+         "test.toml: residential[0].tiers[0].kolor: unknown key 'kolor'"),
+        ("{ first_person = 1, last_person = 4, rate = 32.00 }", "{ first_person = 1, last_person = 4 }",
+         "test.toml: residential[0].tiers[0].rate: missing key 'rate'"),
+        ("{ first_person = 1, last_person = 4, rate = 32.00 }", "{ first_person = '1', last_person = 4, rate = 32.00 }",
+         "test.toml: residential[0].tiers[0].first_person: expected an integer, got '1'"),
+        ("120 = 20.00", "120 = true", "test.toml: containers[0].rates.120: expected a non-negative number, got True"),
+        ("120 = 20.00", "120 = -1", "test.toml: containers[0].rates.120: expected a number >= 0, got -1"),
+        ("joined = 2021-01-01", "joined = 2021-01-01T10:00:00",
+         "test.toml: gminas[11].joined: expected a date (YYYY-MM-DD), got datetime.datetime(2021, 1, 1, 10, 0)"),
+        ('name = "Związek', 'colour = "green"\nname = "Związek', "test.toml: union.colour: unknown key 'colour'"),
+    ],
+)
+def test_schema_errors_name_the_dotted_key(old, new, message):
+    assert refused(variant(old, new)) == message
+
+
+def test_empty_tables_and_out_of_range_deadlines_are_refused():
+    text = packaged_text()
+    without_containers = "containers = []\n" + text[: text.index("[[containers]]")] + text[text.index("[statutory]"):]
+    assert refused(without_containers) == "test.toml: containers: must not be empty"
+    msg = refused(variant("change_day_of_next_month = 10", "change_day_of_next_month = 31"))
+    assert msg == "test.toml: deadlines.change_day_of_next_month: expected a number <= 28, got 31"

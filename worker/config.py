@@ -1,20 +1,26 @@
 """Configuration: one TOML file, typed and validated at start-up.
 
-Every key is declared here with its type and default; ``config.example.toml`` documents
-them. Unknown keys and bad values raise :class:`ConfigError` naming the key, in Polish (the
-administrator reads it) (the CLI turns
-it into exit status 2). Secrets are never in the file: a key names the environment
-variable that holds them. Relative paths are relative to the config file's folder.
+Every key is declared here with its type, constraints and default; ``config.example.toml``
+documents them. The sections are frozen dataclasses that pydantic validates (one
+:class:`pydantic.TypeAdapter` of :class:`Config`): unknown keys are refused, types are strict
+(no ``"5"`` for 5, no ``true`` for 1), and every error becomes one :class:`ConfigError` line
+``<dotted.key>: <Polish message>`` (the CLI prints it and exits with status 2). Tables in
+arrays are counted from 0: ``epuap.mailboxes[1].podmiot``. Secrets are never in the file: a
+key ending in ``_env`` names the environment variable that holds them. Relative paths are
+relative to the config file's folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError, ValidationInfo
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "EBOK_WORKER_CONFIG"
@@ -24,25 +30,75 @@ class ConfigError(Exception):
     """A configuration problem; ``str()`` is one line naming the key."""
 
 
+# --- value types ------------------------------------------------------------------------
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A relative path is relative to the config file's folder (``context["base"]``)."""
+    value = value.expanduser()
+    base = (info.context or {}).get("base")
+    return value if value.is_absolute() or base is None else base / value
+
+
+def _non_empty(value: Any) -> Any:
+    if value == "":
+        raise ValueError("musi być ścieżką (niepustym tekstem)")
+    return value
+
+
+def _box_name(value: str) -> str:
+    if not value or "/" in value or len(value) > 100:
+        raise ValueError("musi być niepustą nazwą bez '/' (najwyżej 100 znaków)")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if not value.split(":", 1)[0].startswith(("sqlite", "postgresql")):
+        raise ValueError("musi być adresem sqlite:/// albo postgresql+psycopg://")
+    return value
+
+
+def _bank_branch(value: str | None) -> str | None:
+    from worker.domain.accounts import branch_is_valid
+
+    if value is not None and not branch_is_valid(value):
+        raise ValueError("niepoprawny 8-cyfrowy numer rozliczeniowy oddziału banku")
+    return value
+
+
+def _account_prefix(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{0,8}", value):
+        raise ValueError("najwyżej 8 cyfr")
+    return value
+
+
+Text = Annotated[str, Strict()]
+Flag = Annotated[bool, Strict()]
+Count = Annotated[int, Strict(), Field(gt=0)]
+Seconds = Annotated[float, Strict(), Field(gt=0)]  # an int is taken too (120 → 120.0)
+Delay = Annotated[float, Strict(), Field(ge=0)]
+ConfigPath = Annotated[Path, BeforeValidator(_non_empty), AfterValidator(_resolve)]
+
+
 # --- sections -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = "sqlite:///var/ebok.sqlite3"
-    password_env: str | None = None  # the database password, when the URL has none
-    echo: bool = False
+    url: Annotated[Text, AfterValidator(_database_url)] = "sqlite:///var/ebok.sqlite3"
+    password_env: Text | None = None  # the database password, when the URL has none
+    echo: Flag = False
 
 
 @dataclass(frozen=True)
 class StorageConfig:
-    path: Path = Path("var/documents")
+    path: ConfigPath = Path("var/documents")
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    podmiot: str
-    skrytka: str
+    podmiot: Annotated[Text, AfterValidator(_box_name)]
+    skrytka: Annotated[Text, AfterValidator(_box_name)]
 
     @property
     def address(self) -> str:
@@ -51,87 +107,89 @@ class Mailbox:
 
 @dataclass(frozen=True)
 class EpuapConfig:
-    enabled: bool = False
-    endpoint: str = ""
-    certificate: Path | None = None
-    private_key: Path | None = None
-    private_key_password_env: str | None = None
-    response_certificate: Path | None = None
-    timeout_s: float = 120.0
-    connect_timeout_s: float = 30.0
-    poll_interval_s: float = 300.0
-    batch_limit: int = 100
-    max_attempts: int = 5
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    sign_timestamp: bool = True
-    max_response_bytes: int = 64 * 1024 * 1024  # a SOAP answer, after any decompression
+    enabled: Flag = False
+    endpoint: Text = ""
+    certificate: ConfigPath | None = None
+    private_key: ConfigPath | None = None
+    private_key_password_env: Text | None = None
+    response_certificate: ConfigPath | None = None
+    timeout_s: Seconds = 120.0
+    connect_timeout_s: Seconds = 30.0
+    poll_interval_s: Seconds = 300.0
+    batch_limit: Count = 100
+    max_attempts: Count = 5
+    backoff_initial_s: Delay = 1.0
+    backoff_max_s: Seconds = 60.0
+    sign_timestamp: Flag = True
+    max_response_bytes: Count = 64 * 1024 * 1024  # a SOAP answer, after any decompression
     mailboxes: tuple[Mailbox, ...] = ()
 
 
 @dataclass(frozen=True)
 class SignaturesConfig:
-    trust_anchors: Path | None = None
-    trusted_profile_seals: tuple[Path, ...] = ()
-    revocation: str = "off"  # off | required
-    crls: tuple[Path, ...] = ()  # revocation lists (DER or PEM) for revocation = "required"
-    tsa_anchors: Path | None = None  # roots of trusted time-stamping authorities (optional)
+    trust_anchors: ConfigPath | None = None
+    trusted_profile_seals: tuple[ConfigPath, ...] = ()
+    revocation: Literal["off", "required"] = "off"
+    crls: tuple[ConfigPath, ...] = ()  # revocation lists (DER or PEM) for revocation = "required"
+    tsa_anchors: ConfigPath | None = None  # roots of trusted time-stamping authorities (optional)
 
 
 @dataclass(frozen=True)
 class ScansConfig:
-    enabled: bool = False
-    inbox: Path = Path("var/scans/inbox")
-    archive: Path = Path("var/scans/archive")
-    quarantine: Path = Path("var/scans/quarantine")
-    poll_interval_s: float = 30.0
-    min_confidence: Decimal = Decimal("0.90")
-    incomplete_grace_s: float = 3600.0
+    enabled: Flag = False
+    inbox: ConfigPath = Path("var/scans/inbox")
+    archive: ConfigPath = Path("var/scans/archive")
+    quarantine: ConfigPath = Path("var/scans/quarantine")
+    poll_interval_s: Seconds = 30.0
+    # TOML's 0.90 is a float; pydantic makes the Decimal from its text (0.9, not 0.8999…)
+    min_confidence: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.90")
+    incomplete_grace_s: Delay = 3600.0
 
 
 @dataclass(frozen=True)
 class RulesConfig:
-    path: Path | None = None  # None: the rule set shipped with the worker
+    path: ConfigPath | None = None  # None: the rule set shipped with the worker
 
 
 @dataclass(frozen=True)
 class ProcessingConfig:
-    max_document_bytes: int = 10 * 1024 * 1024
-    max_attempts: int = 8  # technical failures before a document is parked as FAILED
-    retry_initial_s: float = 30.0
-    retry_max_s: float = 3600.0
-    interval_s: float = 10.0  # how often the daemon processes what is pending
+    max_document_bytes: Count = 10 * 1024 * 1024
+    max_attempts: Count = 8  # technical failures before a document is parked as FAILED
+    retry_initial_s: Delay = 30.0
+    retry_max_s: Seconds = 3600.0
+    interval_s: Seconds = 10.0  # how often the daemon processes what is pending
 
 
 @dataclass(frozen=True)
 class PaymentsConfig:
-    bank_branch: str | None = None  # 8-digit branch number of the union's bank
-    account_prefix: str = ""  # the union's virtual-account prefix (digits)
+    bank_branch: Annotated[Text | None, AfterValidator(_bank_branch)] = None  # 8-digit branch number of the union's bank
+    account_prefix: Annotated[Text, AfterValidator(_account_prefix)] = ""  # the union's virtual-account prefix (digits)
 
 
 @dataclass(frozen=True)
 class CorrespondenceConfig:
-    outbox: Path = Path("var/outbox")  # one folder per handed-over item, for the office's EZD
-    include_test_documents: bool = False  # hand over ePUAP test submissions (czyTestowe) too
-    max_attachment_bytes: int = 20 * 1024 * 1024  # one decoded attachment; larger ones are findings
+    outbox: ConfigPath = Path("var/outbox")  # one folder per handed-over item, for the office's EZD
+    include_test_documents: Flag = False  # hand over ePUAP test submissions (czyTestowe) too
+    max_attachment_bytes: Count = 20 * 1024 * 1024  # one decoded attachment; larger ones are findings
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    format: str = "json"
-    level: str = "INFO"
+    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    metrics_file: Path | None = None  # Prometheus textfile, written after every daemon pass
-    pending_warn_s: float = 3600.0  # oldest pending document older than this: WARNING
-    pull_stale_s: float = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
+    metrics_file: ConfigPath | None = None  # Prometheus textfile, written after every daemon pass
+    pending_warn_s: Seconds = 3600.0  # oldest pending document older than this: WARNING
+    pull_stale_s: Seconds = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
 
 
 @dataclass(frozen=True)
 class Config:
-    path: Path | None = None
+    __pydantic_config__ = ConfigDict(extra="forbid")  # the sections, without a config of their own, inherit it
+    path: Path | None = None  # the file it was loaded from (set by load(), never a key in it)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     epuap: EpuapConfig = field(default_factory=EpuapConfig)
@@ -158,33 +216,66 @@ class Config:
         return url
 
 
-_SECTIONS: dict[str, type] = {
-    "database": DatabaseConfig,
-    "storage": StorageConfig,
-    "epuap": EpuapConfig,
-    "signatures": SignaturesConfig,
-    "scans": ScansConfig,
-    "rules": RulesConfig,
-    "processing": ProcessingConfig,
-    "payments": PaymentsConfig,
-    "correspondence": CorrespondenceConfig,
-    "logging": LoggingConfig,
-    "monitoring": MonitoringConfig,
+_SECTIONS: dict[str, type] = {f.name: globals()[f.type] for f in fields(Config) if f.name != "path"}
+_ADAPTER = TypeAdapter(Config)
+
+# pydantic's error types → the administrator's Polish text ({…}: the error's context)
+_MESSAGES: dict[str, str] = {
+    "missing": "brak wymaganego klucza",
+    "unexpected_keyword_argument": "nieznany klucz",
+    "extra_forbidden": "nieznany klucz",
+    "greater_than": "musi być większe od {gt}",
+    "greater_than_equal": "nie może być mniejsze od {ge}",
+    "less_than_equal": "nie może być większe od {le}",
+    "literal_error": "dozwolone wartości: {choices} (podano {input!r})",
+    "int_type": "musi być liczbą całkowitą",
+    "int_from_float": "musi być liczbą całkowitą",
+    "float_type": "musi być liczbą",
+    "decimal_type": "musi być liczbą",
+    "decimal_parsing": "musi być liczbą",
+    "finite_number": "musi być liczbą",
+    "bool_type": "musi być true albo false",
+    "string_type": "musi być tekstem",
+    "path_type": "musi być ścieżką (niepustym tekstem)",
+    "tuple_type": "musi być listą",
+    "dataclass_type": "musi być tabelą",
+    "value_error": "{error}",
 }
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "logging.format": ("json", "text"),
-    "logging.level": ("DEBUG", "INFO", "WARNING", "ERROR"),
-    "signatures.revocation": ("off", "required"),
-}
 
-_POSITIVE = {
-    "epuap.timeout_s", "epuap.connect_timeout_s", "epuap.poll_interval_s", "epuap.batch_limit",
-    "epuap.max_attempts", "epuap.backoff_max_s", "epuap.max_response_bytes", "scans.poll_interval_s",
-    "processing.max_document_bytes", "processing.max_attempts", "processing.retry_max_s",
-    "processing.interval_s", "monitoring.pending_warn_s", "monitoring.pull_stale_s",
-    "correspondence.max_attachment_bytes",
-}
+def dotted(loc: tuple[str | int, ...]) -> str:
+    """pydantic's error location as the key is written: ``epuap.mailboxes[1].podmiot``.
+
+    >>> dotted(("epuap", "mailboxes", 1, "podmiot")), dotted(("containers", 0, "rates", "x1", "[key]"))
+    ('epuap.mailboxes[1].podmiot', 'containers[0].rates.x1')
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not part.startswith("["):  # pydantic's own markers such as "[key]"
+            out += f".{part}" if out else part
+    return out
+
+
+def describe(err: Any, messages: dict[str, str], fallback: str) -> str:
+    """One pydantic error (``ValidationError.errors()[i]``) in the words of ``messages``: a
+    template per error type, filled with the error's context, ``input``, ``msg`` and ``key``
+    (the last name in the location)."""
+    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
+    if "expected" in ctx:  # literal_error: "'json' or 'text'" → "json, text"
+        ctx["choices"] = ", ".join(re.findall(r"'([^']*)'", ctx["expected"]))
+    key = next((part for part in reversed(err["loc"]) if isinstance(part, str) and not part.startswith("[")), "")
+    template = messages.get(err["type"], fallback)
+    return template.format(**ctx, input=err.get("input"), msg=err["msg"], key=key)
+
+
+def _one_line(exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    key = dotted(err["loc"])
+    if err["type"] == "unexpected_keyword_argument" and len(err["loc"]) == 1:
+        return ConfigError(f"{key}: nieznana sekcja konfiguracji")
+    return ConfigError(f"{key}: {describe(err, _MESSAGES, 'niepoprawna wartość ({msg})')}")
 
 
 # --- loading --------------------------------------------------------------------------
@@ -209,19 +300,20 @@ def load(path: str | os.PathLike) -> Config:
 
 
 def from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Config:
-    sections: dict[str, Any] = {}
-    for name, value in data.items():
-        if name not in _SECTIONS:
-            raise ConfigError(f"{name}: nieznana sekcja konfiguracji")
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name}: musi być tabelą [{name}]")
-        sections[name] = _build(_SECTIONS[name], value, name, base)
-    db = sections.get("database", DatabaseConfig())
-    sections["database"] = replace(db, url=_sqlite_relative_to(db.url, base))
-    corr = sections.get("correspondence", CorrespondenceConfig())
-    if not corr.outbox.is_absolute():  # the default, too, is relative to the config file
-        sections["correspondence"] = replace(corr, outbox=base / corr.outbox)
-    return Config(path=path, **sections)
+    if "path" in data:  # Config.path is where the file is, not a section of it
+        raise ConfigError("path: nieznana sekcja konfiguracji")
+    try:
+        cfg = _ADAPTER.validate_python(data, context={"base": base})
+    except ValidationError as exc:
+        raise _one_line(exc) from None
+    _check_epuap(cfg.epuap)
+    outbox = cfg.correspondence.outbox  # the default, too, is relative to the config file
+    return replace(
+        cfg,
+        path=path,
+        database=replace(cfg.database, url=_sqlite_relative_to(cfg.database.url, base)),
+        correspondence=replace(cfg.correspondence, outbox=outbox if outbox.is_absolute() else base / outbox),
+    )
 
 
 def _sqlite_relative_to(url: str, base: Path) -> str:
@@ -238,102 +330,14 @@ def _sqlite_relative_to(url: str, base: Path) -> str:
     return f"{prefix}:///{base / rest}"
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str, base: Path) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        dotted = f"{prefix}.{key}"
-        if key not in known:
-            raise ConfigError(f"{dotted}: nieznany klucz")
-        kwargs[key] = _convert(dotted, known[key].type, value, base)
-    obj = cls(**kwargs)
-    _check(prefix, obj)
-    return obj
-
-
-def _convert(key: str, typ: Any, value: Any, base: Path) -> Any:
-    t = str(typ)
-    if key == "epuap.mailboxes":
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: musi być listą tabel [[epuap.mailboxes]]")
-        boxes = []
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise ConfigError(f"{key}[{i}]: musi być tabelą z kluczami podmiot i skrytka")
-            unknown = set(item) - {"podmiot", "skrytka"}
-            if unknown:
-                raise ConfigError(f"{key}[{i}].{sorted(unknown)[0]}: nieznany klucz")
-            for k in ("podmiot", "skrytka"):
-                v = item.get(k)
-                if not isinstance(v, str) or not v or "/" in v or len(v) > 100:
-                    raise ConfigError(f"{key}[{i}].{k}: musi być niepustą nazwą bez '/' (najwyżej 100 znaków)")
-            boxes.append(Mailbox(item["podmiot"], item["skrytka"]))
-        return tuple(boxes)
-    if "tuple[Path" in t:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: musi być listą ścieżek")
-        return tuple(_path(base, v) for v in value)
-    if "Path" in t:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: musi być ścieżką (niepustym tekstem)")
-        return _path(base, value)
-    if t == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: musi być true albo false")
-        return value
-    if t == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: musi być liczbą całkowitą")
-        return value
-    if t == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: musi być liczbą")
-        return float(value)
-    if t == "Decimal":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{key}: musi być liczbą")
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:
-            raise ConfigError(f"{key}: musi być liczbą") from None
-    if "str" in t:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: musi być tekstem")
-        return value
-    raise ConfigError(f"{key}: nieobsługiwana wartość")  # pragma: no cover - schema error
-
-
-def _path(base: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
-
-
-def _check(prefix: str, obj: Any) -> None:
-    for f in fields(obj):
-        key = f"{prefix}.{f.name}"
-        value = getattr(obj, f.name)
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(f"{key}: dozwolone wartości: {', '.join(_CHOICES[key])} (podano {value!r})")
-        if key in _POSITIVE and value <= 0:
-            raise ConfigError(f"{key}: musi być większe od 0")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise ConfigError(f"{key}: nie może być ujemne")
-    if prefix == "scans" and not (Decimal(0) <= obj.min_confidence <= Decimal(1)):
-        raise ConfigError("scans.min_confidence: musi być między 0 a 1")
-    if prefix == "database" and not obj.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
-        raise ConfigError("database.url: musi być adresem sqlite:/// albo postgresql+psycopg://")
-    if prefix == "payments":
-        from worker.domain.accounts import branch_is_valid
-
-        if obj.bank_branch is not None and not branch_is_valid(obj.bank_branch):
-            raise ConfigError("payments.bank_branch: niepoprawny 8-cyfrowy numer rozliczeniowy oddziału banku")
-        if not obj.account_prefix.isdigit() and obj.account_prefix != "" or len(obj.account_prefix) > 8:
-            raise ConfigError("payments.account_prefix: najwyżej 8 cyfr")
-    if prefix == "epuap" and obj.enabled:
-        for name in ("endpoint", "certificate", "private_key", "response_certificate"):
-            if not getattr(obj, name):
-                raise ConfigError(f"epuap.{name}: wymagane, gdy epuap.enabled = true")
-        if not obj.endpoint.startswith(("http://", "https://")):
-            raise ConfigError("epuap.endpoint: musi być adresem http:// lub https://")
-        if not obj.mailboxes:
-            raise ConfigError("epuap.mailboxes: gdy epuap.enabled = true, potrzebna jest co najmniej jedna [[epuap.mailboxes]]")
+def _check_epuap(epuap: EpuapConfig) -> None:
+    """What ePUAP needs when it is enabled (keys that depend on another key's value)."""
+    if not epuap.enabled:
+        return
+    for name in ("endpoint", "certificate", "private_key", "response_certificate"):
+        if not getattr(epuap, name):
+            raise ConfigError(f"epuap.{name}: wymagane, gdy epuap.enabled = true")
+    if not epuap.endpoint.startswith(("http://", "https://")):
+        raise ConfigError("epuap.endpoint: musi być adresem http:// lub https://")
+    if not epuap.mailboxes:
+        raise ConfigError("epuap.mailboxes: gdy epuap.enabled = true, potrzebna jest co najmniej jedna [[epuap.mailboxes]]")
