@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
+from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.domain.findings import REJECTED, finding
 from worker.domain.model import EPUAP, PAPER
 from worker.forms.safe_xml import XmlRefused, parse_untrusted

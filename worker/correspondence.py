@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.db import reports
 from adapters.db.tables import worker_correspondence, worker_document
 from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
 from worker import states
+from worker.domain.clock import WARSAW, utcnow
 from worker.domain.attachments import extract, safe_name
 from worker.domain.findings import finding
 from worker.errors import describe_technical_error
@@ -42,7 +43,7 @@ from worker.pipeline import CORRESPONDENCE, Context
 
 log = logging.getLogger(__name__)
 
-POLISH = ZoneInfo("Europe/Warsaw")
+POLISH = WARSAW
 TEST = "TEST"
 METADATA_FILE = "metadane.json"
 ATTACHMENTS_DIR = "zalaczniki"
@@ -50,10 +51,6 @@ ATTACHMENTS_DIR = "zalaczniki"
 
 def _checkpoint(name: str) -> None:
     """A named point between two steps of a hand-over (the tests crash exactly there)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def local(t: datetime | None) -> str:
@@ -333,20 +330,4 @@ def _record_failure(app: Any, doc_id: int, error: str, now: datetime) -> None:
 def status_counts(app: Any, conn: Any) -> dict[str, Any]:
     """For the status snapshot: items pending hand-over, handed over, and the outbox's last
     error (of an item still pending), if any."""
-    d, c = worker_document.c, worker_correspondence.c
-    kinds = handed_over_kinds(app)
-    handed = conn.execute(select(func.count()).select_from(worker_correspondence).where(c.handed_over_at.is_not(None))).scalar_one()
-    pending = conn.execute(
-        select(func.count()).select_from(worker_document)
-        .outerjoin(worker_correspondence, c.document_id == d.id)
-        .where(d.state == states.DONE, d.kind.in_(kinds), c.handed_over_at.is_(None))
-    ).scalar_one()
-    err = conn.execute(
-        select(c.last_error, c.last_attempt_at).where(c.handed_over_at.is_(None), c.last_error.is_not(None)).order_by(c.last_attempt_at.desc()).limit(1)
-    ).first()
-    return {
-        "pending": pending,
-        "handed_over": handed,
-        "outbox_error": err.last_error if err else None,
-        "outbox_error_at": err.last_attempt_at.isoformat() if err else None,
-    }
+    return reports.handover_counts(conn, handed_over_kinds(app))

@@ -5,7 +5,6 @@ IDs of correspondence are document ids (correspondence has no declaration id).""
 
 from __future__ import annotations
 
-import argparse
 import json
 import unicodedata
 from pathlib import Path
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document
 from adapters.outbox import write_folder
 from worker import states
-from worker.cli import EXIT_OK, print_json
+from worker.output import EXIT_OK, print_json
 from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
 from worker.errors import UsageError
 
@@ -31,15 +30,6 @@ def clean(value: Any, limit: int = 300) -> str:
     text = " ".join(str(value).split())
     text = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def command(app: Any, args: argparse.Namespace) -> int:
-    action = args.correspondence_command
-    if action == "list":
-        return list_items(app, since=args.since, as_json=args.json)
-    if action == "show":
-        return show(app, args.id)
-    return export(app, args.id, Path(args.to))
 
 
 def _rows(app: Any) -> list[Any]:

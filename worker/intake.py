@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.db.tables import worker_document, worker_mailbox
 from adapters.storage import DocumentStore
 from worker import states
+from worker.domain.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ class StoreResult:
 
 def _checkpoint(name: str) -> None:
     """A named point between two steps of intake (the crash tests kill the process here)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Intake:

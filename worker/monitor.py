@@ -1,6 +1,6 @@
 """Monitoring: one evaluation of the status snapshot for every watcher.
 
-The snapshot is the dict behind ``status --json`` (:func:`worker.commands.collect_status`).
+The snapshot is the dict behind ``status --json`` (:func:`worker.status.collect_status`).
 :func:`evaluate` is a pure function over it and the ``[monitoring]`` thresholds; its
 :class:`Health` feeds ``status --monitor`` (the Nagios plugin line and exit status), the
 Prometheus textfile (:func:`write_metrics`) and the systemd ``STATUS=`` line
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from worker import fmt
+from worker.status import collect_status
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -245,8 +246,6 @@ class Publisher:
 
     def publish(self, now: datetime | None = None) -> Health | None:
         import logging
-
-        from worker.commands import collect_status
 
         log = logging.getLogger("worker.monitor")
         try:

@@ -26,6 +26,7 @@ from adapters.db import ebok, signature_digests
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore
 from worker import states
+from worker.domain.clock import utcnow
 from worker.config import PaymentsConfig, ProcessingConfig
 from worker.errors import SafeMessage, describe_technical_error
 from worker.locks import PassLocks, lock_key
@@ -36,10 +37,6 @@ from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, 
 log = logging.getLogger(__name__)
 
 TEST = "TEST"  # kind of an ePUAP czyTestowe document: stored, never loaded
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _checkpoint(name: str) -> None:

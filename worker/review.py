@@ -9,7 +9,6 @@ fee periods. IDs are eBOK declaration ids.
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from sqlalchemy import insert, select, update
@@ -18,30 +17,16 @@ from adapters.db import ebok
 from adapters.db.tables import ebok_declaration, ebok_payer, ebok_property, worker_audit, worker_document
 from worker import fmt
 from worker.app import App
-from worker.cli import EXIT_OK
+from worker.correspondence_cmd import print_declaration_attachments
+from worker.output import EXIT_OK
 from worker.errors import UsageError
 from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
-from worker.processing import utcnow
+from worker.domain.clock import utcnow
 
 log = logging.getLogger("worker.review")
 
 
-def command(app: App, args: argparse.Namespace) -> int:
-    action = args.review_command
-    if action == "list":
-        return _list(app)
-    if action == "show":
-        return _show(app, args.id)
-    if action == "export-attachments":
-        from pathlib import Path
-
-        from worker.correspondence_cmd import export_declaration_attachments
-
-        return export_declaration_attachments(app, args.id, Path(args.to))
-    return decide(app, args.id, ACCEPTED if action == "accept" else REJECTED, note=args.note, user=args.user)
-
-
-def _list(app: App) -> int:
+def list_queue(app: App) -> int:
     d, pr = ebok_declaration.c, ebok_property.c
     with app.engine.connect() as conn:
         rows = conn.execute(
@@ -61,7 +46,7 @@ def _list(app: App) -> int:
     return EXIT_OK
 
 
-def _show(app: App, decl_id: int) -> int:
+def show(app: App, decl_id: int) -> int:
     d, p, pr, w = ebok_declaration.c, ebok_payer.c, ebok_property.c, worker_document.c
     with app.engine.connect() as conn:
         r = conn.execute(
@@ -86,8 +71,6 @@ def _show(app: App, decl_id: int) -> int:
     print("  Ustalenia:" if r["findings"] else "  Ustalenia: brak")
     for f in r["findings"] or []:
         print(f"    [{f['code']}] {fmt.field(f.get('field'))}: {f['message']}")
-    from worker.correspondence_cmd import print_declaration_attachments
-
     print_declaration_attachments(r["evidence"], r["channel"])
     if r["review_note"]:
         print(f"  Decyzja biura ({fmt.text(r['reviewed_by'])}, {fmt.datetime_local(r['reviewed_at'])}): {r['review_note']}")
