@@ -19,13 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from adapters.storage import DocumentStore
+from worker import fmt
 from worker.app import App
-from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.domain.findings import REJECTED, finding
 from worker.domain.model import EPUAP, PAPER
 from worker.forms.safe_xml import XmlRefused, parse_untrusted
+from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.pipeline import CORRESPONDENCE, Context
 from worker.processing import analyse
+from worker.scans.export import is_scan_export, read_header, ScanExportError
 
 
 def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any]:
@@ -41,8 +44,6 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
         else:
             raw = path.read_bytes()
             root = _root_or_none(raw, settings.max_document_bytes)
-            from worker.scans.export import is_scan_export
-
             if is_scan_export(root):
                 ctx = analyse(raw, channel=PAPER, filed_at=filed_at, settings=settings)
                 image = scan_image(path, root)
@@ -65,9 +66,6 @@ def _root_or_none(raw: bytes, max_bytes: int) -> Any:
 
 def scan_image(path: Path, root: Any) -> dict[str, Any]:
     """The scan export's PDF beside it: there, and with the SHA-256 the export gives?"""
-    from adapters.storage import DocumentStore
-    from worker.scans.export import ScanExportError, read_header
-
     try:
         header = read_header(root)
     except ScanExportError as exc:
@@ -111,8 +109,6 @@ def run_check(app: App, files: list[Path], *, as_json: bool, filed_at: datetime 
     if as_json:
         print_json(results)
     else:
-        from worker import fmt
-
         for r in results:
             if "error" in r:
                 print(f"{r['file']}: {r['error']}")

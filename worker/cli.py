@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from adapters.epuap import double
 from worker import commands, logs
 from worker import config as config_mod
 from worker.config import ConfigError
@@ -128,8 +129,6 @@ def _iso_datetime(text: str) -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["epuap-double"]:
-        from adapters.epuap import double
-
         return double.main(argv[1:])
     args = _parser().parse_args(argv)
     monitor = args.command == "status" and getattr(args, "monitor", False)

@@ -35,11 +35,14 @@ from adapters.db.tables import worker_correspondence, worker_document
 from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
 from worker import states
-from worker.domain.clock import WARSAW, utcnow
 from worker.domain.attachments import extract, safe_name
-from worker.domain.findings import finding
+from worker.domain.clock import WARSAW, utcnow
+from worker.domain.findings import finding, Finding
+from worker.domain.model import EPUAP
 from worker.errors import describe_technical_error
+from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
 from worker.pipeline import CORRESPONDENCE, Context
+from worker.signatures import INDETERMINATE, VALID, verify_document
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +69,7 @@ def finish_analysis(ctx: Context) -> Context:
     at ``identify`` before the signature stage) and decode the attachments of the verified
     content, for every kind of document. A broken attachment is an informational
     ``ATTACHMENT_UNREADABLE`` finding, never an exception."""
-    from worker.domain.model import EPUAP
-
     if ctx.kind == CORRESPONDENCE and ctx.channel == EPUAP and ctx.signature is None and ctx.settings.trust is not None:
-        from worker.signatures import INDETERMINATE, VALID, verify_document
-
         result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at)
         ctx.signature = result
         if result.status in (VALID, INDETERMINATE):
@@ -183,10 +182,6 @@ def reread(app: Any, doc: Any, raw: bytes) -> Context:
     """A stored correspondence document read again for its hand-over: parsed safely, its
     signature verified and its attachments decoded (:func:`finish_analysis`), without
     running the pipeline again; the findings are those processing recorded."""
-    from worker.domain.findings import Finding
-    from worker.domain.model import EPUAP
-    from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
-
     ctx = Context(raw=raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=doc["meta"] or {},
                   settings=app.settings, document_id=doc["id"])
     ctx.kind = doc["kind"] or CORRESPONDENCE

@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.db import reports
+from adapters.db.errors import database_lost
 from adapters.epuap.pull import pull_mailboxes
 from adapters.scans import ScanReport, scan_inbox
 from worker import fmt, monitor, states
@@ -40,7 +41,6 @@ from worker.errors import UsageError, describe_technical_error
 from worker.fees import recompute_if_rates_changed
 from worker.fmt import LOCAL as LOCAL_ZONE
 from worker.output import EXIT_FAILURE, EXIT_OK
-from worker.processing import database_lost
 from worker.monitor import Publisher
 from worker.status import collect_status
 from worker.systemd import Notifier

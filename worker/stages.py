@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.checks import fee_rules
 from worker.domain.model import EPUAP, PAPER
+from worker.forms import FORM_STAGES_AFTER_SIGNATURE, FORM_STAGES_BEFORE_SIGNATURE
 from worker.pipeline import Stage
+from worker.scans.stages import PAPER_STAGES
+from worker.signatures import stages as signatures
 
 
 def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Stage]:
-    from rules.checks import fee_rules
-    from worker.forms import FORM_STAGES_AFTER_SIGNATURE, FORM_STAGES_BEFORE_SIGNATURE
-    from worker.signatures import stages as signatures
-
     if channel == EPUAP:
         return [
             *FORM_STAGES_BEFORE_SIGNATURE,  # parse, identify
@@ -32,7 +32,5 @@ def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Sta
             fee_rules,
         ]
     if channel == PAPER:
-        from worker.scans.stages import PAPER_STAGES
-
         return list(PAPER_STAGES)
     raise ValueError(f"no pipeline for channel {channel!r}")

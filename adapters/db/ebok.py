@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, ebok_property, worker_audit, worker_document
-from rules import reconcile
+from rules import periods, reconcile
 from worker.config import PaymentsConfig
 from worker.domain import model
 from worker.domain.accounts import payer_account
@@ -274,8 +274,6 @@ def reconcile_property(
 def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> None:
     """Only the fee periods, from the property's ACCEPTED and SUPERSEDED declarations as
     stored (for a change of the rate tables: the statuses stay as decided)."""
-    from rules import periods
-
     decls = property_declarations(conn, property_id, (ACCEPTED, SUPERSEDED))
     inputs = [
         periods.PeriodInput(s.declaration_id, s.payer_id, s.declaration.purpose, s.declaration.applies_from, s.declaration.filed_at, s.corrects_id, s.declaration)
