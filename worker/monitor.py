@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from adapters.db.errors import is_database_error
 from worker import fmt
 from worker.status import collect_status
 
@@ -252,12 +253,10 @@ class Publisher:
             snapshot = collect_status(self.app, now=now)
             snapshot["daemon"] = {"database_ok": True}
         except Exception as exc:  # the database is down: publish what was last known
-            from sqlalchemy.exc import DBAPIError
-
-            if not isinstance(exc, DBAPIError) or self.last is None:
+            if not is_database_error(exc) or self.last is None:
                 log.warning("status snapshot failed", extra={"event": "monitor.snapshot_failed", "error": type(exc).__name__})
                 if self.notifier is not None:
-                    self.notifier.status("baza danych niedostępna" if isinstance(exc, DBAPIError) else "nie można ustalić stanu")
+                    self.notifier.status("baza danych niedostępna" if is_database_error(exc) else "nie można ustalić stanu")
                 return None
             snapshot = dict(self.last, daemon={"database_ok": False})
         self.last = snapshot

@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
-
-from adapters.db.tables import ebok_declaration, worker_document
+from adapters.db import documents
 from worker import fmt, states
 from worker.app import App
-from adapters.db.reports import received_between
 from worker.domain.clock import utcnow
 from worker.errors import UsageError
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
@@ -51,9 +48,8 @@ class Selection:
 
 
 def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
-    e = ebok_declaration.c
     with app.engine.connect() as conn:
-        found = dict(conn.execute(select(e.id, e.document_id).where(e.id.in_(decl_ids))).all())
+        found = documents.documents_of_declarations(conn, decl_ids)
     missing = sorted(set(decl_ids) - set(found))
     if missing:
         raise UsageError(f"--declaration: nie ma deklaracji o id {', '.join(map(str, missing))} (id deklaracji z „review list”; id dokumentu podaje się w --id)")
@@ -61,49 +57,38 @@ def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
 
 
 def select_documents(app: App, sel: Selection) -> list[int]:
-    d = worker_document.c
-    q = select(d.id, d.findings).outerjoin(ebok_declaration, ebok_declaration.c.document_id == d.id)
     declarations = sel.declarations
     if not (sel.ids or declarations or sel.status or sel.code or sel.since or sel.until or sel.channel):
         raise UsageError("reprocess: podaj co najmniej jedno z --id, --declaration, --status, --code, --since, --until, --channel")
+    named = None
     if sel.ids or declarations:
         named = set(sel.ids) | set(_documents_of_declarations(app, declarations) if declarations else [])
-        q = q.where(d.id.in_(sorted(named)))
+    failed, kind, status = False, None, None
     if sel.status:
         s = sel.status.upper()
         if s == states.FAILED:
-            q = q.where(d.state == states.FAILED)
+            failed = True
         elif s in _KINDS:
-            q = q.where(d.kind == s)
-        elif s in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED"):
-            q = q.where(or_(ebok_declaration.c.status == s, (d.outcome == s) & ebok_declaration.c.id.is_(None)))
+            kind = s
+        elif s in documents.DECLARATION_STATUSES:
+            status = s
         else:
             raise UsageError(f"--status: nieznany status {sel.status}")
-    if sel.channel:
-        q = q.where(d.channel == sel.channel)
-    window = received_between(sel.since, sel.until)
-    if window is not None:
-        q = q.where(window)
-    q = q.where(d.state != states.PROCESSING).order_by(d.id)
     with app.engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = documents.select_for_reprocessing(conn, ids=None if named is None else sorted(named), failed=failed, kind=kind,
+                                                 declaration_status=status, channel=sel.channel, since=sel.since, until=sel.until)
     if sel.code:
-        rows = [r for r in rows if any(f.get("code") == sel.code for f in (r.findings or []))]
-    return [r.id for r in rows]
+        rows = [r for r in rows if any(f.get("code") == sel.code for f in (r[1] or []))]
+    return [doc_id for doc_id, _ in rows]
 
 
 def _current(app: App, doc_id: int) -> dict[str, Any]:
     """The document's outcome, findings and eBOK declaration (id, computed fee) as stored now."""
-    d, e = worker_document.c, ebok_declaration.c
     with app.engine.connect() as conn:
-        r = conn.execute(
-            select(d.state, d.outcome, d.findings, e.id.label("declaration_id"), e.status, e.computed_fee)
-            .outerjoin(ebok_declaration, e.document_id == d.id)
-            .where(d.id == doc_id)
-        ).first()
+        r = documents.outcomes(conn, [doc_id])[doc_id]
     return {
-        "outcome": (r.status or r.outcome) if r.state == states.DONE else r.state,
-        "codes": sorted({f["code"] for f in (r.findings or [])}),
+        "outcome": (r.declaration_status or r.outcome) if r.state == states.DONE else r.state,
+        "codes": sorted({f["code"] for f in r.findings}),
         "declaration_id": r.declaration_id,
         "computed_fee": None if r.computed_fee is None else f"{r.computed_fee:.2f}",
     }
