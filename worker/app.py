@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from adapters.db.migrate import make_engine, upgrade
 from adapters.epuap.errors import EpuapConfigError
@@ -16,11 +15,14 @@ from adapters.storage import DocumentStore
 from rules.ruleset import RuleSetError, load_ruleset
 from worker.config import Config, ConfigError
 from worker.intake import Intake
-from worker.locks import PassLocks
+from adapters.db.locks import PassLocks
 from worker.pipeline import ProcessingSettings
 from worker.processing import Processor
 from worker.signatures import TrustConfig
 from worker.signatures.trust import load_certificates
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 

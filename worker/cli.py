@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from adapters.db import errors as db_errors
 from adapters.epuap import double
 from worker import commands, logs
 from worker import config as config_mod
@@ -161,11 +162,10 @@ def _describe(exc: BaseException) -> str:
     or refused connection carries the driver's own message (in English, for the
     specialist); any other database error only its type, table and code location, since
     its text carries SQL parameters (personal data)."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    if isinstance(exc, OperationalError):
-        return f"nie można połączyć się z bazą danych (database.url): {one_line(exc.orig or exc)}"
-    if isinstance(exc, SQLAlchemyError):
+    refused = db_errors.connection_failure(exc)
+    if refused is not None:
+        return f"nie można połączyć się z bazą danych (database.url): {one_line(refused)}"
+    if db_errors.from_database_library(exc):
         return f"błąd bazy danych: {describe_technical_error(exc).text()}"
     return one_line(exc)
 

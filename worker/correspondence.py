@@ -23,18 +23,13 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from adapters.db import reports
-from adapters.db.tables import worker_correspondence, worker_document
+from adapters.db import documents, handover, reports
 from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
-from worker import states
 from worker.domain.attachments import extract, safe_name
 from worker.domain.clock import WARSAW, utcnow
 from worker.domain.findings import finding, Finding
@@ -211,16 +206,6 @@ def handed_over_kinds(app: Any) -> tuple[str, ...]:
     return (CORRESPONDENCE, TEST) if app.config.correspondence.include_test_documents else (CORRESPONDENCE,)
 
 
-def _pending_query(kinds: tuple[str, ...]):
-    d, c = worker_document.c, worker_correspondence.c
-    return (
-        select(d.id, c.attempts.label("handover_attempts"), c.last_attempt_at.label("handover_last_attempt_at"))
-        .outerjoin(worker_correspondence, c.document_id == d.id)
-        .where(d.state == states.DONE, d.kind.in_(kinds), c.handed_over_at.is_(None))
-        .order_by(d.id)
-    )
-
-
 @dataclass
 class HandoverReport:
     handed_over: int = 0
@@ -251,7 +236,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
     """Hand over every pending item (``force``: also those waiting after a failure)."""
     report = HandoverReport()
     with app.engine.connect() as conn:
-        pending = conn.execute(_pending_query(handed_over_kinds(app))).mappings().all()
+        pending = handover.pending(conn, handed_over_kinds(app))
     for row in pending:
         if stop is not None and stop.is_set():
             break
@@ -260,7 +245,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
             continue
         try:
             with app.engine.connect() as conn:
-                doc = conn.execute(select(worker_document).where(worker_document.c.id == row["id"])).mappings().one()
+                doc = documents.get(conn, row["id"])
             written = hand_over(app, doc, clock=clock)
         except Exception as exc:  # a technical state of this item: recorded, logged, retried
             # an outbox error names the folder and the OS error; anything else only its type,
@@ -268,7 +253,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
             error = str(exc) if isinstance(exc, OutboxError) else describe_technical_error(exc).text()
             report.failed += 1
             report.last_error = error
-            _record_failure(app, row["id"], error, clock())
+            handover.record_failure(app.engine, row["id"], error, clock())
             log.error("correspondence could not be handed over (retried)",
                       extra={"event": "correspondence.outbox_error", "document_id": row["id"], "error": error[:500]})
             if isinstance(exc, OutboxError) and isinstance(exc.__cause__, OSError):
@@ -291,35 +276,13 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     if not written.created and not _is_same_item(written.path, item):
         raise OutboxError(f"{item.folder} already exists in the outbox with other content; not overwritten")
     _checkpoint("folder_written")
-    now = clock()
-    c = worker_correspondence.c
-    values = dict(folder=item.folder, handed_over_at=now, last_attempt_at=now, last_error=None)
-    try:
-        with app.engine.begin() as conn:
-            n = conn.execute(
-                update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values)
-            ).rowcount
-            if not n:
-                conn.execute(insert(worker_correspondence).values(document_id=item.document_id, attempts=1, **values))
-    except IntegrityError:  # another process recorded it (or its failure) at the same moment
-        with app.engine.begin() as conn:
-            conn.execute(update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values))
+    handover.record_handed_over(app.engine, item.document_id, item.folder, clock())
     log.info(
         "correspondence handed over" if written.created else "correspondence folder already in the outbox: recorded",
         extra={"event": "correspondence.handed_over", "document_id": item.document_id, "channel": doc["channel"],
                "mailbox": doc["source"], "folder": item.folder, "attachments": len(item.metadata["attachments"]), "recognised": not written.created},
     )
     return written
-
-
-def _record_failure(app: Any, doc_id: int, error: str, now: datetime) -> None:
-    c = worker_correspondence.c
-    with app.engine.begin() as conn:
-        n = conn.execute(
-            update(worker_correspondence).where(c.document_id == doc_id).values(attempts=c.attempts + 1, last_attempt_at=now, last_error=error[:2000])
-        ).rowcount
-        if not n:
-            conn.execute(insert(worker_correspondence).values(document_id=doc_id, attempts=1, last_attempt_at=now, last_error=error[:2000]))
 
 
 def status_counts(app: Any, conn: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from adapters.db import reports
 from adapters.db.errors import database_lost
 from adapters.epuap.pull import pull_mailboxes
 from adapters.scans import ScanReport, scan_inbox
-from worker import fmt, monitor, states
+from worker import fmt, monitor
 from worker.app import App
 from worker.correspondence import HandoverReport, hand_over_pending
 from worker.errors import UsageError, describe_technical_error

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, insert, or_, select, text, update
@@ -33,7 +33,7 @@ from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
 from worker.errors import SafeMessage, describe_technical_error
-from worker.locks import PassLocks, lock_key
+from adapters.db.locks import PassLocks, lock_key
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 from worker.stages import stages_for
 

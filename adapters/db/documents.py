@@ -9,7 +9,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, RowMapping, or_, select
+from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from adapters.db.reports import received_between
 from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document
@@ -96,3 +97,38 @@ def document_of_declaration(conn: Connection, declaration_id: int) -> RowMapping
     if doc_id is None:
         return None
     return conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
+
+
+def get(conn: Connection, document_id: int) -> RowMapping:
+    """One stored document's row (it must exist)."""
+    return conn.execute(select(worker_document).where(worker_document.c.id == document_id)).mappings().one()
+
+
+# --- intake: a document stored once ---------------------------------------------------------
+
+
+class AlreadyStored(Exception):
+    """Inserting the document's row broke a unique key: another process may have stored it
+    at the same moment (the database's error is the cause)."""
+
+
+def find_stored(conn: Connection, *, channel: str, source_ref: str, source: str | None, sha256: str) -> int | None:
+    """The id of a document already stored: the same channel and source reference, or the
+    same bytes from the same source."""
+    d = worker_document.c
+    found = conn.execute(select(d.id).where(d.channel == channel, d.source_ref == source_ref)).scalar()
+    if found is None:
+        cond = [d.channel == channel, d.sha256 == sha256]
+        cond.append(d.source == source if source is not None else d.source.is_(None))
+        found = conn.execute(select(d.id).where(*cond).order_by(d.id).limit(1)).scalar()
+    return found
+
+
+def insert_received(engine: Engine, row: dict[str, Any]) -> int:
+    """A new document's row (state RECEIVED), in its own transaction; its id. Raises
+    :class:`AlreadyStored` when a unique key refuses it."""
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(insert(worker_document).values(**row).returning(worker_document.c.id)).scalar_one())
+    except IntegrityError as exc:
+        raise AlreadyStored(str(type(exc).__name__)) from exc

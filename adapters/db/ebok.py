@@ -271,6 +271,14 @@ def reconcile_property(
     return state
 
 
+def properties_with_fee_periods(conn: Connection) -> list[int]:
+    """The properties that have ACCEPTED or SUPERSEDED declarations (those with fee periods), in id order."""
+    d = ebok_declaration.c
+    return list(
+        conn.execute(select(d.property_id).where(d.status.in_((ACCEPTED, SUPERSEDED)), d.property_id.is_not(None)).distinct().order_by(d.property_id)).scalars()
+    )
+
+
 def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> None:
     """Only the fee periods, from the property's ACCEPTED and SUPERSEDED declarations as
     stored (for a change of the rate tables: the statuses stay as decided)."""

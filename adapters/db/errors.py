@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 
 def database_lost(exc: BaseException | None) -> bool:
@@ -19,3 +19,16 @@ def database_lost(exc: BaseException | None) -> bool:
 def is_database_error(exc: BaseException) -> bool:
     """Did the database driver raise it (the database down, a statement refused)?"""
     return isinstance(exc, DBAPIError)
+
+
+def connection_failure(exc: BaseException) -> BaseException | None:
+    """A lost or refused connection: the driver's own error (its text names no data); None
+    for any other failure."""
+    if isinstance(exc, OperationalError):
+        return exc.orig or exc
+    return None
+
+
+def from_database_library(exc: BaseException) -> bool:
+    """Raised by SQLAlchemy (its text may carry SQL parameters: never show it)."""
+    return isinstance(exc, SQLAlchemyError)

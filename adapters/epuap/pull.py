@@ -319,7 +319,7 @@ def pull_mailboxes(
     ``cfg`` is an ``EpuapConfig``-like object. Returns one report per mailbox and never raises
     for ePUAP or key trouble (it is in the reports, and recorded with ``sink.record_pull``);
     raises ``ValueError`` for a ``mailbox`` that is not configured. ``stop`` (set on SIGTERM)
-    ends the pass after the document in hand. ``lock(name)`` (``worker.locks.PassLocks.hold``)
+    ends the pass after the document in hand. ``lock(name)`` (``adapters.db.locks.PassLocks.hold``)
     is a context manager telling whether this process may pull the mailbox now: a mailbox
     another process is pulling is skipped (``report.busy``), so at most one pull per mailbox
     runs across all processes on one database.

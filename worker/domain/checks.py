@@ -28,7 +28,7 @@ Decisions where the union's rules are silent (see ``spec/fee-rules.md``):
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from worker.domain.clock import filing_day
