@@ -150,6 +150,12 @@ def layer_of(module: str) -> int:
     return SERVICES
 
 
+def test_one_polish_time_zone():
+    """The zone is built once (worker.domain.clock.WARSAW); every other module imports it."""
+    building = sorted(name for name, path in _modules().items() if 'ZoneInfo("Europe/Warsaw")' in path.read_text(encoding="utf-8"))
+    assert building == ["worker.domain.clock"]
+
+
 def test_the_layers_are_respected():
     upward = {(a, b) for a, targets in _graph().items() for b in targets if layer_of(b) > layer_of(a)}
     assert upward == UPWARD_NOT_YET_REMOVED
