@@ -19,7 +19,7 @@ from typing import Sequence
 
 from adapters.db import errors as db_errors
 from adapters.epuap import double
-from worker import commands, logs
+from worker import channels, commands, logs
 from worker import config as config_mod
 from worker.config import ConfigError
 from worker.errors import UsageError, describe_technical_error
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--code", help="kod ustalenia, np. FEE_MISMATCH")
     rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD, czas polski)")
     rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD, czas polski)")
-    rp.add_argument("--channel", choices=["EPUAP", "PAPER"])
+    rp.add_argument("--channel", choices=channels.names())
     rp.add_argument("--dry-run", action="store_true", help="pokaż, co by się zmieniło, niczego nie zapisując")
     rp.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
     rp.set_defaults(func=commands.reprocess)

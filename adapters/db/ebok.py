@@ -30,6 +30,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, ebok_property, worker_audit, worker_document
 from rules import periods, reconcile
+from worker import channels
 from worker.config import PaymentsConfig
 from worker.domain import model
 from worker.domain.accounts import payer_account
@@ -73,6 +74,7 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
     status = _with_decision(status_before_db, doc["review_decision"])
 
     sig = ctx.signature
+    channel = channels.get(doc["channel"])
     row = dict(
         payer_id=payer_id,
         property_id=property_id,
@@ -89,8 +91,8 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
         composting=decl.composting if decl else None,
         declared_fee=decl.monthly_fee if decl else None,
         computed_fee=ctx.computed_fee,
-        signature=getattr(sig, "kind", None) or ("NONE" if doc["channel"] == model.EPUAP else None),
-        signature_status=getattr(sig, "status", None) or ("INVALID" if doc["channel"] == model.EPUAP else "NOT_APPLICABLE"),
+        signature=getattr(sig, "kind", None) or channel.unsigned_signature,
+        signature_status=getattr(sig, "status", None) or channel.unsigned_status,
         signer=getattr(sig, "signer_name", None),
         findings=[f.to_dict() for f in findings],
         processed_at=now,
