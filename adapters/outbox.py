@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from adapters.storage import _fsync_dir  # the same durability step as the document store
+from adapters.storage import fsync_dir  # the same durability step as the document store
 
 
 class OutboxError(Exception):
@@ -69,7 +69,7 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
                 fh.flush()
                 os.fsync(fh.fileno())
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-            _fsync_dir(folder)
+            fsync_dir(folder)
         _checkpoint("folder_built")
         try:
             os.rename(tmp, final)
@@ -78,7 +78,7 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return Written(final, False)
             raise
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc

@@ -53,7 +53,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.db.tables import worker_document
-from adapters.storage import DocumentStore
+from adapters.storage import DocumentStore, fsync_dir
 from worker.config import ScansConfig
 from worker.domain.model import PAPER
 from worker.intake import Intake
@@ -347,8 +347,8 @@ def _quarantine_unsafe_name(cfg: ScansConfig, path: Path, problem: str, report: 
     )
     _write_new(folder / reason_name, text.encode("utf-8"))
     _move(path, folder, _suffixed(safe, n))
-    _fsync_dir(folder)
-    _fsync_dir(path.parent)
+    fsync_dir(folder, best_effort=True)
+    fsync_dir(path.parent, best_effort=True)
     report.quarantined += 1
     log.warning("file with an unsafe name quarantined", extra={"event": "scan.quarantined", "file": _suffixed(safe, n), "reason": "unsafe_file_name"})
 
@@ -418,18 +418,6 @@ def _move(src: Path, folder: Path, name: str) -> Path:
         return target
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def _archive(cfg: ScansConfig, xml: Path, pdf: Path | None) -> None:
     folder = Path(cfg.archive)
@@ -440,8 +428,8 @@ def _archive(cfg: ScansConfig, xml: Path, pdf: Path | None) -> None:
     if moving_pdf:
         _move(pdf, folder, _suffixed(pdf.name, n))
     _move(xml, folder, _suffixed(xml.name, n))  # the XML last: while it is in the inbox, the pair is not done
-    _fsync_dir(folder)
-    _fsync_dir(xml.parent)
+    fsync_dir(folder, best_effort=True)
+    fsync_dir(xml.parent, best_effort=True)
 
 
 def _quarantine(
@@ -465,8 +453,8 @@ def _quarantine(
     if moving_pdf:
         _move(pdf, folder, _suffixed(pdf.name, n))
     _move(xml, folder, _suffixed(xml.name, n))
-    _fsync_dir(folder)
-    _fsync_dir(xml.parent)
+    fsync_dir(folder, best_effort=True)
+    fsync_dir(xml.parent, best_effort=True)
     report.quarantined += 1
     log.warning("scan pair quarantined", extra={"event": "scan.quarantined", "file": xml.name, "reason": key})
 

@@ -53,7 +53,7 @@ class DocumentStore:
             except FileNotFoundError:
                 pass
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return sha, key
 
     def get(self, key: str) -> bytes:
@@ -68,9 +68,20 @@ def _file_sha256(path: Path) -> str | None:
         return None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_dir(path: Path, *, best_effort: bool = False) -> None:
+    """Make a folder's entries (a file just renamed into it) durable. ``best_effort``: a
+    folder that cannot be opened or synced is skipped (the scan inbox's moves, which the
+    next pass repeats) instead of raising."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if best_effort:
+            return
+        raise
     try:
         os.fsync(fd)
+    except OSError:
+        if not best_effort:
+            raise
     finally:
         os.close(fd)

@@ -24,30 +24,15 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from rules.ruleset import Deadlines
 from rules.workdays import next_working_day
+from worker.domain.clock import WARSAW, filing_day
 from worker.domain.findings import Finding, finding
 from worker.domain.model import CHANGE, FIRST
 
-POLAND = ZoneInfo("Europe/Warsaw")
+POLAND = WARSAW
 
-
-def filing_day(filed_at: datetime | date) -> date:
-    """The calendar day in Poland on which a document was filed.
-
-    >>> from datetime import timezone
-    >>> filing_day(datetime(2025, 3, 9, 23, 30, tzinfo=timezone.utc))   # 00:30 in Warsaw
-    datetime.date(2025, 3, 10)
-    >>> filing_day(date(2025, 1, 31))
-    datetime.date(2025, 1, 31)
-    """
-    if isinstance(filed_at, datetime):
-        if filed_at.tzinfo is not None and filed_at.utcoffset() is not None:
-            return filed_at.astimezone(POLAND).date()
-        return filed_at.date()
-    return filed_at
 
 
 def add_months(day: date, months: int) -> date:

@@ -49,7 +49,7 @@ def test_review_shows_and_exports_the_attachments(app, pki, capsys, tmp_path):  
         ("akt-notarialny.pdf", len(DEED), "application/pdf"), ("zdjecie.png", len(PNG), "image/png")]
 
     capsys.readouterr()
-    review._show(app, decl["id"])
+    review.show(app, decl["id"])
     shown = capsys.readouterr().out
     assert "Załączniki: 2" in shown
     assert "1. akt-notarialny.pdf — application/pdf, 2,0 KiB — Akt notarialny" in shown
@@ -74,14 +74,17 @@ def test_attachments_added_after_signing_are_not_read(app, pki, capsys):  # noqa
         decl = conn.execute(select(ebok_declaration).where(ebok_declaration.c.document_id == doc_id)).mappings().one()
     assert decl["status"] == "REJECTED" and "attachments" not in evidence
     capsys.readouterr()
-    review._show(app, decl["id"])
+    review.show(app, decl["id"])
     assert "Załączniki: brak" in capsys.readouterr().out
 
 
 def test_the_command_line_names_the_new_actions():
+    from worker import commands
     from worker.cli import _parser
 
     args = _parser().parse_args(["review", "export-attachments", "5", "--to", "/tmp/x"])
     assert (args.review_command, args.id, args.to) == ("export-attachments", 5, "/tmp/x")
+    assert args.func is commands.review_export_attachments
     args = _parser().parse_args(["correspondence", "list", "--since", "2025-09-01", "--json"])
     assert (args.correspondence_command, str(args.since), args.json) == ("list", "2025-09-01", True)
+    assert args.func is commands.correspondence_list

@@ -106,8 +106,8 @@ def test_fee_mismatch_goes_to_review_and_the_office_decides(app, pki, capsys):
     assert d["status"] == "NEEDS_REVIEW" and "FEE_MISMATCH" in {f["code"] for f in d["findings"]}
     assert d["declared_fee"] == Decimal("80.00") and d["computed_fee"] == Decimal("76.00")
     assert periods(app) == []  # takes no part until decided
-    review._list(app)
-    review._show(app, d["id"])
+    review.list_queue(app)
+    review.show(app, d["id"])
     shown = capsys.readouterr().out
     assert f"#{d['id']}" in shown and "FEE_MISMATCH" in shown and "80,00 zł" in shown and "76,00 zł" in shown and "None" not in shown
     with pytest.raises(review.UsageError):

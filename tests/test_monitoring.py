@@ -15,7 +15,7 @@ from adapters.db.tables import worker_document
 from worker import cli, monitor
 from worker import config as config_mod
 from worker.app import App
-from worker.commands import collect_status
+from worker.status import collect_status
 from worker.systemd import Notifier
 
 

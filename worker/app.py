@@ -5,15 +5,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from adapters.db.migrate import make_engine, upgrade
+from adapters.epuap.errors import EpuapConfigError
+from adapters.epuap.pull import check_config
+from adapters.scans import ensure_folders
 from adapters.storage import DocumentStore
+from rules.ruleset import RuleSetError, load_ruleset
 from worker.config import Config, ConfigError
 from worker.intake import Intake
+from adapters.db.locks import PassLocks
 from worker.pipeline import ProcessingSettings
 from worker.processing import Processor
+from worker.signatures import TrustConfig
+from worker.signatures.trust import load_certificates
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +58,6 @@ class App:
 
     @cached_property
     def locks(self):
-        from worker.locks import PassLocks
-
         return PassLocks(self.engine)
 
     def upgrade_db(self) -> None:
@@ -62,9 +69,6 @@ def check_epuap(config: Config) -> None:
     problem is a configuration error naming the key, before anything runs."""
     if not config.epuap.enabled:
         return
-    from adapters.epuap.errors import EpuapConfigError
-    from adapters.epuap.pull import check_config
-
     try:
         check_config(config.epuap)
     except EpuapConfigError as exc:
@@ -77,8 +81,6 @@ def check_scans(config: Config) -> None:
     configuration error naming the key."""
     if not config.scans.enabled:
         return
-    from adapters.scans import ensure_folders
-
     try:
         ensure_folders(config.scans)
     except ValueError as exc:
@@ -88,9 +90,6 @@ def check_scans(config: Config) -> None:
 def build_settings(config: Config) -> ProcessingSettings:
     """Load and validate the rule set and the trust configuration (start-up checks:
     a problem here is a configuration error naming the key)."""
-    from rules.ruleset import RuleSetError, load_ruleset
-    from worker.signatures import TrustConfig
-
     try:
         ruleset = load_ruleset(config.rules.path)
     except RuleSetError as exc:
@@ -108,8 +107,6 @@ def build_settings(config: Config) -> ProcessingSettings:
             raise ConfigError(f"signatures.trust_anchors: {exc}") from None
         if sig.tsa_anchors is not None:
             from dataclasses import replace as _replace
-
-            from worker.signatures.trust import load_certificates
 
             try:
                 trust = _replace(trust, tsa_anchors=tuple(load_certificates(sig.tsa_anchors, "tsa_anchors")))

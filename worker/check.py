@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from worker import channels, fmt
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
 from worker.domain.findings import REJECTED, finding
-from worker.domain.model import EPUAP, PAPER
+from worker.domain.model import EPUAP
 from worker.forms.safe_xml import XmlRefused, parse_untrusted
+from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.pipeline import CORRESPONDENCE, Context
 from worker.processing import analyse
 
@@ -41,13 +42,11 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
         else:
             raw = path.read_bytes()
             root = _root_or_none(raw, settings.max_document_bytes)
-            from worker.scans.export import is_scan_export
-
-            if is_scan_export(root):
-                ctx = analyse(raw, channel=PAPER, filed_at=filed_at, settings=settings)
-                image = scan_image(path, root)
-            else:
-                ctx = analyse(raw, channel=EPUAP, filed_at=filed_at or datetime.now(timezone.utc), settings=settings)
+            channel = channels.recognise(root, default=EPUAP)
+            when = (filed_at or datetime.now(timezone.utc)) if channel.filed_now else filed_at
+            ctx = analyse(raw, channel=channel.name, filed_at=when, settings=settings)
+            if channel.offline_check is not None:
+                image = channel.offline_check(path, root)
     except OSError as exc:
         return {"file": str(path), "error": f"nie można odczytać pliku: {exc.strerror or exc}"}
     result = result_of(str(path), ctx)
@@ -63,30 +62,11 @@ def _root_or_none(raw: bytes, max_bytes: int) -> Any:
         return None  # the stages report it
 
 
-def scan_image(path: Path, root: Any) -> dict[str, Any]:
-    """The scan export's PDF beside it: there, and with the SHA-256 the export gives?"""
-    from adapters.storage import DocumentStore
-    from worker.scans.export import ScanExportError, read_header
-
-    try:
-        header = read_header(root)
-    except ScanExportError as exc:
-        return {"file": None, "ok": False, "problem": exc.message}
-    pdf = path.parent / header.image_file
-    if not pdf.is_file():
-        return {"file": header.image_file, "ok": False, "problem": f"Brak pliku obrazu „{header.image_file}” obok eksportu skanu."}
-    if DocumentStore.digest(pdf.read_bytes()) != header.image_sha256:
-        return {
-            "file": header.image_file, "ok": False,
-            "problem": f"Plik obrazu „{header.image_file}” ma inny skrót SHA-256 niż podany w eksporcie skanu.",
-        }
-    return {"file": header.image_file, "ok": True, "problem": None}
-
-
 def result_of(name: str, ctx: Context) -> dict[str, Any]:
     """The values the worker would write to ``ebok_declaration`` for this document."""
     decl = ctx.declaration
     sig = ctx.signature
+    channel = channels.get(ctx.channel)
     status = REJECTED if ctx.kind == CORRESPONDENCE else ctx.outcome
     return {
         "file": name,
@@ -96,8 +76,8 @@ def result_of(name: str, ctx: Context) -> dict[str, Any]:
         "findings": [f.to_dict() for f in ctx.findings],
         "declared_fee": _money(decl.monthly_fee) if decl else None,
         "computed_fee": _money(ctx.computed_fee),
-        "signature": getattr(sig, "kind", None) or ("NONE" if ctx.channel == EPUAP else None),
-        "signature_status": getattr(sig, "status", None) or ("INVALID" if ctx.channel == EPUAP else "NOT_APPLICABLE"),
+        "signature": getattr(sig, "kind", None) or channel.unsigned_signature,
+        "signature_status": getattr(sig, "status", None) or channel.unsigned_status,
         "signer": getattr(sig, "signer_name", None),
     }
 
@@ -111,8 +91,6 @@ def run_check(app: App, files: list[Path], *, as_json: bool, filed_at: datetime 
     if as_json:
         print_json(results)
     else:
-        from worker import fmt
-
         for r in results:
             if "error" in r:
                 print(f"{r['file']}: {r['error']}")

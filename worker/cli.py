@@ -1,28 +1,31 @@
 """``ebok-worker``: the command line the back office uses (``spec/operations.md``).
 
-Exit status: 0 success, 2 usage or configuration error (one line, no traceback),
-1 runtime failure. Human output is Polish; ``--json`` output has English keys.
+This module only parses: each (sub)command is bound to its handler in
+:mod:`worker.commands` with ``set_defaults(func=…)``; exit codes and ``--json`` output
+live in :mod:`worker.output`. Exit status: 0 success, 2 usage or configuration error
+(one line, no traceback), 1 runtime failure. Human output is Polish; ``--json`` output
+has English keys.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from adapters.db import errors as db_errors
+from adapters.epuap import double
+from worker import channels, commands, logs
 from worker import config as config_mod
 from worker.config import ConfigError
-from worker.errors import UsageError
+from worker.errors import UsageError, describe_technical_error
+from worker.output import EXIT_FAILURE, EXIT_MONITOR_UNKNOWN, EXIT_USAGE, one_line
 
 log = logging.getLogger("worker.cli")
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-EXIT_MONITOR_UNKNOWN = 3  # `status --monitor`: the Nagios plugin convention
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,13 +41,15 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP, skrzynka skanów i przetwarzanie wg harmonogramu")
     r.add_argument("--once", action="store_true", help="jeden przebieg wszystkich źródeł i przetwarzania, potem koniec")
+    r.set_defaults(func=commands.run)
 
     pl = sub.add_parser("pull", parents=[common], help="jeden przebieg pobierania z ePUAP")
     pl.add_argument("--mailbox", metavar="ADDR", help="tylko ta skrytka (/podmiot/skrytka)")
+    pl.set_defaults(func=commands.pull)
 
-    sub.add_parser("scan", parents=[common], help="jeden przebieg skrzynki skanów (deklaracje papierowe)")
+    sub.add_parser("scan", parents=[common], help="jeden przebieg skrzynki skanów (deklaracje papierowe)").set_defaults(func=commands.scan)
 
-    sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty")
+    sub.add_parser("process", parents=[common], help="przetwórz wszystkie oczekujące dokumenty").set_defaults(func=commands.process)
 
     rp = sub.add_parser("reprocess", parents=[common], help="przetwórz ponownie zapisane dokumenty z ich oryginalnych bajtów")
     rp.add_argument("--id", type=int, action="append", default=[], metavar="DOC_ID",
@@ -55,50 +60,59 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--code", help="kod ustalenia, np. FEE_MISMATCH")
     rp.add_argument("--since", type=date.fromisoformat, help="przyjęte od dnia (RRRR-MM-DD, czas polski)")
     rp.add_argument("--until", type=date.fromisoformat, help="przyjęte do dnia włącznie (RRRR-MM-DD, czas polski)")
-    rp.add_argument("--channel", choices=["EPUAP", "PAPER"])
+    rp.add_argument("--channel", choices=channels.names())
     rp.add_argument("--dry-run", action="store_true", help="pokaż, co by się zmieniło, niczego nie zapisując")
     rp.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
+    rp.set_defaults(func=commands.reprocess)
 
     rv = sub.add_parser("review", parents=[common], help="kolejka deklaracji do weryfikacji (NEEDS_REVIEW)")
     rvs = rv.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    rvs.add_parser("list", parents=[common], help="lista deklaracji do weryfikacji")
+    rvs.add_parser("list", parents=[common], help="lista deklaracji do weryfikacji").set_defaults(func=commands.review_list)
     show = rvs.add_parser("show", parents=[common], help="szczegóły deklaracji")
     show.add_argument("id", type=int)
+    show.set_defaults(func=commands.review_show)
     for name, text in (("accept", "przyjmij deklarację"), ("reject", "odrzuć deklarację")):
         a = rvs.add_parser(name, parents=[common], help=text)
         a.add_argument("id", type=int)
         a.add_argument("--note", required=True, help="uzasadnienie decyzji")
         a.add_argument("--user", default=os.environ.get("USER") or "office", help="kto podejmuje decyzję")
+        a.set_defaults(func=commands.review_decide)
 
     ex = rvs.add_parser("export-attachments", parents=[common], help="zapisz załączniki deklaracji do folderu")
     ex.add_argument("id", type=int)
     ex.add_argument("--to", required=True, metavar="DIR", help="folder docelowy (powstaje w nim deklaracja-ID/)")
+    ex.set_defaults(func=commands.review_export_attachments)
 
     co = sub.add_parser("correspondence", parents=[common], help="korespondencja inna niż deklaracje (pisma, skargi, wnioski)")
     cos = co.add_subparsers(dest="correspondence_command", required=True, metavar="ACTION")
     cl = cos.add_parser("list", parents=[common], help="lista pism")
     cl.add_argument("--since", type=date.fromisoformat, help="złożone od dnia (RRRR-MM-DD, czas polski)")
     cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=commands.correspondence_list)
     cs = cos.add_parser("show", parents=[common], help="treść i metadane pisma")
     cs.add_argument("id", type=int, help="id dokumentu")
+    cs.set_defaults(func=commands.correspondence_show)
     ce = cos.add_parser("export", parents=[common], help="zapisz pismo z załącznikami do folderu")
     ce.add_argument("id", type=int, help="id dokumentu")
     ce.add_argument("--to", required=True, metavar="DIR", help="folder docelowy (powstaje w nim ID/)")
+    ce.set_defaults(func=commands.correspondence_export)
 
     st = sub.add_parser("status", parents=[common], help="stan kolejek i ostatnich pobrań")
     st_out = st.add_mutually_exclusive_group()
     st_out.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
     st_out.add_argument("--monitor", action="store_true",
                         help="jedna linia w formacie wtyczki Nagios; kod wyjścia 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    st.set_defaults(func=commands.status)
 
     ck = sub.add_parser("check", parents=[common], help="sprawdź dokumenty offline (niczego nie zapisuje)")
     ck.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ck.add_argument("--json", action="store_true")
     ck.add_argument("--filed-at", type=_iso_datetime, help="czas złożenia (ISO), domyślnie teraz")
+    ck.set_defaults(func=commands.check)
 
     db = sub.add_parser("db", parents=[common], help="baza danych")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    dbs.add_parser("upgrade", parents=[common], help="zastosuj migracje bazy danych")
+    dbs.add_parser("upgrade", parents=[common], help="zastosuj migracje bazy danych").set_defaults(func=commands.db_upgrade)
 
     dbl = sub.add_parser("epuap-double", parents=[common], help="lokalny sobowtór usługi ePUAP (do demonstracji i testów)", add_help=False)
     dbl.add_argument("args", nargs=argparse.REMAINDER)
@@ -116,26 +130,20 @@ def _iso_datetime(text: str) -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["epuap-double"]:
-        from adapters.epuap import double
-
         return double.main(argv[1:])
     args = _parser().parse_args(argv)
     monitor = args.command == "status" and getattr(args, "monitor", False)
     try:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
-        from worker import logs
-
         # commands that print results keep stdout for them; their logs go to stderr
         to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
-        from worker.commands import dispatch
-
-        return dispatch(args, cfg)
+        return commands.dispatch(args, cfg)
     except (ConfigError, UsageError) as exc:
         if monitor:
-            print(f"EBOK-WORKER UNKNOWN - błąd konfiguracji: {_one_line(exc)}")
+            print(f"EBOK-WORKER UNKNOWN - błąd konfiguracji: {one_line(exc)}")
             return EXIT_MONITOR_UNKNOWN
-        print(f"ebok-worker: {_one_line(exc)}", file=sys.stderr)
+        print(f"ebok-worker: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILURE
@@ -154,23 +162,12 @@ def _describe(exc: BaseException) -> str:
     or refused connection carries the driver's own message (in English, for the
     specialist); any other database error only its type, table and code location, since
     its text carries SQL parameters (personal data)."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-    from worker.errors import describe_technical_error
-
-    if isinstance(exc, OperationalError):
-        return f"nie można połączyć się z bazą danych (database.url): {_one_line(exc.orig or exc)}"
-    if isinstance(exc, SQLAlchemyError):
+    refused = db_errors.connection_failure(exc)
+    if refused is not None:
+        return f"nie można połączyć się z bazą danych (database.url): {one_line(refused)}"
+    if db_errors.from_database_library(exc):
         return f"błąd bazy danych: {describe_technical_error(exc).text()}"
-    return _one_line(exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+    return one_line(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

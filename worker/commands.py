@@ -1,172 +1,164 @@
-"""What each CLI command does (``worker.cli`` parses; this module acts)."""
+"""The CLI's handlers: one function per (sub)command, bound in :mod:`worker.cli` with
+``set_defaults(func=…)``. Each takes the built :class:`~worker.app.App` and the parsed
+arguments, calls a service with typed arguments and returns the exit code
+(:mod:`worker.output`). Nothing here is imported by the services."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from datetime import datetime, time, timedelta, timezone
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
 
-from sqlalchemy import and_, func, select
-
-from adapters.db.tables import ebok_declaration, worker_document, worker_mailbox
-from worker import states
-from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
-from worker.errors import UsageError
+from adapters.db.migrate import current_revision, head_revision
+from worker import check as check_mod
+from worker import correspondence_cmd, daemon, fmt, monitor, reprocess as reprocess_mod, review
+from worker.app import App, check_epuap, check_scans
 from worker.config import Config
+from worker.correspondence import local
+from worker.domain.findings import ACCEPTED, REJECTED
+from worker.errors import UsageError
+from worker.output import EXIT_FAILURE, EXIT_OK, print_json
+from worker.status import collect_status
 
 log = logging.getLogger("worker.commands")
 
+Handler = Callable[[App, argparse.Namespace], int]
+
 
 def dispatch(args: argparse.Namespace, cfg: Config) -> int:
-    app = App(cfg)
-    cmd = args.command
-    if cmd == "db":
-        app.upgrade_db()
-        log.info("database migrated", extra={"event": "db.upgraded"})
-        print("Baza danych jest aktualna.")
-        return EXIT_OK
-    if cmd == "check":
-        from worker.check import run_check
-
-        return run_check(app, args.files, as_json=args.json, filed_at=args.filed_at)
-    if cmd == "status":
-        return status(app, as_json=args.json, monitor=getattr(args, "monitor", False))
-    if cmd == "review":
-        from worker import review
-
-        return review.command(app, args)
-    if cmd == "correspondence":
-        from worker.correspondence_cmd import command
-
-        _require_schema(app)
-        return command(app, args)
-    # the processing commands: settings and keys are validated before anything runs
-    _ = app.settings
-    if cmd in ("run", "pull"):
-        from worker.app import check_epuap
-
-        check_epuap(cfg)
-    if cmd in ("run", "scan"):
-        from worker.app import check_scans
-
-        check_scans(cfg)
-    if cmd != "run":  # run migrates itself, waiting for the database when it is down
-        _require_schema(app)
-    if cmd == "run":
-        from worker.daemon import run
-
-        return run(app, once=args.once)
-    if cmd == "pull":
-        from worker.daemon import pull
-
-        return EXIT_OK if pull(app, mailbox=args.mailbox) else EXIT_FAILURE
-    if cmd == "scan":
-        from worker.daemon import scan
-
-        report = scan(app)
-        if report is None:
-            print("Skrzynka skanów jest wyłączona w konfiguracji ([scans] enabled = false).")
-            return EXIT_OK
-        print(
-            f"Skany: przyjęte {report.stored}, już wcześniej przyjęte {report.duplicates}, "
-            f"czekają na komplet {report.waiting}, w kwarantannie {report.quarantined}, błędy {report.errors}"
-        )
-        return EXIT_OK if report.ok else EXIT_FAILURE
-    if cmd == "process":
-        app.processor.recover_stale()
-        report = app.processor.run_pending()
-        log.info("processing pass done", extra={"event": "process.pass", **report.as_dict()})
-        print(f"Przetworzono: {report.processed}, błędy techniczne: {report.failed}")
-        return EXIT_OK if report.failed == 0 else EXIT_FAILURE
-    if cmd == "reprocess":
-        from worker.reprocess import reprocess
-
-        return reprocess(app, args)
-    raise UsageError(f"unknown command {cmd}")  # pragma: no cover - argparse prevents it
+    handler: Handler = args.func
+    return handler(App(cfg), args)
 
 
 def _require_schema(app: App) -> None:
-    from adapters.db.migrate import current_revision, head_revision
-
     if current_revision(app.engine) != head_revision():
         raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 
-# --- status ------------------------------------------------------------------------------
+def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, schema: bool = True) -> None:
+    """The processing commands: settings and keys are validated before anything runs."""
+    _ = app.settings
+    if epuap:
+        check_epuap(app.config)
+    if scans:
+        check_scans(app.config)
+    if schema:
+        _require_schema(app)
 
 
-def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(timezone.utc)
-    d = worker_document.c
-    with app.engine.connect() as conn:
-        by_state = dict(conn.execute(select(d.state, func.count()).group_by(d.state)).all())
-        by_kind = dict(conn.execute(select(d.kind, func.count()).where(d.state == states.DONE).group_by(d.kind)).all())
-        processed = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
-        parked = conn.execute(select(func.count()).where(d.state == states.FAILED, d.next_attempt_at.is_(None))).scalar_one()
-        oldest = conn.execute(
-            select(d.id, d.received_at).where(d.state.in_((states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
-        ).first()
-        e = ebok_declaration.c
-        by_outcome = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
-        mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]
-        from worker.correspondence import status_counts
-
-        handover = status_counts(app, conn)
-    scans = None
-    if app.config.scans.enabled:
-        from adapters.scans import inbox_counts
-
-        scans = inbox_counts(app.config.scans)
-    configured = {m.address for m in app.config.epuap.mailboxes}
-    known = {m["address"] for m in mailboxes}
-    for addr in sorted(configured - known):
-        mailboxes.append({"address": addr, "last_success_at": None, "last_attempt_at": None, "last_error": None,
-                          "blocked_since": None, "blocked_reason": None})
-    return {
-        "queue": {s: by_state.get(s, 0) for s in states.ALL},
-        "failed_parked": parked,
-        "oldest_pending": (
-            {"document_id": oldest.id, "received_at": oldest.received_at.isoformat(), "age_s": int((now - oldest.received_at).total_seconds())}
-            if oldest
-            else None
-        ),
-        "outcomes": {k: by_outcome.get(k, 0) for k in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED")},
-        "processed": {k or "NONE": v for k, v in sorted(processed.items(), key=lambda kv: kv[0] or "")},
-        "documents_by_kind": {k or "UNKNOWN": v for k, v in by_kind.items()},
-        "correspondence": {"total": by_kind.get("CORRESPONDENCE", 0), **handover},
-        "test_documents": by_kind.get("TEST", 0),
-        "scans": scans,
-        "mailboxes": [
-            {
-                "address": m["address"],
-                "last_success_at": m["last_success_at"].isoformat() if m["last_success_at"] else None,
-                "last_attempt_at": m["last_attempt_at"].isoformat() if m["last_attempt_at"] else None,
-                "last_error": m["last_error"],
-                "blocked_since": m["blocked_since"].isoformat() if m["blocked_since"] else None,
-                "blocked_reason": m["blocked_reason"],
-            }
-            for m in mailboxes
-        ],
-    }
+# --- database, check, status ------------------------------------------------------------
 
 
-def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
+def db_upgrade(app: App, args: argparse.Namespace) -> int:
+    app.upgrade_db()
+    log.info("database migrated", extra={"event": "db.upgraded"})
+    print("Baza danych jest aktualna.")
+    return EXIT_OK
+
+
+def check(app: App, args: argparse.Namespace) -> int:
+    return check_mod.run_check(app, args.files, as_json=args.json, filed_at=args.filed_at)
+
+
+def status(app: App, args: argparse.Namespace) -> int:
+    return print_status(app, as_json=args.json, monitor=getattr(args, "monitor", False))
+
+
+# --- processing -------------------------------------------------------------------------
+
+
+def run(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app, epuap=True, scans=True, schema=False)  # run migrates itself, waiting for the database
+    return daemon.run(app, once=args.once)
+
+
+def pull(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app, epuap=True)
+    return EXIT_OK if daemon.pull(app, mailbox=args.mailbox) else EXIT_FAILURE
+
+
+def scan(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app, scans=True)
+    report = daemon.scan(app)
+    if report is None:
+        print("Skrzynka skanów jest wyłączona w konfiguracji ([scans] enabled = false).")
+        return EXIT_OK
+    print(
+        f"Skany: przyjęte {report.stored}, już wcześniej przyjęte {report.duplicates}, "
+        f"czekają na komplet {report.waiting}, w kwarantannie {report.quarantined}, błędy {report.errors}"
+    )
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def process(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app)
+    app.processor.recover_stale()
+    report = app.processor.run_pending()
+    log.info("processing pass done", extra={"event": "process.pass", **report.as_dict()})
+    print(f"Przetworzono: {report.processed}, błędy techniczne: {report.failed}")
+    return EXIT_OK if report.failed == 0 else EXIT_FAILURE
+
+
+def reprocess(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app)
+    selection = reprocess_mod.Selection(
+        ids=list(args.id), declarations=list(getattr(args, "declaration", None) or []), status=args.status, code=args.code,
+        since=args.since, until=args.until, channel=args.channel,
+    )
+    return reprocess_mod.reprocess(app, selection, dry_run=args.dry_run, as_json=getattr(args, "json", False))
+
+
+# --- review -----------------------------------------------------------------------------
+
+
+def review_list(app: App, args: argparse.Namespace) -> int:
+    return review.list_queue(app)
+
+
+def review_show(app: App, args: argparse.Namespace) -> int:
+    return review.show(app, args.id)
+
+
+def review_decide(app: App, args: argparse.Namespace) -> int:
+    decision = ACCEPTED if args.review_command == "accept" else REJECTED
+    return review.decide(app, args.id, decision, note=args.note, user=args.user)
+
+
+def review_export_attachments(app: App, args: argparse.Namespace) -> int:
+    return correspondence_cmd.export_declaration_attachments(app, args.id, Path(args.to))
+
+
+# --- correspondence ---------------------------------------------------------------------
+
+
+def correspondence_list(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    return correspondence_cmd.list_items(app, since=args.since, as_json=args.json)
+
+
+def correspondence_show(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    return correspondence_cmd.show(app, args.id)
+
+
+def correspondence_export(app: App, args: argparse.Namespace) -> int:
+    _require_schema(app)
+    return correspondence_cmd.export(app, args.id, Path(args.to))
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     _require_schema(app)
     s = collect_status(app)
     if monitor:
-        from worker import monitor as mon
-
-        s["daemon"] = mon.daemon_view(app.config.monitoring.metrics_file)
-        health = mon.evaluate_for(app.config, s)
-        print(mon.nagios_line(health))
-        return health.state
+        return _print_monitor(app, s)
     if as_json:
         print_json(s)
         return EXIT_OK
-    from worker import fmt
-
     q = s["queue"]
     print("Kolejka dokumentów:")
     print(f"  przyjęte, czekają na przetworzenie (RECEIVED): {q['RECEIVED']}")
@@ -204,26 +196,12 @@ def status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     return EXIT_OK
 
 
+def _print_monitor(app: App, s: dict) -> int:
+    s["daemon"] = monitor.daemon_view(app.config.monitoring.metrics_file)
+    health = monitor.evaluate_for(app.config, s)
+    print(monitor.nagios_line(health))
+    return health.state
+
+
 def _local(iso: str | None) -> str:
-    from worker.correspondence import local
-
     return local(datetime.fromisoformat(iso)) if iso else "—"
-
-
-def day_bounds(day) -> tuple[datetime, datetime]:
-    """A Polish calendar day as a UTC interval [start, end) (23 or 25 hours at DST changes)."""
-    from worker.fmt import LOCAL
-
-    start = datetime.combine(day, time(0), tzinfo=LOCAL)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def received_between(since, until):
-    d = worker_document.c
-    cond = []
-    if since:
-        cond.append(d.received_at >= day_bounds(since)[0])
-    if until:
-        cond.append(d.received_at < day_bounds(until)[1])
-    return and_(*cond) if cond else None

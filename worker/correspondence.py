@@ -23,26 +23,25 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from adapters.db.tables import worker_correspondence, worker_document
+from adapters.db import documents, handover, reports
 from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
-from worker import states
 from worker.domain.attachments import extract, safe_name
-from worker.domain.findings import finding
+from worker.domain.clock import WARSAW, utcnow
+from worker.domain.findings import finding, Finding
+from worker.domain.model import EPUAP
 from worker.errors import describe_technical_error
+from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
 from worker.pipeline import CORRESPONDENCE, Context
+from worker.signatures import INDETERMINATE, VALID, verify_document
 
 log = logging.getLogger(__name__)
 
-POLISH = ZoneInfo("Europe/Warsaw")
+POLISH = WARSAW
 TEST = "TEST"
 METADATA_FILE = "metadane.json"
 ATTACHMENTS_DIR = "zalaczniki"
@@ -50,10 +49,6 @@ ATTACHMENTS_DIR = "zalaczniki"
 
 def _checkpoint(name: str) -> None:
     """A named point between two steps of a hand-over (the tests crash exactly there)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def local(t: datetime | None) -> str:
@@ -69,11 +64,7 @@ def finish_analysis(ctx: Context) -> Context:
     at ``identify`` before the signature stage) and decode the attachments of the verified
     content, for every kind of document. A broken attachment is an informational
     ``ATTACHMENT_UNREADABLE`` finding, never an exception."""
-    from worker.domain.model import EPUAP
-
     if ctx.kind == CORRESPONDENCE and ctx.channel == EPUAP and ctx.signature is None and ctx.settings.trust is not None:
-        from worker.signatures import INDETERMINATE, VALID, verify_document
-
         result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at)
         ctx.signature = result
         if result.status in (VALID, INDETERMINATE):
@@ -186,10 +177,6 @@ def reread(app: Any, doc: Any, raw: bytes) -> Context:
     """A stored correspondence document read again for its hand-over: parsed safely, its
     signature verified and its attachments decoded (:func:`finish_analysis`), without
     running the pipeline again; the findings are those processing recorded."""
-    from worker.domain.findings import Finding
-    from worker.domain.model import EPUAP
-    from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
-
     ctx = Context(raw=raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=doc["meta"] or {},
                   settings=app.settings, document_id=doc["id"])
     ctx.kind = doc["kind"] or CORRESPONDENCE
@@ -217,16 +204,6 @@ def _is_same_item(path: Path, item: Item) -> bool:
 
 def handed_over_kinds(app: Any) -> tuple[str, ...]:
     return (CORRESPONDENCE, TEST) if app.config.correspondence.include_test_documents else (CORRESPONDENCE,)
-
-
-def _pending_query(kinds: tuple[str, ...]):
-    d, c = worker_document.c, worker_correspondence.c
-    return (
-        select(d.id, c.attempts.label("handover_attempts"), c.last_attempt_at.label("handover_last_attempt_at"))
-        .outerjoin(worker_correspondence, c.document_id == d.id)
-        .where(d.state == states.DONE, d.kind.in_(kinds), c.handed_over_at.is_(None))
-        .order_by(d.id)
-    )
 
 
 @dataclass
@@ -259,7 +236,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
     """Hand over every pending item (``force``: also those waiting after a failure)."""
     report = HandoverReport()
     with app.engine.connect() as conn:
-        pending = conn.execute(_pending_query(handed_over_kinds(app))).mappings().all()
+        pending = handover.pending(conn, handed_over_kinds(app))
     for row in pending:
         if stop is not None and stop.is_set():
             break
@@ -268,7 +245,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
             continue
         try:
             with app.engine.connect() as conn:
-                doc = conn.execute(select(worker_document).where(worker_document.c.id == row["id"])).mappings().one()
+                doc = documents.get(conn, row["id"])
             written = hand_over(app, doc, clock=clock)
         except Exception as exc:  # a technical state of this item: recorded, logged, retried
             # an outbox error names the folder and the OS error; anything else only its type,
@@ -276,7 +253,7 @@ def hand_over_pending(app: Any, *, stop: threading.Event | None = None, force: b
             error = str(exc) if isinstance(exc, OutboxError) else describe_technical_error(exc).text()
             report.failed += 1
             report.last_error = error
-            _record_failure(app, row["id"], error, clock())
+            handover.record_failure(app.engine, row["id"], error, clock())
             log.error("correspondence could not be handed over (retried)",
                       extra={"event": "correspondence.outbox_error", "document_id": row["id"], "error": error[:500]})
             if isinstance(exc, OutboxError) and isinstance(exc.__cause__, OSError):
@@ -299,19 +276,7 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     if not written.created and not _is_same_item(written.path, item):
         raise OutboxError(f"{item.folder} already exists in the outbox with other content; not overwritten")
     _checkpoint("folder_written")
-    now = clock()
-    c = worker_correspondence.c
-    values = dict(folder=item.folder, handed_over_at=now, last_attempt_at=now, last_error=None)
-    try:
-        with app.engine.begin() as conn:
-            n = conn.execute(
-                update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values)
-            ).rowcount
-            if not n:
-                conn.execute(insert(worker_correspondence).values(document_id=item.document_id, attempts=1, **values))
-    except IntegrityError:  # another process recorded it (or its failure) at the same moment
-        with app.engine.begin() as conn:
-            conn.execute(update(worker_correspondence).where(c.document_id == item.document_id).values(attempts=c.attempts + 1, **values))
+    handover.record_handed_over(app.engine, item.document_id, item.folder, clock())
     log.info(
         "correspondence handed over" if written.created else "correspondence folder already in the outbox: recorded",
         extra={"event": "correspondence.handed_over", "document_id": item.document_id, "channel": doc["channel"],
@@ -320,33 +285,7 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     return written
 
 
-def _record_failure(app: Any, doc_id: int, error: str, now: datetime) -> None:
-    c = worker_correspondence.c
-    with app.engine.begin() as conn:
-        n = conn.execute(
-            update(worker_correspondence).where(c.document_id == doc_id).values(attempts=c.attempts + 1, last_attempt_at=now, last_error=error[:2000])
-        ).rowcount
-        if not n:
-            conn.execute(insert(worker_correspondence).values(document_id=doc_id, attempts=1, last_attempt_at=now, last_error=error[:2000]))
-
-
 def status_counts(app: Any, conn: Any) -> dict[str, Any]:
     """For the status snapshot: items pending hand-over, handed over, and the outbox's last
     error (of an item still pending), if any."""
-    d, c = worker_document.c, worker_correspondence.c
-    kinds = handed_over_kinds(app)
-    handed = conn.execute(select(func.count()).select_from(worker_correspondence).where(c.handed_over_at.is_not(None))).scalar_one()
-    pending = conn.execute(
-        select(func.count()).select_from(worker_document)
-        .outerjoin(worker_correspondence, c.document_id == d.id)
-        .where(d.state == states.DONE, d.kind.in_(kinds), c.handed_over_at.is_(None))
-    ).scalar_one()
-    err = conn.execute(
-        select(c.last_error, c.last_attempt_at).where(c.handed_over_at.is_(None), c.last_error.is_not(None)).order_by(c.last_attempt_at.desc()).limit(1)
-    ).first()
-    return {
-        "pending": pending,
-        "handed_over": handed,
-        "outbox_error": err.last_error if err else None,
-        "outbox_error_at": err.last_attempt_at.isoformat() if err else None,
-    }
+    return reports.handover_counts(conn, handed_over_kinds(app))

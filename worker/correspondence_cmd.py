@@ -5,20 +5,20 @@ IDs of correspondence are document ids (correspondence has no declaration id).""
 
 from __future__ import annotations
 
-import argparse
 import json
 import unicodedata
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document
+from adapters.db import documents
 from adapters.outbox import write_folder
+from adapters.storage import DocumentStore
 from worker import states
-from worker.cli import EXIT_OK, print_json
 from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
+from worker.domain.attachments import DANE
 from worker.errors import UsageError
+from worker.forms.validation import local_name
+from worker.output import EXIT_OK, print_json
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XADES_NS = ("http://uri.etsi.org/01903/v1.3.2#", "http://uri.etsi.org/01903/v1.4.1#")
@@ -33,24 +33,9 @@ def clean(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def command(app: Any, args: argparse.Namespace) -> int:
-    action = args.correspondence_command
-    if action == "list":
-        return list_items(app, since=args.since, as_json=args.json)
-    if action == "show":
-        return show(app, args.id)
-    return export(app, args.id, Path(args.to))
-
-
 def _rows(app: Any) -> list[Any]:
-    d, c = worker_document.c, worker_correspondence.c
     with app.engine.connect() as conn:
-        return conn.execute(
-            select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
-            .outerjoin(worker_correspondence, c.document_id == d.id)
-            .where(d.state == states.DONE, d.kind.in_(handed_over_kinds(app)))
-            .order_by(d.filed_at, d.id)
-        ).mappings().all()
+        return list(documents.correspondence_rows(conn, handed_over_kinds(app)))
 
 
 def sender_of(doc: Any) -> str:
@@ -104,13 +89,8 @@ def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
 
 
 def _document(app: Any, doc_id: int) -> Any:
-    c = worker_correspondence.c
     with app.engine.connect() as conn:
-        r = conn.execute(
-            select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
-            .outerjoin(worker_correspondence, c.document_id == worker_document.c.id)
-            .where(worker_document.c.id == doc_id)
-        ).mappings().first()
+        r = documents.document_with_handover(conn, doc_id)
     if r is None:
         raise UsageError(f"correspondence: no document {doc_id}")
     if r["state"] != states.DONE or r["kind"] not in handed_over_kinds(app):
@@ -121,9 +101,6 @@ def _document(app: Any, doc_id: int) -> Any:
 def _text_lines(root: Any) -> list[str]:
     """The readable text of a letter: element name and text, without signatures and
     attachment data."""
-    from worker.domain.attachments import DANE
-    from worker.forms.validation import local_name
-
     lines: list[str] = []
     skip = set()
     for el in root.iter():
@@ -228,14 +205,11 @@ def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str 
 
 
 def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
-    d = ebok_declaration.c
     with app.engine.connect() as conn:
-        doc_id = conn.execute(select(d.document_id).where(d.id == decl_id)).scalar()
-        if doc_id is None:
-            raise UsageError(f"review export-attachments: no declaration {decl_id}")
-        doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-    from adapters.storage import DocumentStore
-
+        doc = documents.document_of_declaration(conn, decl_id)
+    if doc is None:
+        raise UsageError(f"review export-attachments: no declaration {decl_id}")
+    doc_id = doc["id"]
     raw = app.store.get(doc["storage_key"])
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")

@@ -29,14 +29,20 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select
 
-from adapters.db.tables import worker_document
-from worker import states
+from adapters.db import reports
+from adapters.db.errors import database_lost
+from adapters.epuap.pull import pull_mailboxes
+from adapters.scans import ScanReport, scan_inbox
+from worker import fmt, monitor
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK
+from worker.correspondence import HandoverReport, hand_over_pending
+from worker.errors import UsageError, describe_technical_error
+from worker.fees import recompute_if_rates_changed
 from worker.fmt import LOCAL as LOCAL_ZONE
+from worker.output import EXIT_FAILURE, EXIT_OK
 from worker.monitor import Publisher
+from worker.status import collect_status
 from worker.systemd import Notifier
 
 log = logging.getLogger("worker.daemon")
@@ -54,11 +60,7 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         log.info("ePUAP disabled in the configuration", extra={"event": "epuap.disabled"})
         return True
     if mailbox is not None and mailbox not in {m.address for m in cfg.mailboxes}:
-        from worker.errors import UsageError
-
         raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
-    from adapters.epuap.pull import pull_mailboxes
-
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold)  # each pass is logged there
     return all(r.ok for r in reports)
 
@@ -70,8 +72,6 @@ def scan(app: App, stop: threading.Event | None = None):
     if not cfg.enabled:
         log.info("scan inbox disabled in the configuration", extra={"event": "scan.disabled"})
         return None
-    from adapters.scans import ScanReport, scan_inbox
-
     with app.locks.hold("scan") as mine:
         if not mine:  # another process is going over the inbox right now
             log.info("scan pass skipped: another process is scanning", extra={"event": "scan.busy"})
@@ -89,8 +89,6 @@ def process(app: App, stop: threading.Event | None = None) -> None:
 def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = False):
     """Hand correspondence over to the office's outbox (``worker.correspondence``); one
     process at a time on one database (a pass that finds another one at it is skipped)."""
-    from worker.correspondence import HandoverReport, hand_over_pending
-
     with app.locks.hold("correspondence") as mine:
         if not mine:
             log.info("another process is handing correspondence over", extra={"event": "correspondence.busy"})
@@ -102,17 +100,12 @@ def daily_summary(app: App, now: datetime | None = None) -> None:
     """The summary of the Polish day that has just ended (the job runs at local midnight):
     documents received and processed that day, the queue, parked failures, blocked or stale
     mailboxes, the review queue and the scan quarantine."""
-    from worker import fmt, monitor
-    from worker.commands import collect_status
-
     now = now or datetime.now(timezone.utc)
     end_local = now.astimezone(fmt.LOCAL).replace(hour=0, minute=0, second=0, microsecond=0)
     start_local = end_local - timedelta(days=1)  # wall-clock arithmetic: 23 or 25 hours at DST changes
     since, until = start_local.astimezone(timezone.utc), end_local.astimezone(timezone.utc)
-    d = worker_document.c
     with app.engine.connect() as conn:
-        received = conn.execute(select(func.count()).where(d.received_at >= since, d.received_at < until)).scalar_one()
-        outcomes = dict(conn.execute(select(d.outcome, func.count()).where(d.processed_at >= since, d.processed_at < until).group_by(d.outcome)).all())
+        received, outcomes = reports.day_counts(conn, since, until)
     snapshot = collect_status(app, now=now)
     health = monitor.evaluate_for(app.config, snapshot, now)
     problems: dict[str, list[str]] = {}
@@ -149,8 +142,6 @@ class DatabaseHealth:
         return True
 
     def lost(self, exc: BaseException | None = None) -> None:
-        from worker.errors import describe_technical_error
-
         with self._lock:
             if self.down_since is not None:
                 return
@@ -171,8 +162,6 @@ class DatabaseHealth:
 def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *, initial_s: float = 1.0, max_s: float = 60.0) -> bool:
     """Migrate the database, waiting for it with exponential backoff while it cannot be
     reached. False when asked to stop first."""
-    from worker.processing import database_lost
-
     delay = initial_s
     while not stop.is_set():
         try:
@@ -227,8 +216,6 @@ def run(app: App, *, once: bool = False) -> int:
 def _recompute_rates(app: App) -> None:
     """The rates may have changed since the last run: one process recomputes (a second one
     starting at the same moment leaves it to the first)."""
-    from worker.fees import recompute_if_rates_changed
-
     with app.locks.hold("fees-recompute") as mine:
         if mine:
             recompute_if_rates_changed(app.engine, app.settings.ruleset)
@@ -257,8 +244,6 @@ def _run_once(app: App) -> int:
 
 
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
-    from worker.processing import database_lost
-
     app.processor.recover_stale()
     _recompute_rates(app)
     sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select, update
+from adapters.db import ebok, settings
 
-from adapters.db import ebok
-from adapters.db.tables import ebok_declaration, worker_setting
-from worker.domain.findings import ACCEPTED, SUPERSEDED
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +35,15 @@ def recompute_if_rates_changed(engine: Engine, ruleset: Any, *, now: datetime | 
     now = now or datetime.now(timezone.utc)
     fingerprint = rates_fingerprint(ruleset)
     with engine.connect() as conn:
-        stored = conn.execute(select(worker_setting.c.value).where(worker_setting.c.key == RATES_KEY)).scalar()
-        d = ebok_declaration.c
-        properties = list(
-            conn.execute(select(d.property_id).where(d.status.in_((ACCEPTED, SUPERSEDED)), d.property_id.is_not(None)).distinct().order_by(d.property_id)).scalars()
-        )
+        stored = settings.get(conn, RATES_KEY)
+        properties = ebok.properties_with_fee_periods(conn)
     if stored == fingerprint:
         return None
     for pid in properties:
         with engine.begin() as conn:
             ebok.recompute_fee_periods(conn, pid, ruleset)
     with engine.begin() as conn:
-        values = {"value": fingerprint, "updated_at": now}
-        if stored is None:
-            conn.execute(insert(worker_setting).values(key=RATES_KEY, **values))
-        else:
-            conn.execute(update(worker_setting).where(worker_setting.c.key == RATES_KEY).values(**values))
+        settings.put(conn, RATES_KEY, fingerprint, now, exists=stored is not None)
     if properties:
         log.info("fee periods recomputed for new rates", extra={"event": "fees.recomputed", "properties": len(properties)})
     return len(properties)

@@ -25,9 +25,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
+from worker.domain.clock import WARSAW
 
-LOCAL = ZoneInfo("Europe/Warsaw")
+LOCAL = WARSAW
 DASH = "—"
 
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from adapters.db.tables import worker_document, worker_mailbox
+from adapters.db import documents, mailboxes
 from adapters.storage import DocumentStore
 from worker import states
+from worker.domain.clock import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ class StoreResult:
 
 def _checkpoint(name: str) -> None:
     """A named point between two steps of intake (the crash tests kill the process here)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Intake:
@@ -79,48 +76,22 @@ class Intake:
             attempts=0,
         )
         try:
-            with self.engine.begin() as conn:
-                doc_id = conn.execute(insert(worker_document).values(**row).returning(worker_document.c.id)).scalar_one()
-        except IntegrityError:
+            doc_id = documents.insert_received(self.engine, row)
+        except documents.AlreadyStored as exc:
             # stored concurrently by another process: that row wins
             existing = self._find(channel, source_ref, mailbox, raw)
             if existing is None:
-                raise
+                raise exc.__cause__ or exc
             return StoreResult(existing, False)
         log.info("document stored", extra={"event": "intake.stored", "document_id": doc_id, "channel": channel, "mailbox": mailbox, "size": len(raw)})
         return StoreResult(doc_id, True)
 
     def _find(self, channel: str, source_ref: str, source: str | None, raw: bytes) -> int | None:
-        sha = DocumentStore.digest(raw)
-        d = worker_document.c
         with self.engine.connect() as conn:
-            found = conn.execute(select(d.id).where(d.channel == channel, d.source_ref == source_ref)).scalar()
-            if found is None:
-                cond = [d.channel == channel, d.sha256 == sha]
-                cond.append(d.source == source if source is not None else d.source.is_(None))
-                found = conn.execute(select(d.id).where(*cond).order_by(d.id).limit(1)).scalar()
-        return found
+            return documents.find_stored(conn, channel=channel, source_ref=source_ref, source=source, sha256=DocumentStore.digest(raw))
 
     def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None:
         """Remember the last pull of a mailbox: successful (``error`` None) or not; ``blocked``:
         its head document could not be taken in (``blocked_since`` keeps the first such pass,
         a successful pass clears it)."""
-        m = worker_mailbox.c
-        values: dict[str, Any] = {"last_attempt_at": at}
-        if error is None:
-            values["last_success_at"] = at
-            values["last_error"] = None
-            values["blocked_since"] = None
-            values["blocked_reason"] = None
-        else:
-            values["last_error"] = error[:2000]
-        if blocked is not None:
-            values["blocked_reason"] = blocked[:2000]
-        with self.engine.begin() as conn:
-            update_values = dict(values)
-            if blocked is not None:
-                update_values["blocked_since"] = func.coalesce(m.blocked_since, at)
-                values["blocked_since"] = at
-            n = conn.execute(update(worker_mailbox).where(m.address == mailbox).values(**update_values)).rowcount
-            if not n:
-                conn.execute(insert(worker_mailbox).values(address=mailbox, **values))
+        mailboxes.record_pull(self.engine, mailbox, at, error=error, blocked=blocked)

@@ -21,6 +21,7 @@ import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
+from worker.errors import describe_technical_error
 
 _DIGITS = re.compile(r"(?<!\d)(\d{6})\d{4,20}(?!\d)")
 _SENSITIVE_KEYS = frozenset(
@@ -63,8 +64,6 @@ def safe_exception_text(exc: BaseException | None) -> str:
     """A traceback without personal data: the frames (file, line, function) and, for each
     exception in the chain, only its type and the table of a failed SQL statement — never
     the message, which may quote SQL parameters or document content (names, addresses)."""
-    from worker.errors import describe_technical_error
-
     if exc is None:
         return ""
     chain: list[BaseException] = []

@@ -1,6 +1,6 @@
 """Monitoring: one evaluation of the status snapshot for every watcher.
 
-The snapshot is the dict behind ``status --json`` (:func:`worker.commands.collect_status`).
+The snapshot is the dict behind ``status --json`` (:func:`worker.status.collect_status`).
 :func:`evaluate` is a pure function over it and the ``[monitoring]`` thresholds; its
 :class:`Health` feeds ``status --monitor`` (the Nagios plugin line and exit status), the
 Prometheus textfile (:func:`write_metrics`) and the systemd ``STATUS=`` line
@@ -23,7 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from adapters.db.errors import is_database_error
 from worker import fmt
+from worker.status import collect_status
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -246,19 +248,15 @@ class Publisher:
     def publish(self, now: datetime | None = None) -> Health | None:
         import logging
 
-        from worker.commands import collect_status
-
         log = logging.getLogger("worker.monitor")
         try:
             snapshot = collect_status(self.app, now=now)
             snapshot["daemon"] = {"database_ok": True}
         except Exception as exc:  # the database is down: publish what was last known
-            from sqlalchemy.exc import DBAPIError
-
-            if not isinstance(exc, DBAPIError) or self.last is None:
+            if not is_database_error(exc) or self.last is None:
                 log.warning("status snapshot failed", extra={"event": "monitor.snapshot_failed", "error": type(exc).__name__})
                 if self.notifier is not None:
-                    self.notifier.status("baza danych niedostępna" if isinstance(exc, DBAPIError) else "nie można ustalić stanu")
+                    self.notifier.status("baza danych niedostępna" if is_database_error(exc) else "nie można ustalić stanu")
                 return None
             snapshot = dict(self.last, daemon={"database_ok": False})
         self.last = snapshot

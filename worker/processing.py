@@ -17,29 +17,29 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Engine, and_, insert, or_, select, text, update
 
 from adapters.db import ebok, signature_digests
+from adapters.db.errors import database_lost
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
-from worker.errors import SafeMessage, describe_technical_error
-from worker.locks import PassLocks, lock_key
+from worker.correspondence import finish_analysis
+from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
+from worker.errors import SafeMessage, describe_technical_error
+from adapters.db.locks import PassLocks, lock_key
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
+from worker.stages import stages_for
 
 log = logging.getLogger(__name__)
 
 TEST = "TEST"  # kind of an ePUAP czyTestowe document: stored, never loaded
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _checkpoint(name: str) -> None:
@@ -52,8 +52,6 @@ def _checkpoint(name: str) -> None:
 
 def default_stages(channel: str, metadata: dict[str, Any]) -> list[Stage]:
     """The stages for a document of ``channel``, in order."""
-    from worker.stages import stages_for
-
     return stages_for(channel, metadata)
 
 
@@ -78,8 +76,6 @@ def analyse(
     if stages is None:
         stages = default_stages(channel, metadata)
     run_stages(ctx, stages, on_stage)
-    from worker.correspondence import finish_analysis
-
     return finish_analysis(ctx)
 
 
@@ -433,18 +429,6 @@ def fit_to_columns(ctx: Context) -> None:
         ctx.declaration = fitted
         ctx.add(*findings)
 
-
-def database_lost(exc: BaseException) -> bool:
-    """Was ``exc`` (or what caused it) a lost or refused database connection?"""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
 
 
 def _database_lost_now(engine: Engine) -> bool:

@@ -14,81 +14,81 @@ for scripts.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import sys
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
-
-from adapters.db.tables import ebok_declaration, worker_document
+from adapters.db import documents
 from worker import fmt, states
 from worker.app import App
-from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
+from worker.domain.clock import utcnow
 from worker.errors import UsageError
-from worker.commands import received_between
-from worker.processing import requeue, utcnow
+from worker.output import EXIT_FAILURE, EXIT_OK, print_json
+from worker.processing import requeue
 
 log = logging.getLogger("worker.reprocess")
 
 _KINDS = {"CORRESPONDENCE", "TEST", "UNREADABLE", "DECLARATION"}
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which stored documents to run again (the command's filters; see the module text)."""
+
+    ids: list[int] = field(default_factory=list)
+    declarations: list[int] = field(default_factory=list)
+    status: str | None = None
+    code: str | None = None
+    since: date | None = None
+    until: date | None = None
+    channel: str | None = None
+
+
 def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
-    e = ebok_declaration.c
     with app.engine.connect() as conn:
-        found = dict(conn.execute(select(e.id, e.document_id).where(e.id.in_(decl_ids))).all())
+        found = documents.documents_of_declarations(conn, decl_ids)
     missing = sorted(set(decl_ids) - set(found))
     if missing:
         raise UsageError(f"--declaration: nie ma deklaracji o id {', '.join(map(str, missing))} (id deklaracji z „review list”; id dokumentu podaje się w --id)")
     return sorted(set(found.values()))
 
 
-def select_documents(app: App, args: argparse.Namespace) -> list[int]:
-    d = worker_document.c
-    q = select(d.id, d.findings).outerjoin(ebok_declaration, ebok_declaration.c.document_id == d.id)
-    declarations = getattr(args, "declaration", None) or []
-    if not (args.id or declarations or args.status or args.code or args.since or args.until or args.channel):
+def select_documents(app: App, sel: Selection) -> list[int]:
+    declarations = sel.declarations
+    if not (sel.ids or declarations or sel.status or sel.code or sel.since or sel.until or sel.channel):
         raise UsageError("reprocess: podaj co najmniej jedno z --id, --declaration, --status, --code, --since, --until, --channel")
-    if args.id or declarations:
-        named = set(args.id) | set(_documents_of_declarations(app, declarations) if declarations else [])
-        q = q.where(d.id.in_(sorted(named)))
-    if args.status:
-        s = args.status.upper()
+    named = None
+    if sel.ids or declarations:
+        named = set(sel.ids) | set(_documents_of_declarations(app, declarations) if declarations else [])
+    failed, kind, status = False, None, None
+    if sel.status:
+        s = sel.status.upper()
         if s == states.FAILED:
-            q = q.where(d.state == states.FAILED)
+            failed = True
         elif s in _KINDS:
-            q = q.where(d.kind == s)
-        elif s in ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED"):
-            q = q.where(or_(ebok_declaration.c.status == s, (d.outcome == s) & ebok_declaration.c.id.is_(None)))
+            kind = s
+        elif s in documents.DECLARATION_STATUSES:
+            status = s
         else:
-            raise UsageError(f"--status: nieznany status {args.status}")
-    if args.channel:
-        q = q.where(d.channel == args.channel)
-    window = received_between(args.since, args.until)
-    if window is not None:
-        q = q.where(window)
-    q = q.where(d.state != states.PROCESSING).order_by(d.id)
+            raise UsageError(f"--status: nieznany status {sel.status}")
     with app.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    if args.code:
-        rows = [r for r in rows if any(f.get("code") == args.code for f in (r.findings or []))]
-    return [r.id for r in rows]
+        rows = documents.select_for_reprocessing(conn, ids=None if named is None else sorted(named), failed=failed, kind=kind,
+                                                 declaration_status=status, channel=sel.channel, since=sel.since, until=sel.until)
+    if sel.code:
+        rows = [r for r in rows if any(f.get("code") == sel.code for f in (r[1] or []))]
+    return [doc_id for doc_id, _ in rows]
 
 
 def _current(app: App, doc_id: int) -> dict[str, Any]:
     """The document's outcome, findings and eBOK declaration (id, computed fee) as stored now."""
-    d, e = worker_document.c, ebok_declaration.c
     with app.engine.connect() as conn:
-        r = conn.execute(
-            select(d.state, d.outcome, d.findings, e.id.label("declaration_id"), e.status, e.computed_fee)
-            .outerjoin(ebok_declaration, e.document_id == d.id)
-            .where(d.id == doc_id)
-        ).first()
+        r = documents.outcomes(conn, [doc_id])[doc_id]
     return {
-        "outcome": (r.status or r.outcome) if r.state == states.DONE else r.state,
-        "codes": sorted({f["code"] for f in (r.findings or [])}),
+        "outcome": (r.declaration_status or r.outcome) if r.state == states.DONE else r.state,
+        "codes": sorted({f["code"] for f in r.findings}),
         "declaration_id": r.declaration_id,
         "computed_fee": None if r.computed_fee is None else f"{r.computed_fee:.2f}",
     }
@@ -132,19 +132,18 @@ def _progress(total: int, enabled: bool, description: str):
         yield (lambda: bar.advance(task)), emit
 
 
-def reprocess(app: App, args: argparse.Namespace) -> int:
-    ids = select_documents(app, args)
-    as_json = getattr(args, "json", False)
+def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
+    ids = select_documents(app, selection)
     interactive = not as_json and sys.stdout.isatty()
     items: list[dict[str, Any]] = []
     failed = 0
-    with _progress(len(ids), interactive, "próba" if args.dry_run else "przetwarzanie") as (advance, emit):
-        if not args.dry_run:
+    with _progress(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
+        if not dry_run:
             before = {i: _current(app, i) for i in ids}
             with app.engine.begin() as conn:
                 requeue(conn, ids, utcnow())
         for i in ids:
-            if args.dry_run:
+            if dry_run:
                 old = _current(app, i)
                 item = dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])
             else:
@@ -160,17 +159,17 @@ def reprocess(app: App, args: argparse.Namespace) -> int:
                 emit(_line(i, item))
             advance()
     changed = sum(_changed(x) for x in items)
-    if not args.dry_run:
+    if not dry_run:
         log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed, "changed": changed})
     if as_json:
-        if args.dry_run:
+        if dry_run:
             print_json({"dry_run": True, "documents": items, "would_change": changed})
         else:
             print_json({"reprocessed": items, "changed": changed, "failed": failed})
     else:
         n = fmt.count(len(items), "dokument", "dokumenty", "dokumentów")
         fees = sum(x.get("old_computed_fee") != x.get("computed_fee") for x in items)
-        if args.dry_run:
+        if dry_run:
             print(f"Próba, nic nie zapisano: {n}; zmieniłby się wynik lub ustalenia: {changed}, w tym opłata: {fees}.")
         else:
             print(f"Przetworzono ponownie: {n}; zmiana wyniku lub ustaleń: {changed}, w tym opłaty: {fees}; błędy techniczne: {failed}.")

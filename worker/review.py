@@ -9,47 +9,24 @@ fee periods. IDs are eBOK declaration ids.
 
 from __future__ import annotations
 
-import argparse
 import logging
 
-from sqlalchemy import insert, select, update
-
 from adapters.db import ebok
-from adapters.db.tables import ebok_declaration, ebok_payer, ebok_property, worker_audit, worker_document
+from adapters.db import review as queue
 from worker import fmt
 from worker.app import App
-from worker.cli import EXIT_OK
+from worker.correspondence_cmd import print_declaration_attachments
+from worker.output import EXIT_OK
 from worker.errors import UsageError
-from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
-from worker.processing import utcnow
+from worker.domain.findings import ACCEPTED, NEEDS_REVIEW
+from worker.domain.clock import utcnow
 
 log = logging.getLogger("worker.review")
 
 
-def command(app: App, args: argparse.Namespace) -> int:
-    action = args.review_command
-    if action == "list":
-        return _list(app)
-    if action == "show":
-        return _show(app, args.id)
-    if action == "export-attachments":
-        from pathlib import Path
-
-        from worker.correspondence_cmd import export_declaration_attachments
-
-        return export_declaration_attachments(app, args.id, Path(args.to))
-    return decide(app, args.id, ACCEPTED if action == "accept" else REJECTED, note=args.note, user=args.user)
-
-
-def _list(app: App) -> int:
-    d, pr = ebok_declaration.c, ebok_property.c
+def list_queue(app: App) -> int:
     with app.engine.connect() as conn:
-        rows = conn.execute(
-            select(d.id, d.filed_at, d.form, d.purpose, d.findings, pr.town, pr.street, pr.building)
-            .outerjoin(ebok_property, pr.id == d.property_id)
-            .where(d.status == NEEDS_REVIEW)
-            .order_by(d.filed_at, d.id)
-        ).all()
+        rows = queue.review_queue(conn)
     if not rows:
         print("Brak deklaracji do weryfikacji.")
         return EXIT_OK
@@ -61,17 +38,9 @@ def _list(app: App) -> int:
     return EXIT_OK
 
 
-def _show(app: App, decl_id: int) -> int:
-    d, p, pr, w = ebok_declaration.c, ebok_payer.c, ebok_property.c, worker_document.c
+def show(app: App, decl_id: int) -> int:
     with app.engine.connect() as conn:
-        r = conn.execute(
-            select(ebok_declaration, p.name.label("payer_name"), pr.gmina, pr.town, pr.street, pr.building, pr.flat, w.evidence, w.review_note,
-                   w.reviewed_by, w.reviewed_at)
-            .outerjoin(ebok_payer, p.id == d.payer_id)
-            .outerjoin(ebok_property, pr.id == d.property_id)
-            .outerjoin(worker_document, w.id == d.document_id)
-            .where(d.id == decl_id)
-        ).mappings().first()
+        r = queue.declaration_details(conn, decl_id)
     if r is None:
         raise UsageError(_no_declaration(decl_id))
     print(f"Deklaracja #{r['id']} ({fmt.text(r['form'])}, {fmt.label('purpose', r['purpose'])}), status: {fmt.status(r['status'])}")
@@ -86,8 +55,6 @@ def _show(app: App, decl_id: int) -> int:
     print("  Ustalenia:" if r["findings"] else "  Ustalenia: brak")
     for f in r["findings"] or []:
         print(f"    [{f['code']}] {fmt.field(f.get('field'))}: {f['message']}")
-    from worker.correspondence_cmd import print_declaration_attachments
-
     print_declaration_attachments(r["evidence"], r["channel"])
     if r["review_note"]:
         print(f"  Decyzja biura ({fmt.text(r['reviewed_by'])}, {fmt.datetime_local(r['reviewed_at'])}): {r['review_note']}")
@@ -102,13 +69,9 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
     if not note.strip():
         raise UsageError("--note: decyzja wymaga uzasadnienia")
     now = utcnow()
-    d = ebok_declaration.c
     with app.engine.begin() as conn:
         # the property first, as processing does, then the declaration
-        property_id = conn.execute(select(d.property_id).where(d.id == decl_id)).scalar()
-        if property_id is not None:
-            conn.execute(select(ebok_property.c.id).where(ebok_property.c.id == property_id).with_for_update())
-        row = conn.execute(select(d.id, d.status, d.payer_id, d.property_id, d.document_id).where(d.id == decl_id).with_for_update()).first()
+        row = queue.lock_for_decision(conn, decl_id)
         if row is None:
             raise UsageError(_no_declaration(decl_id))
         if row.status != NEEDS_REVIEW:
@@ -118,14 +81,7 @@ def decide(app: App, decl_id: int, decision: str, *, note: str, user: str) -> in
                 f"deklaracji #{decl_id} nie można przyjąć: nie ma płatnika albo nieruchomości (wartości nie dało się odczytać); "
                 "można ją tylko odrzucić, a deklarację trzeba zeskanować lub złożyć ponownie"
             )
-        conn.execute(update(ebok_declaration).where(d.id == decl_id).values(status=decision, processed_at=now))
-        conn.execute(
-            update(worker_document).where(worker_document.c.id == row.document_id).values(
-                review_decision=decision, reviewed_by=user, reviewed_at=now, review_note=note, outcome=decision
-            )
-        )
-        action = "REVIEW_ACCEPT" if decision == ACCEPTED else "REVIEW_REJECT"
-        conn.execute(insert(worker_audit).values(at=now, document_id=row.document_id, declaration_id=decl_id, actor=user, action=action, old_status=NEEDS_REVIEW, new_status=decision, note=note))
+        queue.record_decision(conn, row, decision, user=user, note=note, now=now)
         if row.property_id is not None:
             # the decision is an input of the property's reconciliation: the other
             # declarations are decided again (a waiting correction finds its base…)

@@ -1,38 +1,17 @@
-"""Which stages run for which channel, in order: the one place the pipeline is assembled.
-
-ePUAP: parse → identify the form → verify the signature → (from here on only the signed
-content is read) validate against the form's XSD → map to the declaration model →
-declaration checks → signer against declarant → fee rules. The database checks
-(corrections, retroactive decreases) and the load follow in the service layer.
-
-PAPER (a scan export from the scan inbox): parse → the export (XSD, header) → identify the
-form → low OCR confidence → handwritten signature → map the fields to the declaration
-model → declaration checks → fee rules (``worker.scans.stages``).
+"""Which stages run for which channel, in order: each channel's entry in the registry
+(:mod:`worker.channels`) assembles its pipeline — ePUAP in :mod:`worker.channels.epuap`,
+PAPER in :mod:`worker.channels.paper`. The database checks (corrections, retroactive
+decreases) and the load follow in the service layer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.domain.model import EPUAP, PAPER
+from worker import channels
 from worker.pipeline import Stage
 
 
 def stages_for(channel: str, metadata: dict[str, Any] | None = None) -> list[Stage]:
-    from rules.checks import fee_rules
-    from worker.forms import FORM_STAGES_AFTER_SIGNATURE, FORM_STAGES_BEFORE_SIGNATURE
-    from worker.signatures import stages as signatures
-
-    if channel == EPUAP:
-        return [
-            *FORM_STAGES_BEFORE_SIGNATURE,  # parse, identify
-            signatures.verify_signature,
-            *FORM_STAGES_AFTER_SIGNATURE,  # validate, map_declaration, declaration_checks
-            signatures.check_signer,
-            fee_rules,
-        ]
-    if channel == PAPER:
-        from worker.scans.stages import PAPER_STAGES
-
-        return list(PAPER_STAGES)
-    raise ValueError(f"no pipeline for channel {channel!r}")
+    """The stages of ``channel``'s documents; ValueError for a channel nobody registered."""
+    return channels.get(channel).stages()

@@ -29,7 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, ebok_property, worker_audit, worker_document
-from rules import reconcile
+from rules import periods, reconcile
+from worker import channels
 from worker.config import PaymentsConfig
 from worker.domain import model
 from worker.domain.accounts import payer_account
@@ -73,6 +74,7 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
     status = _with_decision(status_before_db, doc["review_decision"])
 
     sig = ctx.signature
+    channel = channels.get(doc["channel"])
     row = dict(
         payer_id=payer_id,
         property_id=property_id,
@@ -89,8 +91,8 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
         composting=decl.composting if decl else None,
         declared_fee=decl.monthly_fee if decl else None,
         computed_fee=ctx.computed_fee,
-        signature=getattr(sig, "kind", None) or ("NONE" if doc["channel"] == model.EPUAP else None),
-        signature_status=getattr(sig, "status", None) or ("INVALID" if doc["channel"] == model.EPUAP else "NOT_APPLICABLE"),
+        signature=getattr(sig, "kind", None) or channel.unsigned_signature,
+        signature_status=getattr(sig, "status", None) or channel.unsigned_status,
         signer=getattr(sig, "signer_name", None),
         findings=[f.to_dict() for f in findings],
         processed_at=now,
@@ -271,11 +273,17 @@ def reconcile_property(
     return state
 
 
+def properties_with_fee_periods(conn: Connection) -> list[int]:
+    """The properties that have ACCEPTED or SUPERSEDED declarations (those with fee periods), in id order."""
+    d = ebok_declaration.c
+    return list(
+        conn.execute(select(d.property_id).where(d.status.in_((ACCEPTED, SUPERSEDED)), d.property_id.is_not(None)).distinct().order_by(d.property_id)).scalars()
+    )
+
+
 def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> None:
     """Only the fee periods, from the property's ACCEPTED and SUPERSEDED declarations as
     stored (for a change of the rate tables: the statuses stay as decided)."""
-    from rules import periods
-
     decls = property_declarations(conn, property_id, (ACCEPTED, SUPERSEDED))
     inputs = [
         periods.PeriodInput(s.declaration_id, s.payer_id, s.declaration.purpose, s.declaration.applies_from, s.declaration.filed_at, s.corrects_id, s.declaration)

@@ -36,8 +36,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from adapters.db.ebok import reconcile_property
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document, worker_signature_digest
 from worker.domain.findings import REJECTED, Finding, finding
+from worker.pipeline import DECLARATION
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,6 @@ def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, 
     """Record this document's signature digests and apply the duplicate rule (see the
     module docstring). Adds ``DUPLICATE_SIGNATURE`` to ``ctx.findings`` when this
     document is a copy."""
-    from worker.pipeline import DECLARATION
-
     s = worker_signature_digest.c
     w = worker_document.c
     digests = verified_digests(ctx.signature) if ctx.kind == DECLARATION else []
@@ -131,8 +131,6 @@ def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *
     """Make the loaded declaration of a later copy REJECTED / DUPLICATE_SIGNATURE and
     decide its property again. False when nothing changed (not loaded yet — it will find
     the first copy itself — or already decided so)."""
-    from adapters.db.ebok import reconcile_property
-
     d = ebok_declaration.c
     row = conn.execute(select(d.id, d.status, d.property_id, d.findings).where(d.document_id == document_id)).first()
     if row is None:

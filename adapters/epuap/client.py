@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import requests
 import zeep
@@ -37,6 +36,7 @@ from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
 from schemas.epuap import PULL_WSDL
+from worker.domain.clock import WARSAW
 
 from . import wssec
 from .errors import (
@@ -57,7 +57,7 @@ logging.getLogger("zeep.transports").setLevel(logging.INFO)
 
 BINDING = "{http://ws.epuap.gov.pl/pull/}pull"
 OBJ_NS = "http://wsdl.epuap.gov.pl/obiekty/"
-EPUAP_TZ = ZoneInfo("Europe/Warsaw")  # assumed for a dataNadania without an offset
+EPUAP_TZ = WARSAW  # assumed for a dataNadania without an offset
 
 _RESPONSE_OPERATION = {
     "OdpowiedzPullOczekujace": "oczekujaceDokumenty",

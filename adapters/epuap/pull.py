@@ -47,6 +47,9 @@ from typing import Any, Protocol
 
 import requests
 
+from adapters.db.errors import database_lost
+from worker.errors import describe_technical_error
+
 from .client import FetchedDocument, MailboxLike, PullClient
 from .errors import EpuapConfigError, EpuapError, EpuapFault, EpuapTransportError
 
@@ -221,8 +224,6 @@ def pull_mailbox(
                 mailbox=address,
             )
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, do not confirm
-            from worker.processing import database_lost
-
             report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
             if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
                 report.blocked = report.gave_up
@@ -259,8 +260,6 @@ def pull_mailbox(
 
 def _db_context(exc: BaseException) -> dict[str, Any]:
     """The table a failed SQL statement was about (never its parameters)."""
-    from worker.errors import describe_technical_error
-
     return {"table": describe_technical_error(exc).table}
 
 
@@ -278,8 +277,6 @@ def _record(sink: DocumentSink, report: MailboxReport) -> None:
         else:
             sink.record_pull(report.mailbox, at, error=report.gave_up)
     except Exception as exc:  # noqa: BLE001 - bookkeeping must not hide the pass's result
-        from worker.processing import database_lost
-
         log.log(logging.WARNING if database_lost(exc) else logging.ERROR, "recording the pull failed: %s", type(exc).__name__,
                   extra={"event": "epuap.record_failed", "mailbox": report.mailbox, "error": type(exc).__name__, **_db_context(exc)})
     log.info(
@@ -322,7 +319,7 @@ def pull_mailboxes(
     ``cfg`` is an ``EpuapConfig``-like object. Returns one report per mailbox and never raises
     for ePUAP or key trouble (it is in the reports, and recorded with ``sink.record_pull``);
     raises ``ValueError`` for a ``mailbox`` that is not configured. ``stop`` (set on SIGTERM)
-    ends the pass after the document in hand. ``lock(name)`` (``worker.locks.PassLocks.hold``)
+    ends the pass after the document in hand. ``lock(name)`` (``adapters.db.locks.PassLocks.hold``)
     is a context manager telling whether this process may pull the mailbox now: a mailbox
     another process is pulling is skipped (``report.busy``), so at most one pull per mailbox
     runs across all processes on one database.

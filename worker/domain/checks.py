@@ -28,9 +28,10 @@ Decisions where the union's rules are silent (see ``spec/fee-rules.md``):
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
+from worker.domain.clock import filing_day
 from worker.domain.findings import WARNING, Finding, finding
 from worker.domain.identifiers import check_nip, check_pesel, check_postal_code, check_regon
 from worker.domain.model import (
@@ -49,7 +50,7 @@ from worker.domain.model import (
 #: a paper form may be filed this many days after its version ended (then: review)
 PAPER_GRACE_DAYS = 30
 
-POLISH_TZ = "Europe/Warsaw"
+POLISH_TZ = "Europe/Warsaw"  # the zone itself: worker.domain.clock.WARSAW
 
 # e-form element paths (relative to Deklaracja) the findings point at
 F_PESEL = "Skladajacy/Osoba/IdOsoby/PESEL"
@@ -75,24 +76,6 @@ _KIND_NAMES = {
     MIXED: "mieszanej",
 }
 
-
-def filing_day(filed_at: datetime) -> date:
-    """The calendar day of a filing in Poland (naive times are taken as Polish time).
-
-    >>> from datetime import timezone
-    >>> filing_day(datetime(2024, 12, 31, 23, 30, tzinfo=timezone.utc))
-    datetime.date(2025, 1, 1)
-    >>> filing_day(datetime(2024, 12, 31, 23, 30))
-    datetime.date(2024, 12, 31)
-    """
-    if filed_at.tzinfo is None:
-        return filed_at.date()
-    try:
-        from zoneinfo import ZoneInfo
-
-        return filed_at.astimezone(ZoneInfo(POLISH_TZ)).date()
-    except Exception:  # no time-zone database on this system: the sender's own date
-        return filed_at.date()
 
 
 def check_identifiers(decl: Declaration, *, on: date | None = None) -> list[Finding]:

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from worker.domain.findings import Finding
+from worker.domain.clock import WARSAW
+from worker.domain.findings import finding, Finding
 from worker.forms.registry import FormSpec
 from worker.forms.safe_xml import XmlRefused, parse_untrusted
 from worker.forms.validation import validate_document
 
 SCAN_NS = "urn:czystyregion:skan:1"
 SCAN_ROOT = f"{{{SCAN_NS}}}Skan"
-POLISH_TZ = ZoneInfo("Europe/Warsaw")
+POLISH_TZ = WARSAW
 
 #: the export format, described like a form so the e-forms' XSD explainer can report on it
 #: (it is *not* in the forms registry: it is an envelope, not a declaration form)
@@ -206,8 +206,6 @@ def validate_export(root: Any) -> list[Finding]:
 
 
 def _pole_findings(root: Any, path: str, position: int) -> list[Finding]:
-    from worker.domain.findings import finding
-
     pola = root.find(_q("Pola"))
     poles = list(pola.iterchildren(_q("Pole"))) if pola is not None else []
     pole = poles[position - 1] if 0 < position <= len(poles) else None

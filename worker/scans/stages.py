@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from rules.checks import fee_rules
 from worker.domain import checks as content_checks
 from worker.domain.findings import ERROR, WARNING, Finding, finding
 from worker.forms import stages as forms
@@ -252,8 +253,6 @@ def paper_stages(registry: FormRegistry = DEFAULT_REGISTRY) -> list[FunctionStag
     ['parse', 'scan_export', 'identify', 'low_confidence', 'handwritten_signature',
      'map_declaration', 'declaration_checks', 'fee_rules']
     """
-    from rules.checks import fee_rules
-
     if registry is DEFAULT_REGISTRY:
         return list(PAPER_STAGES)
     return [
@@ -268,8 +267,6 @@ declaration_checks = make_declaration_checks(DEFAULT_REGISTRY)
 
 
 def _default_stages() -> tuple[FunctionStage, ...]:
-    from rules.checks import fee_rules
-
     return (forms.parse, scan_export, identify, low_confidence, handwritten_signature, map_declaration, declaration_checks, fee_rules)
 
 

@@ -41,11 +41,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from stdnum.pl import pesel as stdnum_pesel
+
+from worker.domain.clock import WARSAW
 
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 PZ_NS = "http://crd.gov.pl/xml/schematy/podpis_zaufany/"
@@ -55,7 +56,6 @@ SOURCE_EP_SIGNATURE = "pz:EPSignature"
 SOURCE_PODPIS_ZP = "ppZP:PodpisZP"
 SOURCE_CERTIFICATE = "certificate"
 
-WARSAW = ZoneInfo("Europe/Warsaw")
 
 _NS = {"xades": XADES_NS, "pz": PZ_NS, "ppZP": PPZP_NS}
 

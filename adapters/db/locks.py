@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("worker.locks")  # the logger keeps its name from before the move to adapters/db
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_guard = threading.Lock()
