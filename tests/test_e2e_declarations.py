@@ -340,6 +340,7 @@ def test_a_doubtful_paper_pesel_goes_to_review_and_cannot_be_accepted_without_a_
 
 def test_a_processed_document_logs_one_info_record_and_its_steps_at_debug(app, pki, caplog):
     doc = deliver(app, signed(pki, filed=FIRST_FILED), "logged", FIRST_FILED)
+    caplog.clear()  # intake's record is not processing's
     with caplog.at_level(logging.DEBUG):
         app.processor.run_pending()
     mine = [r for r in caplog.records if getattr(r, "document_id", None) == doc or getattr(r, "event", "") == "signature.verified"]
