@@ -273,7 +273,7 @@ class Processor:
                 raise StorageCorrupted(f"stored bytes of document {doc_id} do not match their SHA-256")
 
             def on_stage(name: str, dt: float) -> None:
-                log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
+                log.debug("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
 
             ctx = self._analyse(doc, raw, on_stage)
             _checkpoint("analysed")
