@@ -15,7 +15,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,7 +49,7 @@ def main() -> int:
     app = App(cfg)
     app.upgrade_db()
 
-    filed = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
+    filed = datetime(2025, 3, 10, 9, tzinfo=UTC)
     t0 = time.perf_counter()
     signed = []
     for i in range(args.distinct):

@@ -7,9 +7,12 @@ a reason when it is absent, but fail when ``EBOK_REQUIRE_SHARED=1`` (CI sets it)
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("EBOK_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -30,11 +33,6 @@ def shared_dir() -> Path:
 # With EBOK_TEST_DATABASE_URL (a PostgreSQL URL whose user may create databases) the whole
 # suite runs against PostgreSQL: one database is created for the session, migrated once,
 # and emptied before every test that uses it.
-
-import shutil
-import uuid
-
-from sqlalchemy import create_engine, text
 
 PG_ADMIN_URL = os.environ.get("EBOK_TEST_DATABASE_URL")
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from adapters.db.tables import ebok_declaration, worker_document
 from worker import cli
-from worker.app import App
 from worker import config as config_mod
+from worker.app import App
 
 DEMO_SCANS = Path(__file__).resolve().parent.parent / "demo" / "scans"
 XML = "skan-2025-02-03-0001-0007.xml"

@@ -86,7 +86,7 @@ def letters(pki):
 def setup(db_url, tmp_path, pki, trust_files, letters):
     queue = tmp_path / "queue" / "czystyregion" / "korespondencja"
     queue.mkdir(parents=True)
-    for name, raw in zip(("01-pismo.xml", "02-skarga.xml"), letters):
+    for name, raw in zip(("01-pismo.xml", "02-skarga.xml"), letters, strict=False):
         (queue / name).write_bytes(raw)
         (queue / f"{name}.meta.json").write_text(json.dumps(META), encoding="utf-8")
     keys = devkeys.ensure(tmp_path / "keys")

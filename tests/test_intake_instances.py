@@ -102,7 +102,7 @@ def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_
         done = 0
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            for p, out in zip(procs, outs):
+            for p, out in zip(procs, outs, strict=False):
                 assert p.poll() is None, "a daemon exited: " + out.read_text(encoding="utf-8")[-3000:]
             try:
                 with engine.connect() as conn:
@@ -137,7 +137,7 @@ def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_
     assert list((tmp_path / "scans/quarantine").iterdir()) == []
 
     all_events = [events_of(o) for o in outs]
-    for evs, out in zip(all_events, outs):
+    for evs, out in zip(all_events, outs, strict=False):
         bad = [e for e in evs if e["level"] in ("ERROR", "CRITICAL")]
         assert bad == [], bad[:3]
         text = out.read_text(encoding="utf-8")
@@ -159,7 +159,7 @@ def test_two_scan_commands_at_once_never_error_or_quarantine_a_stored_pair(db_ur
     env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
     subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), "db", "upgrade"], env=env, check=True, capture_output=True)
     try:
-        for round_ in range(3):
+        for _round in range(3):
             for f in (DEMO / "scans").iterdir():
                 shutil.copy(f, inbox / f.name)
             procs = [subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "scan"],

@@ -5,9 +5,6 @@ its column; the values never reach the logs."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -44,7 +44,7 @@ def pdf_scan() -> bytes:
 POISONS = {
     # name: (meta for the double, content the double holds, expected stored bytes, finding)
     "empty": ({"zawartosc_text": ""}, b"", b"", "XML_MALFORMED"),
-    "not_base64": ({"zawartosc_text": "<to nie jest base64!>"}, b"", "<to nie jest base64!>".encode(), "XML_MALFORMED"),
+    "not_base64": ({"zawartosc_text": "<to nie jest base64!>"}, b"", b"<to nie jest base64!>", "XML_MALFORMED"),
     "not_xml": ({}, b"Szanowni Panstwo, prosze o zwrot nadplaty.", b"Szanowni Panstwo, prosze o zwrot nadplaty.", "XML_MALFORMED"),
     "pdf_12mb_text_node": ({}, None, None, "XML_MALFORMED"),
     "too_large_attachment": ({}, None, None, "DOCUMENT_TOO_LARGE"),

@@ -11,9 +11,8 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -24,10 +23,10 @@ from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 
 MAILBOX = "/czystyregion/deklaracje"
-FIRST_FILED = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
-K1_FILED = datetime(2025, 7, 1, 9, tzinfo=timezone.utc)
-K2_FILED = datetime(2025, 9, 1, 9, tzinfo=timezone.utc)
-REPLAY_FILED = datetime(2026, 1, 12, 9, tzinfo=timezone.utc)
+FIRST_FILED = datetime(2025, 3, 10, 9, tzinfo=UTC)
+K1_FILED = datetime(2025, 7, 1, 9, tzinfo=UTC)
+K2_FILED = datetime(2025, 9, 1, 9, tzinfo=UTC)
+REPLAY_FILED = datetime(2026, 1, 12, 9, tzinfo=UTC)
 
 
 INSTITUTION = """<inst:Instytucja>
@@ -56,7 +55,7 @@ def qualified(signer, signing_time: datetime, *, institution: bool = False) -> b
 
 # name → (bytes, filing time, expected status, expected codes)
 def attack_documents(pki: TestPKI) -> dict[str, tuple[bytes, datetime, str, list[str]]]:
-    filed = datetime(2025, 3, 10, 9, 5, tzinfo=timezone.utc)
+    filed = datetime(2025, 3, 10, 9, 5, tzinfo=UTC)
     return {
         "a1-expired-back-dated": (qualified(pki.expired, utc(2020, 6, 1)), filed, "REJECTED", ["SIGNATURE_CERT_EXPIRED"]),
         "a1-expired-honest": (qualified(pki.expired, utc(2021, 12, 1)), filed, "REJECTED", ["SIGNATURE_CERT_EXPIRED"]),

@@ -15,8 +15,9 @@ from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
 from worker.domain.model import EPUAP, INSTITUTION
 from worker.forms import stages as forms
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, run_stages
-from worker.signatures import TrustConfig, identity, trust as trust_module, xmlparse
+from worker.signatures import TrustConfig, identity, xmlparse
 from worker.signatures import stages as signatures
+from worker.signatures import trust as trust_module
 
 BEFORE_MAPPING = [forms.parse, forms.identify, signatures.verify_signature, forms.validate, forms.map_declaration]
 ALL = BEFORE_MAPPING + [signatures.check_signer]

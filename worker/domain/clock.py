@@ -6,14 +6,14 @@ four copies of the zone and two of each function).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def filing_day(filed_at: datetime | date) -> date:
@@ -44,7 +44,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     """
     start = datetime.combine(day, time(0), tzinfo=WARSAW)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=WARSAW)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 __all__ = ["WARSAW", "day_bounds", "filing_day", "utcnow"]

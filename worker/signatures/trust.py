@@ -23,10 +23,10 @@ listed with a revocation date at or before that time means *revoked*, no usable 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -296,7 +296,7 @@ def _ca_policy() -> xv.ExtensionPolicy:
 
 
 def _as_utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ class TrustConfig:
         revocation: str = "off",
         crls: Sequence[Path] = (),
         tsa_anchors: Path | None = None,
-    ) -> "TrustConfig":
+    ) -> TrustConfig:
         """Load the configuration from files. ``trust_anchors`` is a PEM bundle or a folder
         of certificates; ``trusted_profile_seals`` are certificate files. Any problem raises
         ``ValueError`` with a one-line reason naming the file."""
@@ -410,7 +410,7 @@ class TrustConfig:
         if self.revocation == "off":
             return REVOCATION_NOT_CHECKED, "revocation checking is off"
         at = _as_utc(at)
-        for cert, issuer in zip(chain, chain[1:]):
+        for cert, issuer in zip(chain, chain[1:], strict=False):
             usable = [crl for crl in self.crls if self._crl_usable(crl, issuer, at)]
             if not usable:
                 return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"
