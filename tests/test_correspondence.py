@@ -380,15 +380,6 @@ def test_test_submissions_are_handed_over_only_when_asked(db_url, tmp_path, incl
         assert not (tmp_path / "outbox").exists()
 
 
-def test_docstring_examples_of_the_attachments_module():
-    import doctest
-
-    from worker.domain import attachments
-
-    result = doctest.testmod(attachments)
-    assert result.failed == 0 and result.attempted > 0
-
-
 def test_outbox_folders_take_the_umask_permissions(tmp_path):
     old = os.umask(0o022)
     try:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from worker import fmt
-
-
-def test_docstring_examples():
-    result = doctest.testmod(fmt)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_polish_time_follows_daylight_saving():

@@ -344,12 +344,3 @@ def test_an_explicit_filing_time_wins_over_the_receipt_date():
     ctx = run(SAMPLE.read_bytes(), filed_at=datetime(2025, 3, 1, 12, tzinfo=UTC))
     assert "LATE_FILING" in {f.code for f in ctx.findings}
     assert ctx.declaration.filed_at - datetime(2025, 3, 1, 12, tzinfo=UTC) == timedelta(0)
-
-
-@pytest.mark.parametrize("module", ["worker.scans.export", "worker.scans.mapper", "worker.scans.stages", "adapters.scans"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

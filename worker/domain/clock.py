@@ -20,9 +20,9 @@ def filing_day(filed_at: datetime | date) -> date:
     """The calendar day in Poland on which a document was filed (naive times are taken as
     Polish time; a date is that day).
 
-    >>> filing_day(datetime(2024, 12, 31, 23, 30, tzinfo=timezone.utc))
+    >>> filing_day(datetime(2024, 12, 31, 23, 30, tzinfo=UTC))
     datetime.date(2025, 1, 1)
-    >>> filing_day(datetime(2025, 3, 9, 23, 30, tzinfo=timezone.utc))   # 00:30 in Warsaw
+    >>> filing_day(datetime(2025, 3, 9, 23, 30, tzinfo=UTC))   # 00:30 in Warsaw
     datetime.date(2025, 3, 10)
     >>> filing_day(datetime(2024, 12, 31, 23, 30))
     datetime.date(2024, 12, 31)
