@@ -63,6 +63,11 @@ class App:
     def upgrade_db(self) -> None:
         upgrade(self.engine)
 
+    def close(self) -> None:
+        """Close the database connections (when the engine was made)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
 
 def check_epuap(config: Config) -> None:
     """Start-up check of the ePUAP key material (files readable, password right): a

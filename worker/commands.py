@@ -30,7 +30,11 @@ Handler = Callable[[App, argparse.Namespace], int]
 
 def dispatch(args: argparse.Namespace, cfg: Config) -> int:
     handler: Handler = args.func
-    return handler(App(cfg), args)
+    app = App(cfg)
+    try:
+        return handler(app, args)
+    finally:
+        app.close()
 
 
 def _require_schema(app: App) -> None:
