@@ -7,10 +7,7 @@ double's `dataNadania`)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +15,9 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, worker_document
-from adapters.epuap import devkeys, double
+from adapters.epuap import double
+from tests.clitools import run_cli
+from tests.conftest import epuap_env, epuap_section
 from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 
@@ -77,43 +76,21 @@ def meta(filed: datetime) -> dict:
 
 
 @pytest.fixture
-def env_setup(db_url, tmp_path, pki, trust_files):
+def env_setup(write_config, keys, tmp_path, pki, trust_files):
     anchors, seal = trust_files
-    keys = devkeys.ensure(tmp_path / "keys")
     queue = tmp_path / "queue"
     queue.mkdir()
     server = double.serve("127.0.0.1", 0, None, keys, load={MAILBOX: queue})
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 10
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[signatures]
-trust_anchors = "{anchors}"
-trusted_profile_seals = ["{seal}"]
-""",
-        encoding="utf-8",
+    cfg = write_config(
+        epuap=epuap_section(server, keys, "czystyregion/deklaracje", max_attempts=5, backoff_initial_s=1.0, backoff_max_s=60.0),
+        signatures={"trust_anchors": anchors, "trusted_profile_seals": [seal]},
     )
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
-    yield cfg, env, server, tmp_path
+    yield cfg, epuap_env(keys), server, tmp_path
     server.shutdown()
 
 
 def cli(cfg, env, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, env=env, timeout=300)
+    return run_cli(cfg, *args, env=env)
 
 
 def by_ref(db_url) -> dict[str, dict]:
