@@ -22,22 +22,8 @@ XML = "skan-2025-02-03-0001-0007.xml"
 
 
 @pytest.fixture
-def office(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-""",
-        encoding="utf-8",
-    )
+def office(write_config, tmp_path):
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"})
     (tmp_path / "scans" / "inbox").mkdir(parents=True)
     for f in DEMO_SCANS.iterdir():
         shutil.copyfile(f, tmp_path / "scans" / "inbox" / f.name)
