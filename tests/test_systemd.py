@@ -81,6 +81,7 @@ def test_sysusers_and_tmpfiles_create_the_user_and_folders(tmp_path):
     assert (tmp_path / "var" / "lib" / "ebok-worker" / "documents").is_dir()
 
 
+@pytest.mark.slow
 def test_daemon_notifies_ready_status_watchdog_and_stopping(db_url, tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[database]\nurl = "{db_url}"\n[storage]\npath = "documents"\n[processing]\ninterval_s = 1\n'
