@@ -20,22 +20,10 @@ from worker.systemd import Notifier
 
 
 @pytest.fixture
-def setup(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[processing]
-max_attempts = 1
-[monitoring]
-metrics_file = "metrics/ebok_worker.prom"
-pending_warn_s = 600
-pull_stale_s = 3600
-""",
-        encoding="utf-8",
+def setup(write_config):
+    cfg = write_config(
+        processing={"max_attempts": 1},
+        monitoring={"metrics_file": "metrics/ebok_worker.prom", "pending_warn_s": 600, "pull_stale_s": 3600},
     )
     app = App(config_mod.load(cfg))
     yield cfg, app
