@@ -190,3 +190,21 @@ def write_config(request, tmp_path):
         return target
 
     return write
+
+
+@pytest.fixture
+def epuap_double(keys):
+    """A factory starting the local ePUAP double (``adapters.epuap.double.serve`` on a free
+    port, with the development ``keys``); every server started is shut down after the test."""
+    from adapters.epuap import double
+
+    started = []
+
+    def start(root=None, **kw):
+        server = double.serve("127.0.0.1", 0, root, keys, **kw)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()

@@ -19,7 +19,6 @@ from sqlalchemy import create_engine, select
 
 from adapters import outbox as outbox_mod
 from adapters.db.tables import worker_correspondence, worker_document
-from adapters.epuap import double
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
 from tests.sigtools.fixtures import SIGNED_AT
@@ -85,13 +84,13 @@ def letters(pki):
 
 
 @pytest.fixture
-def setup(write_config, keys, tmp_path, pki, trust_files, letters):
+def setup(write_config, keys, epuap_double, tmp_path, pki, trust_files, letters):
     queue = tmp_path / "queue" / "czystyregion" / "korespondencja"
     queue.mkdir(parents=True)
     for name, raw in zip(("01-pismo.xml", "02-skarga.xml"), letters, strict=False):
         (queue / name).write_bytes(raw)
         (queue / f"{name}.meta.json").write_text(json.dumps(META), encoding="utf-8")
-    server = double.serve("127.0.0.1", 0, tmp_path / "queue", keys)
+    server = epuap_double(tmp_path / "queue")
     anchors, seal = trust_files
     cfg = write_config(
         epuap=epuap_section(server, keys, "czystyregion/korespondencja"),
@@ -99,8 +98,7 @@ def setup(write_config, keys, tmp_path, pki, trust_files, letters):
         correspondence={"outbox": "outbox"},
     )
     env = epuap_env(keys)
-    yield cfg, env, server, tmp_path
-    server.shutdown()
+    return cfg, env, server, tmp_path
 
 
 def cli(cfg, env, *args):

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_document
-from adapters.epuap import double
 from tests.clitools import run_cli, run_cli_process
 from tests.conftest import epuap_env, epuap_section
 
@@ -26,15 +25,14 @@ DEMO = ROOT / "demo"
 
 
 @pytest.fixture
-def setup(write_config, keys):
-    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
+def setup(write_config, keys, epuap_double):
+    server = epuap_double(DEMO / "epuap")
     cfg = write_config(
         epuap=epuap_section(server, keys, "czystyregion/deklaracje", "czystyregion/korespondencja"),
         signatures={"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"]},
         payments={"bank_branch": "10901014"},
     )
-    yield cfg, epuap_env(keys), server
-    server.shutdown()
+    return cfg, epuap_env(keys), server
 
 
 def cli(cfg, env, *args):

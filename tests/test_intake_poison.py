@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, worker_document, worker_mailbox
-from adapters.epuap import devkeys, double
+from adapters.epuap import devkeys
 from adapters.epuap.client import skrot_of
 from adapters.storage import DocumentStore
 from tests.clitools import run_cli
@@ -74,10 +74,8 @@ def keys(tmp_path_factory):
 
 
 @pytest.fixture
-def server(keys):
-    srv = double.serve("127.0.0.1", 0, None, keys, mailboxes=[DEKL])
-    yield srv
-    srv.shutdown()
+def server(epuap_double):
+    return epuap_double(mailboxes=[DEKL])
 
 
 @pytest.fixture

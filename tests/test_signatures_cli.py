@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, worker_document
-from adapters.epuap import double
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
 from tests.sigtools import xmlsig
@@ -76,17 +75,16 @@ def meta(filed: datetime) -> dict:
 
 
 @pytest.fixture
-def env_setup(write_config, keys, tmp_path, pki, trust_files):
+def env_setup(write_config, keys, epuap_double, tmp_path, pki, trust_files):
     anchors, seal = trust_files
     queue = tmp_path / "queue"
     queue.mkdir()
-    server = double.serve("127.0.0.1", 0, None, keys, load={MAILBOX: queue})
+    server = epuap_double(load={MAILBOX: queue})
     cfg = write_config(
         epuap=epuap_section(server, keys, "czystyregion/deklaracje", max_attempts=5, backoff_initial_s=1.0, backoff_max_s=60.0),
         signatures={"trust_anchors": anchors, "trusted_profile_seals": [seal]},
     )
-    yield cfg, epuap_env(keys), server, tmp_path
-    server.shutdown()
+    return cfg, epuap_env(keys), server, tmp_path
 
 
 def cli(cfg, env, *args):
