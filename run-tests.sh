@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Sets up what it needs first (virtualenv, the project with its test
-# extras, the xmlsec1 tool that makes the independent signatures), then runs pytest.
+# extras, the xmlsec1 tool that makes the independent signatures), runs the static checks
+# (ruff, mypy, import-linter: configured in pyproject.toml; any finding fails the run), then
+# runs pytest.
 # SQLite by default; set EBOK_TEST_DATABASE_URL=postgresql+psycopg://… to run it against
 # PostgreSQL. Extra arguments go to pytest.
 set -euo pipefail
@@ -22,5 +24,10 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
         exit 1
     fi
 fi
+
+echo "static checks: ruff, mypy, import-linter" >&2
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache > .venv/lint-imports.log 2>&1 || { cat .venv/lint-imports.log >&2; exit 1; }
 
 exec .venv/bin/python -m pytest "$@"

@@ -47,7 +47,7 @@ import shutil
 import threading
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -158,7 +158,7 @@ def scan_inbox(
     """One pass over the inbox (see the module docstring). Never raises for a bad file:
     each problem is counted and logged, and the pass goes on with the next one."""
     report = ScanReport()
-    now_ts = (now or datetime.now(timezone.utc)).timestamp()
+    now_ts = (now or datetime.now(UTC)).timestamp()
     inbox = Path(cfg.inbox)
     try:
         names = sorted(p.name for p in inbox.iterdir())
@@ -343,7 +343,7 @@ def _quarantine_unsafe_name(cfg: ScansConfig, path: Path, problem: str, report: 
         f"problem: {problem}\n"
         f"original_name: {escaped_name(path.name)}\n"
         f"file: {_suffixed(safe, n)}\n"
-        f"at: {datetime.fromtimestamp(now_ts, timezone.utc).isoformat()}\n"
+        f"at: {datetime.fromtimestamp(now_ts, UTC).isoformat()}\n"
     )
     _write_new(folder / reason_name, text.encode("utf-8"))
     _move(path, folder, _suffixed(safe, n))
@@ -422,11 +422,11 @@ def _move(src: Path, folder: Path, name: str) -> Path:
 def _archive(cfg: ScansConfig, xml: Path, pdf: Path | None) -> None:
     folder = Path(cfg.archive)
     folder.mkdir(parents=True, exist_ok=True)
-    moving_pdf = pdf is not None and (pdf.is_file() or pdf.is_symlink())
-    names = [xml.name] + ([pdf.name] if moving_pdf else [])
+    moving_pdf = pdf if pdf is not None and (pdf.is_file() or pdf.is_symlink()) else None
+    names = [xml.name] + ([moving_pdf.name] if moving_pdf else [])
     n = _free_suffix(folder, names)
     if moving_pdf:
-        _move(pdf, folder, _suffixed(pdf.name, n))
+        _move(moving_pdf, folder, _suffixed(moving_pdf.name, n))
     _move(xml, folder, _suffixed(xml.name, n))  # the XML last: while it is in the inbox, the pair is not done
     fsync_dir(folder, best_effort=True)
     fsync_dir(xml.parent, best_effort=True)
@@ -437,21 +437,21 @@ def _quarantine(
 ) -> None:
     folder = Path(cfg.quarantine)
     folder.mkdir(parents=True, exist_ok=True)
-    moving_pdf = pdf is not None and pdf != xml and (pdf.is_file() or pdf.is_symlink())
+    moving_pdf = pdf if pdf is not None and pdf != xml and (pdf.is_file() or pdf.is_symlink()) else None
     stem = xml.name[:-4]
-    names = [xml.name, f"{stem}.reason.txt"] + ([pdf.name] if moving_pdf else [])
+    names = [xml.name, f"{stem}.reason.txt"] + ([moving_pdf.name] if moving_pdf else [])
     n = _free_suffix(folder, names)
     reason_name = _suffixed(f"{stem}.reason.txt", n)
     text = (
         f"reason: {key}\n"
         f"powód: {message}\n"
         f"file: {_suffixed(xml.name, n)}\n"
-        f"pdf: {_suffixed(pdf.name, n) if moving_pdf else '-'}\n"
-        f"at: {datetime.fromtimestamp(now_ts, timezone.utc).isoformat()}\n"
+        f"pdf: {_suffixed(moving_pdf.name, n) if moving_pdf else '-'}\n"
+        f"at: {datetime.fromtimestamp(now_ts, UTC).isoformat()}\n"
     )
     _write_new(folder / reason_name, text.encode("utf-8"))
     if moving_pdf:
-        _move(pdf, folder, _suffixed(pdf.name, n))
+        _move(moving_pdf, folder, _suffixed(moving_pdf.name, n))
     _move(xml, folder, _suffixed(xml.name, n))
     fsync_dir(folder, best_effort=True)
     fsync_dir(xml.parent, best_effort=True)

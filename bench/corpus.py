@@ -19,7 +19,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def plan(documents: int) -> list[dict]:
             if len(out) == documents:
                 break
             residents = 1 + (prop + j) % 5
-            filed = datetime(2025, 1, 6, 8, tzinfo=timezone.utc) + timedelta(days=20 * j, minutes=prop % 600)
+            filed = datetime(2025, 1, 6, 8, tzinfo=UTC) + timedelta(days=20 * j, minutes=prop % 600)
             applies = (filed.date().replace(day=1) if SEQUENCE[j] != "KOREKTA" else
                        (filed - timedelta(days=20)).date().replace(day=1))  # a correction of the previous one
             out.append({"property": prop, "seq": j, "purpose": SEQUENCE[j], "residents": residents,

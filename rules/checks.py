@@ -225,7 +225,7 @@ def _compare(decl: Declaration, comp: FeeComputation, fields: _Fields) -> list[F
     nr = decl.non_residential
     if nr is not None and comp.container_rates is not None:
         known = ", ".join(str(c) for c in comp.container_rates.capacities)
-        for calc, line in zip(comp.container_lines, nr.containers):
+        for calc, line in zip(comp.container_lines, nr.containers, strict=False):
             i = calc.index
             name = f"Pojemnik {i} ({calc.capacity_l} l)"
             if calc.rate is None:

@@ -140,7 +140,7 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
             )
             sizes = dwelling_sizes(declaration)
             if multi and len(sizes) > 1:
-                for d, size in zip(declaration.residential.dwellings, sizes):
+                for d, size in zip(declaration.residential.dwellings, sizes, strict=False):
                     name = f"Lokal {d.number}" if d.number else "Lokal"
                     parts = [
                         f"{t.label}: {t.persons_of(size)}" for t in res_rates.tiers if t.persons_of(size) > 0
@@ -171,7 +171,7 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
             lines.append(f"Część zamieszkała: {money(residential)}.")
 
     container_lines: tuple[ContainerCalc, ...] = ()
-    non_residential = None
+    non_residential: Decimal | None = None
     if declaration.non_residential is not None:
         calcs: list[ContainerCalc] = []
         if cont_rates is None:
@@ -182,22 +182,22 @@ def compute_fee(declaration: Declaration, ruleset: RuleSet, on: date | None = No
             )
         for i, c in enumerate(declaration.non_residential.containers, 1):
             rate = cont_rates.rate_for(c.capacity_l) if cont_rates is not None else None
-            amount = None
+            container_sum = None
             countable = all(isinstance(v, int) and v >= 0 for v in (c.count, c.emptyings_per_year))
             if rate is not None and not countable:
                 lines.append(f"Pojemnik {i}: brak poprawnej liczby pojemników lub opróżnień — nie wyliczono.")
             elif rate is not None:
-                amount = container_amount(c.count, rate, c.emptyings_per_year)
+                container_sum = container_amount(c.count, rate, c.emptyings_per_year)
                 lines.append(
                     f"Pojemnik {i}: {c.count} × {c.capacity_l} l × {money(rate)} × {c.emptyings_per_year} "
-                    f"opróżnień w roku ÷ 12 = {money(amount)}."
+                    f"opróżnień w roku ÷ 12 = {money(container_sum)}."
                 )
             elif cont_rates is not None:
                 lines.append(f"Pojemnik {i}: pojemność {c.capacity_l} l nie występuje w stawkach — nie wyliczono.")
-            calcs.append(ContainerCalc(i, c.capacity_l, c.count, c.emptyings_per_year, rate, amount))
+            calcs.append(ContainerCalc(i, c.capacity_l, c.count, c.emptyings_per_year, rate, container_sum))
         container_lines = tuple(calcs)
         if cont_rates is not None and all(c.amount is not None for c in calcs):
-            non_residential = sum((c.amount for c in calcs), ZERO)  # type: ignore[misc]
+            non_residential = sum((c.amount for c in calcs if c.amount is not None), ZERO)
             lines.append(f"Część niezamieszkała: {money(non_residential)}.")
 
     parts_present = [p for p in (declaration.residential, declaration.non_residential) if p is not None]

@@ -48,10 +48,10 @@ Retroactive decrease (:func:`check_retroactive_decrease`)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Callable, Iterable, Sequence
 
 from rules.deadlines import POLAND, add_months, filing_day
 from rules.fees import ZERO, compute_fee
@@ -110,7 +110,7 @@ def _utc_naive(value: datetime | date | None) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         value = value.replace(tzinfo=POLAND)
     try:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         return value.replace(tzinfo=None)
 
@@ -134,7 +134,7 @@ def order_declarations(decls: Iterable[PeriodInput]) -> list[PeriodInput]:
         memo[d.declaration_id] = result
         return result
 
-    def key(d: PeriodInput) -> tuple:
+    def key(d: PeriodInput) -> tuple[object, ...]:
         eff_time, depth = chain(d)
         return (
             month_start(d.applies_from),
@@ -271,7 +271,7 @@ def check_retroactive_decrease(
     month = month_start(new.applies_from)
     if month >= filing_month:
         return []
-    lookup = previous if callable(previous) else (lambda m: fee_for_month(previous, m))  # type: ignore[arg-type]
+    lookup = previous if callable(previous) else (lambda m: fee_for_month(previous, m))
 
     decreased: list[tuple[date, Decimal, Decimal]] = []
     guard = 0

@@ -37,10 +37,10 @@ instant, declarations filed at exactly the same time do not see each other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Iterable, Sequence
 
 from rules.periods import (
     FeePeriod,

@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import tomllib
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
 
@@ -256,7 +257,15 @@ class RuleSet:
         return tuple(sorted({t.valid_from for t in self.residential} | {t.valid_from for t in self.containers}))
 
 
-def _in_force(tables: tuple[Any, ...], on: date) -> Any:
+class _Dated(Protocol):
+    @property
+    def valid_from(self) -> date: ...
+
+
+_T = TypeVar("_T", bound=_Dated)
+
+
+def _in_force(tables: tuple[_T, ...], on: date) -> _T | None:
     i = bisect_right([t.valid_from for t in tables], on)
     return tables[i - 1] if i else None
 
@@ -437,11 +446,11 @@ def _build(doc: _Document, source: str) -> RuleSet:
 
     bases: list[StatutoryBase] = []
     for b in doc.statutory.bases:
-        for other in bases:
-            if other.year == b.year:
+        for earlier in bases:
+            if earlier.year == b.year:
                 raise fail(f"statutory base of {b.year}", "listed twice")
-            if other.in_force_from == b.in_force_from:
-                raise fail(f"statutory base of {b.year}", f"in force from {b.in_force_from}, the same day as the base of {other.year}")
+            if earlier.in_force_from == b.in_force_from:
+                raise fail(f"statutory base of {b.year}", f"in force from {b.in_force_from}, the same day as the base of {earlier.year}")
         bases.append(StatutoryBase(b.year, b.value, b.in_force_from))
     s = doc.statutory
     statutory = StatutoryMaxima(

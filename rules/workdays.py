@@ -20,12 +20,12 @@ datetime.date(2025, 6, 20)
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache
 
 import holidays as _holidays
 
 
-@lru_cache(maxsize=None)
+@cache
 def _holidays_of(year: int) -> frozenset[date]:
     return frozenset(_holidays.country_holidays("PL", years=year).keys())
 

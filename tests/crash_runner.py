@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.db.migrate import make_engine  # noqa: E402
 from adapters.storage import DocumentStore  # noqa: E402
 from tests.pipeline_doubles import make_processor  # noqa: E402
-from worker import intake as intake_mod, processing  # noqa: E402
+from worker import intake as intake_mod  # noqa: E402
+from worker import processing
 
 
 def main(url: str, storage: str, action: str, checkpoint: str | None = None) -> int:
@@ -34,7 +35,7 @@ def main(url: str, storage: str, action: str, checkpoint: str | None = None) -> 
         raw = f"<t building='{building}'/>".encode()
         intake_mod.Intake(engine, DocumentStore(Path(storage))).store(
             channel="EPUAP", source_ref=f"/cr/dekl#{building}", raw=raw,
-            filed_at=datetime(2025, 3, 5, tzinfo=timezone.utc), metadata={}, mailbox="/cr/dekl",
+            filed_at=datetime(2025, 3, 5, tzinfo=UTC), metadata={}, mailbox="/cr/dekl",
         )
     else:
         proc = make_processor(engine, Path(storage))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from worker.domain import model
@@ -33,7 +33,7 @@ def declaration(residents: int = 2, *, purpose: str = model.FIRST, applies_from:
             lines=(model.CalculationLine("osoby 1-4", residents, rate, rate * residents),),
             fee=rate * residents,
         ),
-        filed_at=filed_at or datetime(2025, 3, 5, 10, 0, tzinfo=timezone.utc),
+        filed_at=filed_at or datetime(2025, 3, 5, 10, 0, tzinfo=UTC),
         channel=model.EPUAP,
     )
     return replace(decl, **kw) if kw else decl

@@ -3,7 +3,7 @@ registered from one module (tests/email_channel.py) goes all the way through."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -37,7 +37,7 @@ def test_the_registry_holds_epuap_and_paper_and_their_pipelines():
 def test_a_registered_channel_is_stored_processed_and_loaded(email, engine, tmp_path):
     store = DocumentStore(tmp_path / "documents")
     doc_id = Intake(engine, store).store(channel="EMAIL", source_ref="msg-1", raw=b"<t building='7' residents='3'/>",
-                                         filed_at=datetime(2025, 3, 5, tzinfo=timezone.utc), metadata={}).document_id
+                                         filed_at=datetime(2025, 3, 5, tzinfo=UTC), metadata={}).document_id
     report = Processor(engine, store, settings()).run_pending()  # the default stages: the registry's
     assert report.processed == 1 and report.outcomes == {"ACCEPTED": 1}
     with engine.connect() as conn:

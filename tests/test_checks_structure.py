@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -212,8 +212,8 @@ def test_open_ended_version():
 
 
 def test_filing_day_in_polish_time():
-    assert filing_day(datetime(2024, 12, 31, 23, 0, tzinfo=timezone.utc)) == date(2025, 1, 1)  # 00:00 CET
-    assert filing_day(datetime(2024, 12, 31, 22, 59, tzinfo=timezone.utc)) == date(2024, 12, 31)
-    assert filing_day(datetime(2025, 6, 30, 22, 0, tzinfo=timezone.utc)) == date(2025, 7, 1)  # CEST
+    assert filing_day(datetime(2024, 12, 31, 23, 0, tzinfo=UTC)) == date(2025, 1, 1)  # 00:00 CET
+    assert filing_day(datetime(2024, 12, 31, 22, 59, tzinfo=UTC)) == date(2024, 12, 31)
+    assert filing_day(datetime(2025, 6, 30, 22, 0, tzinfo=UTC)) == date(2025, 7, 1)  # CEST
     assert filing_day(datetime(2025, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5)))) == date(2024, 12, 31)
     assert filing_day(datetime(2025, 1, 1, 0, 30)) == date(2025, 1, 1)

@@ -14,30 +14,16 @@ from sqlalchemy import select
 
 from adapters.db.tables import ebok_declaration, worker_document
 from worker import cli
-from worker.app import App
 from worker import config as config_mod
+from worker.app import App
 
 DEMO_SCANS = Path(__file__).resolve().parent.parent / "demo" / "scans"
 XML = "skan-2025-02-03-0001-0007.xml"
 
 
 @pytest.fixture
-def office(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-""",
-        encoding="utf-8",
-    )
+def office(write_config, tmp_path):
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"})
     (tmp_path / "scans" / "inbox").mkdir(parents=True)
     for f in DEMO_SCANS.iterdir():
         shutil.copyfile(f, tmp_path / "scans" / "inbox" / f.name)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clitools import run_cli
 from worker import config
 from worker.config import ConfigError
 
@@ -132,14 +133,14 @@ def test_database_password_comes_from_the_environment(tmp_path, monkeypatch):
 
 def test_cli_exits_2_with_one_line_naming_the_key(tmp_path):
     p = write(tmp_path, "[epuap]\npoll_interval_s = -5\n")
-    r = subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(p), "status"], capture_output=True, text=True)
+    r = run_cli(p, "status")
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0
     assert "epuap.poll_interval_s" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_missing_config_file_is_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(tmp_path / "none.toml"), "status"], capture_output=True, text=True)
+    r = run_cli(tmp_path / "none.toml", "status")
     assert r.returncode == 2 and "nie znaleziono" in r.stderr
 
 
@@ -148,7 +149,9 @@ def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path):
     assert cfg.database.url == f"sqlite:///{tmp_path.resolve()}/var/ebok.sqlite3"
 
 
+@pytest.mark.slow
 def test_a_rate_above_its_statutory_maximum_stops_the_worker(tmp_path):
+    """Through the module entry point (``python -m worker``) in its own process."""
     from importlib import resources
 
     shipped = (resources.files("rules") / "czysty-region.toml").read_text(encoding="utf-8")

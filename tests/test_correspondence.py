@@ -19,7 +19,8 @@ from sqlalchemy import create_engine, select
 
 from adapters import outbox as outbox_mod
 from adapters.db.tables import worker_correspondence, worker_document
-from adapters.epuap import devkeys, double
+from tests.clitools import run_cli
+from tests.conftest import epuap_env, epuap_section
 from tests.sigtools.fixtures import SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI
 from tests.sigtools.xmlsig import ep_signature, pz_signature, sign
@@ -83,51 +84,25 @@ def letters(pki):
 
 
 @pytest.fixture
-def setup(db_url, tmp_path, pki, trust_files, letters):
+def setup(write_config, keys, epuap_double, tmp_path, pki, trust_files, letters):
     queue = tmp_path / "queue" / "czystyregion" / "korespondencja"
     queue.mkdir(parents=True)
-    for name, raw in zip(("01-pismo.xml", "02-skarga.xml"), letters):
+    for name, raw in zip(("01-pismo.xml", "02-skarga.xml"), letters, strict=False):
         (queue / name).write_bytes(raw)
         (queue / f"{name}.meta.json").write_text(json.dumps(META), encoding="utf-8")
-    keys = devkeys.ensure(tmp_path / "keys")
-    server = double.serve("127.0.0.1", 0, tmp_path / "queue", keys)
+    server = epuap_double(tmp_path / "queue")
     anchors, seal = trust_files
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 10
-max_attempts = 2
-backoff_initial_s = 0.05
-backoff_max_s = 0.1
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "korespondencja"
-[signatures]
-trust_anchors = "{anchors}"
-trusted_profile_seals = ["{seal}"]
-[correspondence]
-outbox = "outbox"
-""",
-        encoding="utf-8",
+    cfg = write_config(
+        epuap=epuap_section(server, keys, "czystyregion/korespondencja"),
+        signatures={"trust_anchors": anchors, "trusted_profile_seals": [seal]},
+        correspondence={"outbox": "outbox"},
     )
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
-    yield cfg, env, server, tmp_path
-    server.shutdown()
+    env = epuap_env(keys)
+    return cfg, env, server, tmp_path
 
 
 def cli(cfg, env, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, env=env, timeout=300)
+    return run_cli(cfg, *args, env=env)
 
 
 def folders(outbox: Path) -> list[Path]:
@@ -250,6 +225,7 @@ correspondence.hand_over_pending(App(config.load(sys.argv[1])))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("checkpoint", ["folder_written", "folder_built"])
 def test_a_crash_during_the_hand_over_leaves_exactly_one_folder(setup, db_url, checkpoint):
     cfg, env, server, tmp = setup
@@ -378,15 +354,6 @@ def test_test_submissions_are_handed_over_only_when_asked(db_url, tmp_path, incl
         assert json.loads((folder / "metadane.json").read_text(encoding="utf-8"))["test"] is True
     else:
         assert not (tmp_path / "outbox").exists()
-
-
-def test_docstring_examples_of_the_attachments_module():
-    import doctest
-
-    from worker.domain import attachments
-
-    result = doctest.testmod(attachments)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_outbox_folders_take_the_umask_permissions(tmp_path):

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, worker_document
+from tests.clitools import run_cli
 
 PDF = b"%PDF-1.4\n% pismo papierowe: skarga\n%%EOF\n"
 
@@ -30,28 +29,15 @@ def export(pdf_name: str) -> bytes:
 </Skan>""".encode()
 
 
-def test_a_scanned_letter_is_handed_over_with_its_images(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-[correspondence]
-outbox = "outbox"
-""", encoding="utf-8")
+def test_a_scanned_letter_is_handed_over_with_its_images(db_url, tmp_path, write_config):
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"}, correspondence={"outbox": "outbox"})
     inbox = tmp_path / "scans" / "inbox"
     inbox.mkdir(parents=True)
     (inbox / "pismo-0009.pdf").write_bytes(PDF)
     (inbox / "pismo-0009.xml").write_bytes(export("pismo-0009.pdf"))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, timeout=300)
+        return run_cli(cfg, *args)
 
     r = cli("run", "--once")
     assert r.returncode == 0, r.stderr + r.stdout[-2000:]

@@ -14,6 +14,8 @@ from worker import states
 
 RUNNER = Path(__file__).resolve().parent / "crash_runner.py"
 
+pytestmark = pytest.mark.slow  # processes killed at named points
+
 
 def run(db_url, storage, action, checkpoint=None):
     args = [sys.executable, str(RUNNER), db_url, str(storage), action] + ([checkpoint] if checkpoint else [])

@@ -6,7 +6,6 @@ with the project's copy of the signed samples and a general letter) into the dat
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -18,57 +17,28 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_document
-from adapters.epuap import devkeys, double
+from tests.clitools import run_cli, run_cli_process
+from tests.conftest import epuap_env, epuap_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 
 
 @pytest.fixture
-def setup(db_url, tmp_path):
-    keys = devkeys.ensure(tmp_path / "keys")
-    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 10
-max_attempts = 2
-backoff_initial_s = 0.05
-backoff_max_s = 0.1
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "korespondencja"
-[signatures]
-trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
-trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
-[payments]
-bank_branch = "10901014"
-[logging]
-level = "DEBUG"
-""",
-        encoding="utf-8",
+def setup(write_config, keys, epuap_double):
+    server = epuap_double(DEMO / "epuap")
+    cfg = write_config(
+        epuap=epuap_section(server, keys, "czystyregion/deklaracje", "czystyregion/korespondencja"),
+        signatures={"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"]},
+        payments={"bank_branch": "10901014"},
+        logging={"level": "DEBUG"},
     )
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
-    yield cfg, env, server
-    server.shutdown()
+    return cfg, epuap_env(keys), server
 
 
 def cli(cfg, env, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, env=env, timeout=300)
+    """In this process: what the command does, not how a process starts."""
+    return run_cli(cfg, *args, env=env)
 
 
 def all_pesels() -> set[str]:
@@ -78,9 +48,12 @@ def all_pesels() -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
+    """The whole way in real processes: the console's logs, exit codes and outputs."""
     cfg, env, server = setup
-    r = cli(cfg, env, "run", "--once")
+    cli = run_cli_process
+    r = cli(cfg, "run", "--once", env=env)
     assert r.returncode == 0, r.stderr + r.stdout[-3000:]
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert {"epuap.fetch", "intake.stored", "document.step", "document.done", "run.once", "form.unknown", "signature.verified"} <= {e["event"] for e in events}
@@ -109,14 +82,14 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
 
     # everything delivered again (a lost confirmation): recognised, nothing new
     server.load_tree(DEMO / "epuap")
-    r2 = cli(cfg, env, "run", "--once")
+    r2 = cli(cfg, "run", "--once", env=env)
     assert r2.returncode == 0, r2.stderr
     with engine.connect() as conn:
         assert len(conn.execute(select(worker_document)).all()) == 7
         assert len(conn.execute(select(ebok_declaration)).all()) == 6
     assert all(not m.queue for m in server.mailboxes.values())
 
-    s = cli(cfg, env, "status", "--json")
+    s = cli(cfg, "status", "--json", env=env)
     assert s.returncode == 0, s.stderr
     status = json.loads(s.stdout)
     assert status["queue"]["DONE"] == 7 and status["correspondence"]["total"] == 1
@@ -128,12 +101,12 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 
-    dry = cli(cfg, env, "reprocess", "--status", "ACCEPTED", "--dry-run", "--json")
+    dry = cli(cfg, "reprocess", "--status", "ACCEPTED", "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     out = json.loads(dry.stdout)
     assert len(out["documents"]) == 6 and out["would_change"] == 0
 
-    again = cli(cfg, env, "reprocess", "--channel", "EPUAP")
+    again = cli(cfg, "reprocess", "--channel", "EPUAP", env=env)
     assert again.returncode == 0, again.stderr
     with engine.connect() as conn:
         assert len(conn.execute(select(ebok_declaration)).all()) == 6
@@ -196,6 +169,7 @@ def test_reprocess_by_received_date(setup):
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
 
 
+@pytest.mark.slow
 def test_run_pulls_processes_and_stops_on_sigterm(setup, db_url):
     cfg, env, server = setup
     proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

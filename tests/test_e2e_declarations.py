@@ -4,7 +4,7 @@ the test PKI, stored, processed, loaded; corrections, changes, review, arrival o
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,8 @@ from sqlalchemy import select
 from adapters.db.tables import ebok_declaration, ebok_fee_period, ebok_payer, worker_audit, worker_document
 from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA
-from worker import config as config_mod, review
+from worker import config as config_mod
+from worker import review
 from worker.app import App
 
 
@@ -45,7 +46,7 @@ def app(db_url, tmp_path, trust_files):
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def deliver(app, raw: bytes, ref: str, filed: datetime) -> int:
@@ -122,7 +123,7 @@ def test_fee_mismatch_goes_to_review_and_the_office_decides(app, pki, capsys):
     from worker.processing import requeue
 
     with app.engine.begin() as conn:
-        requeue(conn, [doc], datetime.now(timezone.utc))
+        requeue(conn, [doc], datetime.now(UTC))
     app.processor.run_pending()
     assert declarations(app)[doc]["status"] == "ACCEPTED"
     with app.engine.connect() as conn:
@@ -169,7 +170,7 @@ def test_revocation_required_uses_the_configured_crls(db_url, tmp_path, trust_fi
     with with_crl.engine.begin() as conn:
         from worker.processing import requeue
 
-        requeue(conn, [doc], datetime.now(timezone.utc))
+        requeue(conn, [doc], datetime.now(UTC))
     with_crl.processor.run_pending()
     d = declarations(with_crl)[doc]
     if revoked:
@@ -314,7 +315,7 @@ def test_an_office_decision_re_decides_the_property(app, pki):
     from worker.processing import requeue
 
     with app.engine.begin() as conn:
-        requeue(conn, [first, corr], datetime.now(timezone.utc))
+        requeue(conn, [first, corr], datetime.now(UTC))
     app.processor.run_pending()
     d = declarations(app)
     assert (d[first]["status"], d[corr]["status"]) == ("SUPERSEDED", "ACCEPTED")

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -132,7 +132,7 @@ def test_verification_refuses_sha1_digests(keys):
 
 
 def test_expired_signed_timestamp_is_refused(keys):
-    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    old = datetime.now(UTC) - timedelta(hours=2)
     env = etree.fromstring(signed(keys, now=old, timestamp_ttl_s=60))
     with pytest.raises(wssec.WsSecurityError, match="expired"):
         wssec.verify_envelope(env, wssec.load_certificate(keys.system_certificate))
@@ -262,9 +262,8 @@ def test_pull_wsdl_matches_the_published_operations(shared_dir):
 @pytest.mark.slow
 def test_double_command_line_serves_the_samples_and_stops_on_sigterm(tmp_path, shared_dir):
     import signal
-    import sys
-
     import socket
+    import sys
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -121,7 +121,7 @@ def test_a_new_form_version_is_data_and_a_mapper(tmp_path):
     )
     registry = FormRegistry([*FORMS, do1_2027])
     raw = SAMPLE.read_bytes().replace(ns25.encode(), ns27.encode())
-    filed = datetime(2027, 2, 1, 10, tzinfo=timezone.utc)
+    filed = datetime(2027, 2, 1, 10, tzinfo=UTC)
 
     before, after = form_stages(registry)
     ctx = run_stages(Context(raw=raw, channel="EPUAP", filed_at=filed), before + after)

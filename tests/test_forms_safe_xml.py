@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from worker.pipeline import DECLARATION, UNREADABLE, Context, ProcessingSettings
 
 DATA = Path(__file__).parent / "data" / "forms"
 SAMPLE = (DATA / "valid-do1-2025-jednorodzinna.xml").read_bytes()
-FILED = datetime(2025, 2, 3, 10, tzinfo=timezone.utc)
+FILED = datetime(2025, 2, 3, 10, tzinfo=UTC)
 
 
 def run_parse(raw: bytes, max_bytes: int = 10 * 1024 * 1024) -> Context:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -27,7 +27,7 @@ def count(engine) -> int:
 
 
 def test_store_writes_bytes_exactly_and_one_row(intake, engine):
-    filed = datetime(2025, 3, 10, 8, 41, 7, tzinfo=timezone.utc)
+    filed = datetime(2025, 3, 10, 8, 41, 7, tzinfo=UTC)
     r = intake.store(channel="EPUAP", source_ref="/cr/dekl#abc", raw=RAW, filed_at=filed, metadata={"czyTestowe": False}, mailbox="/cr/dekl")
     assert r.created
     with engine.connect() as conn:
@@ -73,8 +73,8 @@ def test_store_leaves_no_temporary_files(tmp_path):
 def test_record_pull(intake, engine):
     from adapters.db.tables import worker_mailbox
 
-    t1 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    t2 = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    t1 = datetime(2025, 1, 1, tzinfo=UTC)
+    t2 = datetime(2025, 1, 2, tzinfo=UTC)
     intake.record_pull("/cr/dekl", t1)
     intake.record_pull("/cr/dekl", t2, error="HTTP 500")
     with engine.connect() as conn:

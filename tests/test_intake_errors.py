@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 
@@ -25,13 +25,13 @@ STREET = "Ulica Tajemnicza 13"
 
 def test_a_failed_sql_statement_leaves_no_personal_data_in_last_error_or_the_log(engine, tmp_path, monkeypatch):
     intake = Intake(engine, DocumentStore(tmp_path / "documents"))
-    doc_id = intake.store(channel="EPUAP", source_ref="r1", raw=b"<t building='7'/>", filed_at=datetime(2025, 3, 5, tzinfo=timezone.utc),
+    doc_id = intake.store(channel="EPUAP", source_ref="r1", raw=b"<t building='7'/>", filed_at=datetime(2025, 3, 5, tzinfo=UTC),
                           metadata={}, mailbox="/cr/dekl").document_id
 
     def load_that_fails(conn, *args, **kw):
         # a real constraint violation whose parameters are personal data (name is NOT NULL)
         conn.execute(insert(ebok_payer).values(kind="PERSON", pesel=PESEL, name=None, last_name=NAME, street=STREET,
-                                               created_at=datetime.now(timezone.utc), updated_at=datetime.now(timezone.utc)))
+                                               created_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
 
     monkeypatch.setattr(ebok, "load", load_that_fails)
     stream = io.StringIO()

@@ -92,7 +92,7 @@ def test_a_zero_byte_or_non_pdf_image_is_quarantined_with_the_export(cfg, intake
 @pytest.mark.parametrize("raw_name, problem, shown", [
     (b"skan-\xff\xfe.xml", "not_utf8", "skan-\\xff\\xfe.xml"),
     (b"skan-\x1b[31m-\n.xml", "control_characters", "skan-\\x1b[31m-\\x0a.xml"),
-    ("skan-".encode() + "ż".encode() * 110 + b".pdf", "too_long", "skan-" + "ż" * 110 + ".pdf"),
+    (b"skan-" + "ż".encode() * 110 + b".pdf", "too_long", "skan-" + "ż" * 110 + ".pdf"),
 ])
 def test_unsafe_file_names_are_quarantined_under_a_safe_name_with_the_original_escaped(cfg, intake, store, engine, raw_name, problem, shown):
     os.makedirs(os.fsencode(cfg.inbox), exist_ok=True)

@@ -16,75 +16,50 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from adapters.db.tables import ebok_declaration, worker_document
 from adapters.epuap import devkeys, double
+from tests.conftest import epuap_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
+
+pytestmark = pytest.mark.slow  # real daemons: signals, two instances
 LETTERS = 30
 MAILBOXES = ("/czystyregion/deklaracje", "/czystyregion/korespondencja")
 
 
-def write_config(tmp_path: Path, db_url: str, server, keys) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 30
-poll_interval_s = 0.5
-batch_limit = 5
-max_attempts = 3
-backoff_initial_s = 0.05
-backoff_max_s = 0.2
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "korespondencja"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-poll_interval_s = 0.5
-[signatures]
-trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
-trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
-[payments]
-bank_branch = "10901014"
-[processing]
-interval_s = 0.5
-""",
-        encoding="utf-8",
-    )
-    return cfg
+def daemon_config(write_config, server, keys, *, scans: bool = True, database: dict | None = None, **epuap) -> Path:
+    """The daemon's configuration for these tests: both mailboxes of the double, short
+    intervals; ``epuap`` overrides keys of the ``[epuap]`` section."""
+    sections = {
+        "epuap": epuap_section(server, keys, "czystyregion/deklaracje", "czystyregion/korespondencja",
+                               **{"timeout_s": 30, "poll_interval_s": 0.5, "batch_limit": 5, "max_attempts": 3, "backoff_max_s": 0.2, **epuap}),
+        "signatures": {"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"]},
+        "payments": {"bank_branch": "10901014"},
+        "processing": {"interval_s": 0.5},
+    }
+    if scans:
+        sections["scans"] = {"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine", "poll_interval_s": 0.5}
+    if database is not None:
+        sections["database"] = database
+    return write_config(**sections)
 
 
 def events_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
 
 
-def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_path):
+def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_path, write_config):
     keys = devkeys.ensure(tmp_path / "keys")
     server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
     for i in range(LETTERS):
         server.enqueue(MAILBOXES[i % 2], f"<Pismo><Tresc>Pismo nr {i}</Tresc></Pismo>".encode(), {}, f"pismo-{i:03d}.xml")
     queued = {a: [d.name for d in server.pending(a)] for a in MAILBOXES}
     expected_docs = sum(len(v) for v in queued.values()) + 1  # + the scanned paper form
-    cfg = write_config(tmp_path, db_url, server, keys)
+    cfg = daemon_config(write_config, server, keys)
     inbox = tmp_path / "scans/inbox"
     inbox.mkdir(parents=True)
     for f in (DEMO / "scans").iterdir():
@@ -102,7 +77,7 @@ def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_
         done = 0
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            for p, out in zip(procs, outs):
+            for p, out in zip(procs, outs, strict=False):
                 assert p.poll() is None, "a daemon exited: " + out.read_text(encoding="utf-8")[-3000:]
             try:
                 with engine.connect() as conn:
@@ -137,7 +112,7 @@ def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_
     assert list((tmp_path / "scans/quarantine").iterdir()) == []
 
     all_events = [events_of(o) for o in outs]
-    for evs, out in zip(all_events, outs):
+    for evs, out in zip(all_events, outs, strict=False):
         bad = [e for e in evs if e["level"] in ("ERROR", "CRITICAL")]
         assert bad == [], bad[:3]
         text = out.read_text(encoding="utf-8")
@@ -150,16 +125,16 @@ def test_two_daemons_on_one_database_take_in_a_backlog_exactly_once(db_url, tmp_
           f"skipped_busy_passes={busy} deliveries={[server.mailboxes[a].deliveries for a in MAILBOXES]}")
 
 
-def test_two_scan_commands_at_once_never_error_or_quarantine_a_stored_pair(db_url, tmp_path):
+def test_two_scan_commands_at_once_never_error_or_quarantine_a_stored_pair(db_url, tmp_path, write_config):
     keys = devkeys.ensure(tmp_path / "keys")
     server = double.serve("127.0.0.1", 0, None, keys, mailboxes=list(MAILBOXES))
-    cfg = write_config(tmp_path, db_url, server, keys)
+    cfg = daemon_config(write_config, server, keys)
     inbox = tmp_path / "scans/inbox"
     inbox.mkdir(parents=True)
     env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
     subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), "db", "upgrade"], env=env, check=True, capture_output=True)
     try:
-        for round_ in range(3):
+        for _round in range(3):
             for f in (DEMO / "scans").iterdir():
                 shutil.copy(f, inbox / f.name)
             procs = [subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "scan"],

@@ -5,17 +5,13 @@ its column; the values never reach the logs."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
 from adapters.db import tables
 from adapters.db.tables import ebok_declaration, ebok_payer, ebok_property, worker_document
+from tests.clitools import run_cli
 from worker.domain import limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +34,7 @@ def test_the_limits_are_the_column_lengths():
             assert table.c[attr].type.length == length, (table.name, attr)
 
 
-def test_over_long_and_invalid_values_from_a_paper_export_are_findings_not_failures(db_url, tmp_path):
+def test_over_long_and_invalid_values_from_a_paper_export_are_findings_not_failures(db_url, tmp_path, write_config):
     xml = SCAN.read_text(encoding="utf-8")
     xml = xml.replace('id="2025-02-03-0001-0007"', 'id="2025-02-03-0001-0099"')
     xml = xml.replace(">Przykładowa<", f">{LONG_SURNAME}<")
@@ -51,21 +47,8 @@ def test_over_long_and_invalid_values_from_a_paper_export_are_findings_not_failu
     inbox.mkdir(parents=True)
     (inbox / PDF.name).write_bytes(PDF.read_bytes())
     (inbox / "skan-99.xml").write_text(xml, encoding="utf-8")
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-[payments]
-bank_branch = "10901014"
-""", encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run", "--once"], capture_output=True, text=True, timeout=300)
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"}, payments={"bank_branch": "10901014"})
+    r = run_cli(cfg, "run", "--once")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     for secret in (LONG_SURNAME[:30], LONG_STREET[:30], LONG_PARCEL[:20], "malpa poczta"):
         assert secret not in r.stdout and secret not in r.stderr

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from adapters.epuap import devkeys, double
 from adapters.storage import DocumentStore
 from tests import pipeline_doubles
 from tests.private_pg import PrivatePostgres, find_bin
+from tests.test_intake_instances import daemon_config
 from worker import states
 from worker.intake import Intake
 from worker.pipeline import stage
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 BIN = find_bin()
 
-pytestmark = pytest.mark.skipif(BIN is None, reason="PostgreSQL server binaries not installed (initdb, pg_ctl)")
+pytestmark = [pytest.mark.skipif(BIN is None, reason="PostgreSQL server binaries not installed (initdb, pg_ctl)"), pytest.mark.slow]
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_a_document_cut_by_a_lost_connection_is_released_when_the_database_is_ba
     engine = make_engine(pg.url)
     upgrade(engine)
     intake = Intake(engine, DocumentStore(tmp_path / "documents"))
-    doc_id = intake.store(channel="EPUAP", source_ref="r1", raw=b"<t building='7'/>", filed_at=datetime(2025, 3, 5, tzinfo=timezone.utc),
+    doc_id = intake.store(channel="EPUAP", source_ref="r1", raw=b"<t building='7'/>", filed_at=datetime(2025, 3, 5, tzinfo=UTC),
                           metadata={}, mailbox="/cr/dekl").document_id
     cut = []
 
@@ -63,7 +64,7 @@ def test_a_document_cut_by_a_lost_connection_is_released_when_the_database_is_ba
 
     proc = Processor(engine, DocumentStore(tmp_path / "documents"), pipeline_doubles.settings(), payments=PaymentsConfig("10901014", "4000"),
                      stages_for=lambda c, m: [parse_then_lose_the_database])
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (whatever the driver raises for a lost server)
         proc.run_pending()
     pg.start()
     with engine.connect() as conn:
@@ -75,46 +76,6 @@ def test_a_document_cut_by_a_lost_connection_is_released_when_the_database_is_ba
         assert conn.execute(select(func.count()).select_from(ebok_declaration)).scalar_one() == 1
     assert row["state"] == states.DONE and row["outcome"] == "ACCEPTED" and row["last_error"] is None
     engine.dispose()
-
-
-def write_config(tmp_path: Path, db_url: str, server, keys) -> Path:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 30
-poll_interval_s = 0.5
-batch_limit = 5
-max_attempts = 3
-backoff_initial_s = 0.05
-backoff_max_s = 0.2
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "korespondencja"
-[signatures]
-trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
-trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
-[payments]
-bank_branch = "10901014"
-[processing]
-interval_s = 0.5
-""",
-        encoding="utf-8",
-    )
-    return cfg
 
 
 def events_of(path: Path) -> list[dict]:
@@ -130,14 +91,14 @@ def wait_for(predicate, what: str, timeout: float = 180) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_the_daemon_waits_for_the_database_and_survives_it_stopping_mid_run(pg, tmp_path):
+def test_the_daemon_waits_for_the_database_and_survives_it_stopping_mid_run(pg, tmp_path, write_config):
     keys = devkeys.ensure(tmp_path / "keys")
     server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
     boxes = ("/czystyregion/deklaracje", "/czystyregion/korespondencja")
     for i in range(120):
         server.enqueue(boxes[i % 2], f"<Pismo><Tresc>Pismo nr {i}</Tresc></Pismo>".encode(), {}, f"pismo-{i:03d}.xml")
     expected = sum(len(server.pending(a)) for a in boxes)
-    cfg = write_config(tmp_path, pg.url, server, keys)
+    cfg = daemon_config(write_config, server, keys, scans=False, database={"url": pg.url})
     env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
     out = tmp_path / "daemon.log"
     pg.stop()  # the daemon starts while the database is down

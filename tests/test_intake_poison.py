@@ -9,17 +9,17 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, worker_document, worker_mailbox
-from adapters.epuap import devkeys, double
+from adapters.epuap import devkeys
 from adapters.epuap.client import skrot_of
 from adapters.storage import DocumentStore
+from tests.clitools import run_cli
+from tests.conftest import epuap_section
 from worker import fmt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,51 +44,24 @@ def pdf_scan() -> bytes:
 POISONS = {
     # name: (meta for the double, content the double holds, expected stored bytes, finding)
     "empty": ({"zawartosc_text": ""}, b"", b"", "XML_MALFORMED"),
-    "not_base64": ({"zawartosc_text": "<to nie jest base64!>"}, b"", "<to nie jest base64!>".encode(), "XML_MALFORMED"),
+    "not_base64": ({"zawartosc_text": "<to nie jest base64!>"}, b"", b"<to nie jest base64!>", "XML_MALFORMED"),
     "not_xml": ({}, b"Szanowni Panstwo, prosze o zwrot nadplaty.", b"Szanowni Panstwo, prosze o zwrot nadplaty.", "XML_MALFORMED"),
     "pdf_12mb_text_node": ({}, None, None, "XML_MALFORMED"),
     "too_large_attachment": ({}, None, None, "DOCUMENT_TOO_LARGE"),
 }
 
 
-def write_config(path: Path, db_url: str, server, keys, extra: str = "") -> Path:
-    path.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 60
-max_attempts = 2
-backoff_initial_s = 0.05
-backoff_max_s = 0.1
-{extra}
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[signatures]
-trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
-trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
-[payments]
-bank_branch = "10901014"
-[processing]
-max_document_bytes = {MAX_DOCUMENT_BYTES}
-""",
-        encoding="utf-8",
+def poison_config(write_config, server, keys, **epuap) -> Path:
+    return write_config(
+        epuap=epuap_section(server, keys, "czystyregion/deklaracje", timeout_s=60, **epuap),
+        signatures={"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"]},
+        payments={"bank_branch": "10901014"},
+        processing={"max_document_bytes": MAX_DOCUMENT_BYTES},
     )
-    return path
 
 
-def cli(cfg: Path, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+def cli(cfg: Path, env: dict, *args: str):
+    return run_cli(cfg, *args, env=env)
 
 
 def events(stdout: str) -> list[dict]:
@@ -101,10 +74,8 @@ def keys(tmp_path_factory):
 
 
 @pytest.fixture
-def server(keys):
-    srv = double.serve("127.0.0.1", 0, None, keys, mailboxes=[DEKL])
-    yield srv
-    srv.shutdown()
+def server(epuap_double):
+    return epuap_double(mailboxes=[DEKL])
 
 
 @pytest.fixture
@@ -118,7 +89,7 @@ def enqueue_normal(server) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(POISONS))
-def test_a_poison_document_at_the_head_is_stored_confirmed_rejected_and_the_next_one_accepted(kind, server, keys, env, db_url, tmp_path):
+def test_a_poison_document_at_the_head_is_stored_confirmed_rejected_and_the_next_one_accepted(kind, server, keys, env, db_url, tmp_path, write_config):
     meta, content, stored, code = POISONS[kind]
     if kind == "pdf_12mb_text_node":
         content = stored = pdf_scan()
@@ -127,7 +98,7 @@ def test_a_poison_document_at_the_head_is_stored_confirmed_rejected_and_the_next
         assert len(content) > MAX_DOCUMENT_BYTES
     poison = server.enqueue(DEKL, content, {"dataNadania": "2025-03-10T08:00:00+01:00", **meta}, f"{kind}.xml")
     enqueue_normal(server)
-    cfg = write_config(tmp_path / "config.toml", db_url, server, keys)
+    cfg = poison_config(write_config, server, keys)
 
     r = cli(cfg, env, "run", "--once")
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
@@ -156,12 +127,12 @@ def test_a_poison_document_at_the_head_is_stored_confirmed_rejected_and_the_next
     assert not [e for e in evs if e["level"] in ("ERROR", "CRITICAL")], [e for e in evs if e["level"] == "ERROR"]
 
 
-def test_an_unattributable_head_blocks_the_mailbox_loudly_and_status_shows_it(server, keys, env, db_url, tmp_path):
+def test_an_unattributable_head_blocks_the_mailbox_loudly_and_status_shows_it(server, keys, env, db_url, tmp_path, write_config):
     """Answers that are not signed by ePUAP are retried, never acted upon; after the retries the
     mailbox is reported blocked (event, status, JSON) until a pass succeeds again."""
     enqueue_normal(server)
     server.faults.add("unsigned", "pobierzNastepny", times=-1)
-    cfg = write_config(tmp_path / "config.toml", db_url, server, keys)
+    cfg = poison_config(write_config, server, keys)
     r = cli(cfg, env, "pull")
     assert r.returncode == 1
     blocked = [e for e in events(r.stdout) if e["event"] == "epuap.mailbox_blocked"]
@@ -186,11 +157,11 @@ def test_an_unattributable_head_blocks_the_mailbox_loudly_and_status_shows_it(se
     assert [d.name for d in server.confirmed(DEKL)] == [NORMAL.name]
 
 
-def test_an_answer_over_the_size_limit_is_refused_after_decompression(server, keys, env, db_url, tmp_path):
+def test_an_answer_over_the_size_limit_is_refused_after_decompression(server, keys, env, db_url, tmp_path, write_config):
     """A gzip bomb: a small compressed answer that inflates over ``epuap.max_response_bytes``."""
     server.enqueue(DEKL, pdf_scan(), {}, "duzy.pdf")
     server.gzip_responses = True
-    cfg = write_config(tmp_path / "config.toml", db_url, server, keys, extra="max_response_bytes = 4000000")
+    cfg = poison_config(write_config, server, keys, max_response_bytes=4000000)
     r = cli(cfg, env, "pull")
     assert r.returncode == 1
     blocked = [e for e in events(r.stdout) if e["event"] == "epuap.mailbox_blocked"]

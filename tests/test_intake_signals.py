@@ -12,14 +12,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import worker_document
 from adapters.epuap import devkeys, double
-from tests.test_intake_instances import write_config
+from tests.test_intake_instances import daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
+
+pytestmark = pytest.mark.slow  # real daemons: signals, two instances
 
 
 def events_of(path: Path) -> list[dict]:
@@ -35,13 +38,12 @@ def wait_for(predicate, what: str, timeout: float = 120) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_sighup_is_ignored_and_a_second_sigterm_stops_at_once_losing_nothing(db_url, tmp_path):
+def test_sighup_is_ignored_and_a_second_sigterm_stops_at_once_losing_nothing(db_url, tmp_path, write_config):
     keys = devkeys.ensure(tmp_path / "keys")
     server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
     server.faults.hang_s = 60
     server.faults.add("hang", "pobierzNastepny", times=-1)
-    cfg = write_config(tmp_path, db_url, server, keys)
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("batch_limit = 5", "batch_limit = 100"), encoding="utf-8")
+    cfg = daemon_config(write_config, server, keys, batch_limit=100)
     env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
     out = tmp_path / "daemon.log"
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,22 +20,10 @@ from worker.systemd import Notifier
 
 
 @pytest.fixture
-def setup(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[processing]
-max_attempts = 1
-[monitoring]
-metrics_file = "metrics/ebok_worker.prom"
-pending_warn_s = 600
-pull_stale_s = 3600
-""",
-        encoding="utf-8",
+def setup(write_config):
+    cfg = write_config(
+        processing={"max_attempts": 1},
+        monitoring={"metrics_file": "metrics/ebok_worker.prom", "pending_warn_s": 600, "pull_stale_s": 3600},
     )
     app = App(config_mod.load(cfg))
     yield cfg, app
@@ -62,7 +50,7 @@ def test_monitor_goes_ok_warning_critical(setup, capsys):
     # a document waiting longer than pending_warn_s: WARNING
     stored = app.intake.store(channel="EPUAP", source_ref="r1", raw=b"<t/>", filed_at=None, metadata={}, mailbox="/cr/dekl")
     with app.engine.begin() as conn:
-        conn.execute(update(worker_document).values(received_at=datetime.now(timezone.utc) - timedelta(hours=2)))
+        conn.execute(update(worker_document).values(received_at=datetime.now(UTC) - timedelta(hours=2)))
     code, line = monitor_cli(cfg, capsys)
     assert code == 1 and line.startswith("EBOK-WORKER WARNING - najstarszy oczekujący dokument")
     assert perfdata(line)["pending"] == 1 and perfdata(line)["oldest_pending_s"] >= 7200
@@ -83,16 +71,16 @@ def test_monitor_goes_ok_warning_critical(setup, capsys):
     snapshot = collect_status(app)
     snapshot["failed_parked"] = 0
     snapshot["oldest_pending"] = None
-    snapshot["mailboxes"] = [{"address": "/cr/dekl", "last_success_at": datetime.now(timezone.utc).isoformat(), "last_attempt_at": None,
+    snapshot["mailboxes"] = [{"address": "/cr/dekl", "last_success_at": datetime.now(UTC).isoformat(), "last_attempt_at": None,
                               "last_error": "fault", "blocked_since": "2025-01-30T23:00:00+00:00", "blocked_reason": "nie można potwierdzić dokumentu"}]
-    health = monitor.evaluate(snapshot, pending_warn_s=600, pull_stale_s=3600, now=datetime.now(timezone.utc), watched_mailboxes=["/cr/dekl"])
+    health = monitor.evaluate(snapshot, pending_warn_s=600, pull_stale_s=3600, now=datetime.now(UTC), watched_mailboxes=["/cr/dekl"])
     assert health.name == "CRITICAL" and [p.key for p in health.problems] == ["mailbox_blocked"]
     assert "zablokowana od 2025-01-31 00:00" in monitor.nagios_line(health)
     assert health.perfdata["mailboxes_blocked"] == 1
 
 
 def test_evaluation_rules():
-    now = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
     base = {
         "queue": {"RECEIVED": 0, "PROCESSING": 0, "FAILED": 0, "DONE": 5},
         "failed_parked": 0, "oldest_pending": None,
@@ -133,7 +121,7 @@ def test_metrics_file_parses_and_equals_status_json(setup, capsys):
     cfg, app = setup
     stored = app.intake.store(channel="EPUAP", source_ref="r1", raw=b"<t/>", filed_at=None, metadata={}, mailbox="/cr/dekl")
     assert stored.document_id
-    now = datetime.now(timezone.utc) + timedelta(minutes=30)
+    now = datetime.now(UTC) + timedelta(minutes=30)
     notified = []
 
     class Recorder:
@@ -174,11 +162,11 @@ def test_metrics_report_mailboxes(tmp_path):
             {"address": "/cr/b", "last_success_at": None, "last_attempt_at": None, "last_error": None, "blocked_since": "2025-03-10T11:00:00+00:00"},
         ],
     }
-    health = monitor.evaluate(snapshot, pending_warn_s=1, pull_stale_s=1, now=datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc))
+    health = monitor.evaluate(snapshot, pending_warn_s=1, pull_stale_s=1, now=datetime(2025, 3, 10, 12, 0, tzinfo=UTC))
     path = tmp_path / "m.prom"
     monitor.write_metrics(path, snapshot, health)
     samples = {(s.name, tuple(s.labels.items())): s.value for f in text_string_to_metric_families(path.read_text()) for s in f.samples}
-    assert samples[("ebok_worker_mailbox_last_success_timestamp_seconds", (("mailbox", "/cr/a"),))] == datetime(2025, 3, 10, 12, tzinfo=timezone.utc).timestamp()
+    assert samples[("ebok_worker_mailbox_last_success_timestamp_seconds", (("mailbox", "/cr/a"),))] == datetime(2025, 3, 10, 12, tzinfo=UTC).timestamp()
     assert samples[("ebok_worker_mailbox_last_success_timestamp_seconds", (("mailbox", "/cr/b"),))] == 0
     assert samples[("ebok_worker_mailbox_blocked", (("mailbox", "/cr/a"),))] == 0
     assert samples[("ebok_worker_mailbox_blocked", (("mailbox", "/cr/b"),))] == 1
@@ -230,15 +218,15 @@ def test_daily_summary_covers_the_polish_day_and_names_the_problems(setup, caplo
     stored = app.intake.store(channel="EPUAP", source_ref="r1", raw=b"<t/>", filed_at=None, metadata={}, mailbox="/cr/dekl")
     # received 2025-03-09 23:30 UTC = 2025-03-10 00:30 in Poland: the 10th's summary counts it
     with app.engine.begin() as conn:
-        conn.execute(update(worker_document).values(received_at=datetime(2025, 3, 9, 23, 30, tzinfo=timezone.utc)))
+        conn.execute(update(worker_document).values(received_at=datetime(2025, 3, 9, 23, 30, tzinfo=UTC)))
     caplog.set_level("INFO", logger="worker.daemon")
-    daemon.daily_summary(app, now=datetime(2025, 3, 10, 23, 0, 5, tzinfo=timezone.utc))  # local midnight of the 11th
+    daemon.daily_summary(app, now=datetime(2025, 3, 10, 23, 0, 5, tzinfo=UTC))  # local midnight of the 11th
     (rec,) = [r for r in caplog.records if getattr(r, "event", None) == "summary.daily"]
     assert rec.day == "2025-03-10" and rec.received == 1
     assert rec.review_queue == 0 and rec.failed_parked == 0 and rec.scan_quarantined == 0 and rec.mailboxes_blocked == []
     assert rec.health == "WARNING" and "pending_old" in rec.problems
     caplog.clear()
-    daemon.daily_summary(app, now=datetime(2025, 3, 9, 23, 0, 5, tzinfo=timezone.utc))  # the 9th's day: nothing
+    daemon.daily_summary(app, now=datetime(2025, 3, 9, 23, 0, 5, tzinfo=UTC))  # the 9th's day: nothing
     (rec,) = [r for r in caplog.records if getattr(r, "event", None) == "summary.daily"]
     assert rec.day == "2025-03-09" and rec.received == 0
     assert stored.document_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -17,7 +17,7 @@ from worker.intake import Intake
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -33,7 +33,7 @@ def env(engine, tmp_path):
 
 
 def store(intake, raw: bytes, ref: str, **meta):
-    return intake.store(channel="EPUAP", source_ref=ref, raw=raw, filed_at=datetime(2025, 3, 5, tzinfo=timezone.utc), metadata=meta, mailbox="/cr/dekl").document_id
+    return intake.store(channel="EPUAP", source_ref=ref, raw=raw, filed_at=datetime(2025, 3, 5, tzinfo=UTC), metadata=meta, mailbox="/cr/dekl").document_id
 
 
 def one(engine, query):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,7 +42,7 @@ from worker.pipeline import Context
 
 RULES = load_ruleset()
 PAYERS = (factories.PESEL, ALICJA.pesel)
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 REVIEW = finding("FEE_MISMATCH", "Oplata/Kwota", "Zadeklarowana opłata różni się od wyliczonej.")
 REJECT = finding("COMPOSTING_NOT_ALLOWED", "Kompostownik", "Kompostownik zadeklarowany dla budynku wielolokalowego.")
@@ -59,7 +59,7 @@ def declaration_sets(draw):
         reason = draw(st.sampled_from([None, None, SALE, DEATH])) if purpose == model.CHANGE else None
         applies = date(2025, draw(st.integers(1, 6)), draw(st.sampled_from([1, 10, 15, 28])))
         filed_day = applies + timedelta(days=draw(st.integers(-5, 75)))
-        filed = datetime(filed_day.year, filed_day.month, filed_day.day, 9, minutes[i], tzinfo=timezone.utc)
+        filed = datetime(filed_day.year, filed_day.month, filed_day.day, 9, minutes[i], tzinfo=UTC)
         decl = factories.declaration(
             draw(st.integers(1, 6)), purpose=purpose, applies_from=applies, filed_at=filed,
             pesel=draw(st.sampled_from(PAYERS)), change_reason=reason,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -256,7 +256,7 @@ def test_first_declaration_late_and_on_time():
 def test_late_filing_uses_the_day_in_poland():
     base = dict(residents=(2,), lines=[("osoby 1-4", 2, "38.00", "76.00")], applies_from=date(2025, 3, 3))
     # 23:30 UTC on the 17th is already the 18th in Warsaw
-    ctx = run(declaration(**base, filed_at=datetime(2025, 3, 17, 23, 30, tzinfo=timezone.utc)))
+    ctx = run(declaration(**base, filed_at=datetime(2025, 3, 17, 23, 30, tzinfo=UTC)))
     assert codes(ctx) == ["LATE_FILING"]
 
 

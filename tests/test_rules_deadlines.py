@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -22,9 +22,9 @@ def gregorian_easter(year: int) -> date:
     g = (b - f + 1) // 3
     h = (19 * a + b - d - g + 15) % 30
     i, k = divmod(c, 4)
-    l = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * l) // 451
-    month, day = divmod(h + l - 7 * m + 114, 31)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month, day = divmod(h + el - 7 * m + 114, 31)
     return date(year, month, day + 1)
 
 
@@ -129,8 +129,8 @@ def test_deadline_at_the_end_of_the_calendar_does_not_crash():
 
 
 def test_filing_day_is_the_day_in_poland():
-    assert filing_day(datetime(2025, 7, 8, 22, 30, tzinfo=timezone.utc)) == date(2025, 7, 9)  # CEST
-    assert filing_day(datetime(2025, 1, 8, 22, 30, tzinfo=timezone.utc)) == date(2025, 1, 8)  # CET: 23:30
+    assert filing_day(datetime(2025, 7, 8, 22, 30, tzinfo=UTC)) == date(2025, 7, 9)  # CEST
+    assert filing_day(datetime(2025, 1, 8, 22, 30, tzinfo=UTC)) == date(2025, 1, 8)  # CET: 23:30
     assert filing_day(datetime(2025, 1, 8, 23, 30)) == date(2025, 1, 8)  # naive: local already
 
 

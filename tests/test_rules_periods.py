@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -191,7 +191,7 @@ REASONS = [None, "ZMIANA_LICZBY_MIESZKANCOW", "ZBYCIE_NIERUCHOMOSCI", "SMIERC_MI
 def property_history(draw):
     n = draw(st.integers(min_value=1, max_value=7))
     items = []
-    shared_times = [datetime(2025, 3, 1, 12, tzinfo=CET), datetime(2024, 12, 31, 23, 59, tzinfo=timezone.utc)]
+    shared_times = [datetime(2025, 3, 1, 12, tzinfo=CET), datetime(2024, 12, 31, 23, 59, tzinfo=UTC)]
     for i in range(n):
         purpose = draw(st.sampled_from([FIRST, CHANGE, CORRECTION]))
         applies = draw(st.dates(min_value=date(2022, 10, 1), max_value=date(2026, 6, 30)))

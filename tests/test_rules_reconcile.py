@@ -4,7 +4,7 @@ documents and simultaneous filings."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from rules.reconcile import DATABASE_CODES, Filed, document_findings, reconcile
 from rules.ruleset import load_ruleset
@@ -21,7 +21,7 @@ def filed(ident: int, purpose: str, applies: str, on: str, residents: int, *, pa
     day = date.fromisoformat(on)
     decl = declaration(
         residents=(residents,), purpose=purpose, applies_from=date.fromisoformat(applies),
-        filed_at=datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc),
+        filed_at=datetime(day.year, day.month, day.day, 9, tzinfo=UTC),
     )
     return Filed(ident, payer, decl, tuple(findings), decision)
 

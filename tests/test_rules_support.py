@@ -8,10 +8,10 @@ checked against the union's samples independently of the form mapper.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from lxml import etree
 
@@ -69,7 +69,7 @@ def declaration(
         numbered = flat_numbers if flat_numbers is not None else building == MULTI_FLAT
         dwellings = tuple(Dwelling(n, str(i) if numbered else None) for i, n in enumerate(residents, 1))
         disc = D(discount) if discount is not None else None
-        fee = D(res_fee) if res_fee is not None else sum((l.amount for l in lines), D("0.00")) - (disc or 0)
+        fee = D(res_fee) if res_fee is not None else sum((line.amount for line in lines), D("0.00")) - (disc or 0)
         residential = ResidentialPart(dwellings, composting, lines, fee, disc)
     non_residential = None
     if containers is not None:
@@ -124,8 +124,8 @@ def declaration_from_sample(path: Path, filed_at: datetime | None = None) -> Dec
     cz = _one(decl, "CzescZamieszkala")
     if cz is not None:
         dwellings = tuple(
-            Dwelling(int(_text(l, "LiczbaMieszkancow")), _text(l, "NrLokalu"))
-            for l in cz.xpath("./*[local-name()='Lokal']")
+            Dwelling(int(_text(lokal, "LiczbaMieszkancow")), _text(lokal, "NrLokalu"))
+            for lokal in cz.xpath("./*[local-name()='Lokal']")
         )
         w = _one(cz, "Wyliczenie")
         lines = tuple(

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration
+from tests.clitools import run_cli
 
 DATA = Path(__file__).parent / "data" / "scans"
 XML = "skan-2025-02-03-0001-0007.xml"
@@ -21,29 +20,16 @@ PDF = "skan-2025-02-03-0001-0007.pdf"
 
 
 @pytest.fixture
-def setup(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[scans]
-enabled = true
-inbox = "scans/inbox"
-archive = "scans/archive"
-quarantine = "scans/quarantine"
-min_confidence = 0.90
-incomplete_grace_s = 3600
-""",
-        encoding="utf-8",
-    )
+def setup(write_config, tmp_path):
+    cfg = write_config(scans={
+        "enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine",
+        "min_confidence": 0.90, "incomplete_grace_s": 3600,
+    })
     return cfg, tmp_path
 
 
 def cli(cfg, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, timeout=300)
+    return run_cli(cfg, *args)
 
 
 def test_scan_then_process_loads_the_paper_declaration(setup, db_url):

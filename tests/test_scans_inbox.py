@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,7 +64,7 @@ def names(folder: Path) -> list[str]:
 
 def later(cfg: ScansConfig, seconds: float) -> datetime:
     """A time ``seconds`` after the XML in the inbox was written."""
-    return datetime.fromtimestamp((cfg.inbox / XML).stat().st_mtime + seconds, timezone.utc)
+    return datetime.fromtimestamp((cfg.inbox / XML).stat().st_mtime + seconds, UTC)
 
 
 def test_a_ready_pair_is_stored_then_moved_with_its_bytes_unchanged(cfg, intake, store, engine):
@@ -77,7 +77,7 @@ def test_a_ready_pair_is_stored_then_moved_with_its_bytes_unchanged(cfg, intake,
     (doc,) = docs(engine)
     assert (doc["channel"], doc["source_ref"], doc["source"], doc["state"]) == ("PAPER", "scan:2025-02-03-0001-0007", SOURCE, "RECEIVED")
     assert store.get(doc["storage_key"]) == (DATA / XML).read_bytes()
-    assert doc["filed_at"].replace(tzinfo=doc["filed_at"].tzinfo or timezone.utc) == filing_time(datetime(2025, 1, 31).date())
+    assert doc["filed_at"].replace(tzinfo=doc["filed_at"].tzinfo or UTC) == filing_time(datetime(2025, 1, 31).date())
     meta = doc["meta"]
     assert meta["xml_file"] == XML and meta["scan"]["id"] == "2025-02-03-0001-0007" and meta["scan"]["received_on"] == "2025-01-31"
     assert meta["pdf"]["name"] == PDF and meta["pdf"]["pages"] == 1
@@ -175,7 +175,7 @@ def test_temporary_names_and_pdfs_without_an_xml_are_left_alone(cfg, intake, sto
     (cfg.inbox / "skan-9.pdf").write_bytes(b"%PDF being written")
     (cfg.inbox / "skan-9.xml.tmp").write_bytes(b"<Skan")
     (cfg.inbox / ".skan-9.xml").write_bytes(b"<Skan")
-    r = scan_inbox(cfg, intake, store, now=datetime.now(timezone.utc) + timedelta(hours=2))
+    r = scan_inbox(cfg, intake, store, now=datetime.now(UTC) + timedelta(hours=2))
     assert r.as_dict() == {"stored": 0, "duplicates": 0, "waiting": 0, "quarantined": 0, "errors": 0, "orphan_pdfs": 1}
     assert names(cfg.inbox) == [".skan-9.xml", "skan-9.pdf", "skan-9.xml.tmp"]
     assert inbox_counts(cfg) == {"inbox_xml": 0, "inbox_pdf": 1, "quarantined": 0}
@@ -217,8 +217,8 @@ def test_processing_a_stored_pair_loads_a_paper_declaration(cfg, intake, store, 
     assert row["declared_fee"] == Decimal("114.00") and row["computed_fee"] == Decimal("114.00")
     assert row["residents"] == 3 and row["composting"] is False and row["payer_id"] and row["property_id"]
     assert [(f["code"], f["field"]) for f in row["findings"]] == [("LOW_CONFIDENCE", "skladajacy.pesel")]
-    filed = row["filed_at"] if row["filed_at"].tzinfo else row["filed_at"].replace(tzinfo=timezone.utc)
-    assert filed == datetime(2025, 1, 30, 23, 0, tzinfo=timezone.utc)
+    filed = row["filed_at"] if row["filed_at"].tzinfo else row["filed_at"].replace(tzinfo=UTC)
+    assert filed == datetime(2025, 1, 30, 23, 0, tzinfo=UTC)
     (doc,) = docs(engine)
     assert (doc["state"], doc["outcome"]) == ("DONE", "NEEDS_REVIEW")
     assert doc["evidence"]["signature"]["handwritten_signature_seen"] is True

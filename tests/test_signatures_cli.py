@@ -7,27 +7,24 @@ double's `dataNadania`)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from adapters.db.tables import ebok_declaration, ebok_fee_period, worker_document
-from adapters.epuap import devkeys, double
+from tests.clitools import run_cli
+from tests.conftest import epuap_env, epuap_section
 from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 
 MAILBOX = "/czystyregion/deklaracje"
-FIRST_FILED = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
-K1_FILED = datetime(2025, 7, 1, 9, tzinfo=timezone.utc)
-K2_FILED = datetime(2025, 9, 1, 9, tzinfo=timezone.utc)
-REPLAY_FILED = datetime(2026, 1, 12, 9, tzinfo=timezone.utc)
+FIRST_FILED = datetime(2025, 3, 10, 9, tzinfo=UTC)
+K1_FILED = datetime(2025, 7, 1, 9, tzinfo=UTC)
+K2_FILED = datetime(2025, 9, 1, 9, tzinfo=UTC)
+REPLAY_FILED = datetime(2026, 1, 12, 9, tzinfo=UTC)
 
 
 INSTITUTION = """<inst:Instytucja>
@@ -56,7 +53,7 @@ def qualified(signer, signing_time: datetime, *, institution: bool = False) -> b
 
 # name → (bytes, filing time, expected status, expected codes)
 def attack_documents(pki: TestPKI) -> dict[str, tuple[bytes, datetime, str, list[str]]]:
-    filed = datetime(2025, 3, 10, 9, 5, tzinfo=timezone.utc)
+    filed = datetime(2025, 3, 10, 9, 5, tzinfo=UTC)
     return {
         "a1-expired-back-dated": (qualified(pki.expired, utc(2020, 6, 1)), filed, "REJECTED", ["SIGNATURE_CERT_EXPIRED"]),
         "a1-expired-honest": (qualified(pki.expired, utc(2021, 12, 1)), filed, "REJECTED", ["SIGNATURE_CERT_EXPIRED"]),
@@ -78,43 +75,20 @@ def meta(filed: datetime) -> dict:
 
 
 @pytest.fixture
-def env_setup(db_url, tmp_path, pki, trust_files):
+def env_setup(write_config, keys, epuap_double, tmp_path, pki, trust_files):
     anchors, seal = trust_files
-    keys = devkeys.ensure(tmp_path / "keys")
     queue = tmp_path / "queue"
     queue.mkdir()
-    server = double.serve("127.0.0.1", 0, None, keys, load={MAILBOX: queue})
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[storage]
-path = "documents"
-[epuap]
-enabled = true
-endpoint = "{server.url}"
-certificate = "{keys.system_certificate}"
-private_key = "{keys.system_key}"
-private_key_password_env = "TEST_EPUAP_KEY_PASSWORD"
-response_certificate = "{keys.double_certificate}"
-timeout_s = 10
-[[epuap.mailboxes]]
-podmiot = "czystyregion"
-skrytka = "deklaracje"
-[signatures]
-trust_anchors = "{anchors}"
-trusted_profile_seals = ["{seal}"]
-""",
-        encoding="utf-8",
+    server = epuap_double(load={MAILBOX: queue})
+    cfg = write_config(
+        epuap=epuap_section(server, keys, "czystyregion/deklaracje", max_attempts=5, backoff_initial_s=1.0, backoff_max_s=60.0),
+        signatures={"trust_anchors": anchors, "trusted_profile_seals": [seal]},
     )
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
-    yield cfg, env, server, tmp_path
-    server.shutdown()
+    return cfg, epuap_env(keys), server, tmp_path
 
 
 def cli(cfg, env, *args):
-    return subprocess.run([sys.executable, "-m", "worker.cli", "--config", str(cfg), *args], capture_output=True, text=True, env=env, timeout=300)
+    return run_cli(cfg, *args, env=env)
 
 
 def by_ref(db_url) -> dict[str, dict]:

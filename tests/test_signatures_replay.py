@@ -4,9 +4,8 @@ original by a comment outside the signed content, so its bytes (and SHA-256) dif
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document, worker_signature_digest
@@ -15,7 +14,7 @@ from worker.processing import requeue
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 FIRST_FILED = utc(2025, 3, 10, 9)

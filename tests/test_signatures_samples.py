@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.signatures import QUALIFIED, TRUSTED_PROFILE, VALID, TrustConfig, verify_document
-from worker.signatures import xades
+from worker.signatures import QUALIFIED, TRUSTED_PROFILE, VALID, TrustConfig, verify_document, xades
 from worker.signatures.xmlparse import parse_untrusted
 
 

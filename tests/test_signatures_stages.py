@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import doctest
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
 from worker.domain.model import EPUAP, INSTITUTION
 from worker.forms import stages as forms
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, run_stages
-from worker.signatures import TrustConfig, identity, trust as trust_module, xmlparse
+from worker.signatures import TrustConfig
 from worker.signatures import stages as signatures
 
 BEFORE_MAPPING = [forms.parse, forms.identify, signatures.verify_signature, forms.validate, forms.map_declaration]
@@ -125,9 +124,3 @@ def test_missing_trust_configuration_is_a_wiring_error(pki: TestPKI) -> None:
     ctx = Context(raw=b"<a/>", channel=EPUAP, filed_at=FILED_AT)
     with pytest.raises(RuntimeError, match="trust"):
         signatures.verify_signature(ctx)
-
-
-@pytest.mark.parametrize("module", [identity, trust_module, xmlparse])
-def test_doctests(module) -> None:
-    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert tried > 0 and failures == 0

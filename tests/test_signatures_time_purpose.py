@@ -4,7 +4,7 @@ documents sign a declaration. Documents are signed by xmlsec1 with the test PKI.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,12 +46,12 @@ def test_honest_signature_filed_after_expiry_is_expired(pki: TestPKI, trust: Tru
 
 def test_without_a_filing_time_the_time_of_the_check_is_used(pki: TestPKI, trust: TrustConfig) -> None:
     raw = sign(DOC, qualified_signature(pki.alicja, SIGNED_AT), pki.alicja)
-    later = datetime(2031, 2, 1, tzinfo=timezone.utc)  # after the certificate's end (2030)
+    later = datetime(2031, 2, 1, tzinfo=UTC)  # after the certificate's end (2030)
     r = verify_document(raw, trust, now=later)
     assert codes(r) == ["SIGNATURE_CERT_EXPIRED"]
     assert r.evidence["validation_time_source"] == "check_time"
     assert "w chwili sprawdzenia" in r.findings[0].message
-    ok = verify_document(raw, trust, now=datetime(2025, 6, 1, tzinfo=timezone.utc))
+    ok = verify_document(raw, trust, now=datetime(2025, 6, 1, tzinfo=UTC))
     assert ok.status == VALID and ok.evidence["validation_time"] == "2025-06-01T00:00:00+00:00"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
@@ -24,7 +24,7 @@ DOC = declaration(ALICJA)
 def dated(pki: TestPKI):
     """A qualified certificate valid from 30 days ago to 30 days from now, a document it
     signed yesterday (claimed), and the same document time-stamped now by the TSA."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     signer = pki.person(ALICJA, not_before=now - timedelta(days=30), not_after=now + timedelta(days=30))
     raw = sign(DOC, qualified_signature(signer, now - timedelta(days=1)), signer)
     return now, signer, raw
@@ -49,7 +49,7 @@ def test_an_earlier_time_stamp_is_the_validation_time(pki, trust, with_tsa, date
     ev = r.evidence
     assert ev["validation_time_source"] == "signature_timestamp"
     at = datetime.fromisoformat(ev["validation_time"])
-    assert now - timedelta(minutes=5) <= at <= datetime.now(timezone.utc) + timedelta(minutes=1)
+    assert now - timedelta(minutes=5) <= at <= datetime.now(UTC) + timedelta(minutes=1)
     assert ev["signatures"][0]["timestamp"] == "signature time-stamp verified"
     # a time-stamp later than the filing time changes nothing
     early_filing = verify_document(stamped, with_tsa, filed_at=now - timedelta(hours=1))
@@ -57,7 +57,7 @@ def test_an_earlier_time_stamp_is_the_validation_time(pki, trust, with_tsa, date
 
 
 def test_a_time_stamp_after_expiry_does_not_help(pki, with_tsa, tmp_path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     expired = pki.person(ALICJA, not_before=now - timedelta(days=60), not_after=now - timedelta(days=1))
     raw = sign(DOC, qualified_signature(expired, now - timedelta(days=30)), expired)  # back-dated claim
     stamped = add_signature_timestamp(raw, pki.tsa, tmp_path)

@@ -4,7 +4,7 @@ identity formats, trust, time, revocation, refused shapes, several signatures.""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,8 @@ from worker.signatures import (
     VALID,
     TrustConfig,
     verify_document,
+    xades,
 )
-from worker.signatures import xades
 
 DOC = declaration(ALICJA)
 
@@ -446,5 +446,5 @@ def test_no_personal_data_in_logs(pki: TestPKI, trust: TrustConfig, caplog: pyte
 
 
 def test_now_is_used_without_a_filing_time(pki: TestPKI, trust: TrustConfig) -> None:
-    raw = sign(DOC, qualified_signature(pki.alicja, datetime.now(timezone.utc) - timedelta(days=1)), pki.alicja)
+    raw = sign(DOC, qualified_signature(pki.alicja, datetime.now(UTC) - timedelta(days=1)), pki.alicja)
     assert verify_document(raw, trust).status == VALID

@@ -81,10 +81,9 @@ def test_sysusers_and_tmpfiles_create_the_user_and_folders(tmp_path):
     assert (tmp_path / "var" / "lib" / "ebok-worker" / "documents").is_dir()
 
 
-def test_daemon_notifies_ready_status_watchdog_and_stopping(db_url, tmp_path):
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[database]\nurl = "{db_url}"\n[storage]\npath = "documents"\n[processing]\ninterval_s = 1\n'
-                   f'[monitoring]\nmetrics_file = "metrics.prom"\n', encoding="utf-8")
+@pytest.mark.slow
+def test_daemon_notifies_ready_status_watchdog_and_stopping(write_config, tmp_path):
+    cfg = write_config(processing={"interval_s": 1}, monitoring={"metrics_file": "metrics.prom"})
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)

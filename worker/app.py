@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from adapters.db.locks import PassLocks
 from adapters.db.migrate import make_engine, upgrade
 from adapters.epuap.errors import EpuapConfigError
 from adapters.epuap.pull import check_config
@@ -15,7 +16,6 @@ from adapters.storage import DocumentStore
 from rules.ruleset import RuleSetError, load_ruleset
 from worker.config import Config, ConfigError
 from worker.intake import Intake
-from adapters.db.locks import PassLocks
 from worker.pipeline import ProcessingSettings
 from worker.processing import Processor
 from worker.signatures import TrustConfig
@@ -62,6 +62,11 @@ class App:
 
     def upgrade_db(self) -> None:
         upgrade(self.engine)
+
+    def close(self) -> None:
+        """Close the database connections (when the engine was made)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
 
 def check_epuap(config: Config) -> None:

@@ -15,7 +15,7 @@ exit 1 (the findings are still printed: the pair would not be taken in as it is)
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
             raw = path.read_bytes()
             root = _root_or_none(raw, settings.max_document_bytes)
             channel = channels.recognise(root, default=EPUAP)
-            when = (filed_at or datetime.now(timezone.utc)) if channel.filed_now else filed_at
+            when = (filed_at or datetime.now(UTC)) if channel.filed_now else filed_at
             ctx = analyse(raw, channel=channel.name, filed_at=when, settings=settings)
             if channel.offline_check is not None:
                 image = channel.offline_check(path, root)

@@ -13,9 +13,9 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Sequence
 
 from adapters.db import errors as db_errors
 from adapters.epuap import double
@@ -124,7 +124,7 @@ def _iso_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"to nie jest data i godzina ISO (RRRR-MM-DDTGG:MM): {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from adapters.db.migrate import current_revision, head_revision
 from worker import check as check_mod
-from worker import correspondence_cmd, daemon, fmt, monitor, reprocess as reprocess_mod, review
+from worker import correspondence_cmd, daemon, fmt, monitor, review
+from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
 from worker.correspondence import local
@@ -29,7 +30,11 @@ Handler = Callable[[App, argparse.Namespace], int]
 
 def dispatch(args: argparse.Namespace, cfg: Config) -> int:
     handler: Handler = args.func
-    return handler(App(cfg), args)
+    app = App(cfg)
+    try:
+        return handler(app, args)
+    finally:
+        app.close()
 
 
 def _require_schema(app: App) -> None:

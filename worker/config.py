@@ -216,7 +216,7 @@ class Config:
         return url
 
 
-_SECTIONS: dict[str, type] = {f.name: globals()[f.type] for f in fields(Config) if f.name != "path"}
+_SECTIONS: dict[str, type] = {f.name: globals()[str(f.type)] for f in fields(Config) if f.name != "path"}
 _ADAPTER = TypeAdapter(Config)
 
 # pydantic's error types → the administrator's Polish text ({…}: the error's context)
@@ -264,7 +264,7 @@ def describe(err: Any, messages: dict[str, str], fallback: str) -> str:
     (the last name in the location)."""
     ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
     if "expected" in ctx:  # literal_error: "'json' or 'text'" → "json, text"
-        ctx["choices"] = ", ".join(re.findall(r"'([^']*)'", ctx["expected"]))
+        ctx["choices"] = ", ".join(re.findall(r"'([^']*)'", str(ctx["expected"])))
     key = next((part for part in reversed(err["loc"]) if isinstance(part, str) and not part.startswith("[")), "")
     template = messages.get(err["type"], fallback)
     return template.format(**ctx, input=err.get("input"), msg=err["msg"], key=key)

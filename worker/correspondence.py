@@ -32,7 +32,7 @@ from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
 from worker.domain.attachments import extract, safe_name
 from worker.domain.clock import WARSAW, utcnow
-from worker.domain.findings import finding, Finding
+from worker.domain.findings import Finding, finding
 from worker.domain.model import EPUAP
 from worker.errors import describe_technical_error
 from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted

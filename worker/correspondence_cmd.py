@@ -43,7 +43,9 @@ def sender_of(doc: Any) -> str:
     if doc["channel"] == "PAPER":
         scan = meta.get("scan") or {}
         return f"pismo papierowe (skan {clean(scan.get('id') or '?', 100)})"
-    p = meta.get("danePodmiotu") if isinstance(meta.get("danePodmiotu"), dict) else {}
+    p = meta.get("danePodmiotu")
+    if not isinstance(p, dict):
+        p = {}
     name = " ".join(str(x) for x in (p.get("imieSkrot"), p.get("nazwiskoNazwa")) if x)
     return clean(name or p.get("identyfikator") or meta.get("adresOdpowiedzi") or "nieznany nadawca", 200)
 
@@ -141,7 +143,7 @@ def show(app: Any, doc_id: int) -> int:
               f"formularz rozpoznany przez stanowisko: {clean(scan.get('form') or '—')}")
         print("  Treść: w obrazie skanu (załącznik PDF).")
     elif root is not None:
-        print("  Treść:" if ctx.signed_root is not None else "  Treść (niepodpisana, bez potwierdzenia autentyczności):")
+        print("  Treść:" if ctx is not None and ctx.signed_root is not None else "  Treść (niepodpisana, bez potwierdzenia autentyczności):")
         text = "\n".join(_text_lines(root))
         for line in text[:MAX_TEXT_CHARS].splitlines():
             print(f"    {line}")
@@ -197,7 +199,7 @@ def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str 
     """For ``review show``: the attachments recorded when the declaration was processed."""
     if channel == "PAPER":
         return  # the paper form is the scan itself
-    if "attachments" not in (evidence or {}):
+    if evidence is None or "attachments" not in evidence:
         print("  Załączniki: brak odczytanych (treść bez ważnego podpisu albo dokument przetworzony przed odczytywaniem "
               "załączników — sprawdzi je review export-attachments)")
         return

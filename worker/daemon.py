@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -40,8 +40,8 @@ from worker.correspondence import HandoverReport, hand_over_pending
 from worker.errors import UsageError, describe_technical_error
 from worker.fees import recompute_if_rates_changed
 from worker.fmt import LOCAL as LOCAL_ZONE
-from worker.output import EXIT_FAILURE, EXIT_OK
 from worker.monitor import Publisher
+from worker.output import EXIT_FAILURE, EXIT_OK
 from worker.status import collect_status
 from worker.systemd import Notifier
 
@@ -100,10 +100,10 @@ def daily_summary(app: App, now: datetime | None = None) -> None:
     """The summary of the Polish day that has just ended (the job runs at local midnight):
     documents received and processed that day, the queue, parked failures, blocked or stale
     mailboxes, the review queue and the scan quarantine."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     end_local = now.astimezone(fmt.LOCAL).replace(hour=0, minute=0, second=0, microsecond=0)
     start_local = end_local - timedelta(days=1)  # wall-clock arithmetic: 23 or 25 hours at DST changes
-    since, until = start_local.astimezone(timezone.utc), end_local.astimezone(timezone.utc)
+    since, until = start_local.astimezone(UTC), end_local.astimezone(UTC)
     with app.engine.connect() as conn:
         received, outcomes = reports.day_counts(conn, since, until)
     snapshot = collect_status(app, now=now)
@@ -145,7 +145,7 @@ class DatabaseHealth:
         with self._lock:
             if self.down_since is not None:
                 return
-            self.down_since = datetime.now(timezone.utc)
+            self.down_since = datetime.now(UTC)
         fields = describe_technical_error(exc).log_fields() if exc is not None else {}
         log.error("database unavailable; waiting for it", extra={"event": "database.unavailable", **fields})
 
@@ -156,7 +156,7 @@ class DatabaseHealth:
             since, self.down_since = self.down_since, None
         self.app.processor.reset_liveness()  # its lock may have gone with the old connections
         log.warning("database available again", extra={"event": "database.available",
-                                                         "down_s": round((datetime.now(timezone.utc) - since).total_seconds(), 1)})
+                                                         "down_s": round((datetime.now(UTC) - since).total_seconds(), 1)})
 
 
 def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *, initial_s: float = 1.0, max_s: float = 60.0) -> bool:
@@ -246,8 +246,8 @@ def _run_once(app: App) -> int:
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
-    sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
-    now = datetime.now(timezone.utc)
+    sched = BackgroundScheduler(timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
+    now = datetime.now(UTC)
     notifier = Notifier()
     publisher = Publisher(app, notifier)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from adapters.db import ebok, settings
@@ -32,7 +32,7 @@ def rates_fingerprint(ruleset: Any) -> str:
 def recompute_if_rates_changed(engine: Engine, ruleset: Any, *, now: datetime | None = None) -> int | None:
     """Recompute every property's fee periods when the rates changed since the last time.
     Returns how many properties were recomputed, or None when nothing changed."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     fingerprint = rates_fingerprint(ruleset)
     with engine.connect() as conn:
         stored = settings.get(conn, RATES_KEY)

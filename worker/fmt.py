@@ -22,9 +22,10 @@ missing value is a dash, never ``None``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
 from worker.domain.clock import WARSAW
 
 LOCAL = WARSAW
@@ -34,7 +35,7 @@ DASH = "—"
 def _aware(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def local(value: datetime | str) -> datetime:

@@ -81,7 +81,7 @@ class Intake:
             # stored concurrently by another process: that row wins
             existing = self._find(channel, source_ref, mailbox, raw)
             if existing is None:
-                raise exc.__cause__ or exc
+                raise exc.__cause__ or exc  # noqa: B904  (the driver's own error, as it was raised)
             return StoreResult(existing, False)
         log.info("document stored", extra={"event": "intake.stored", "document_id": doc_id, "channel": channel, "mailbox": mailbox, "size": len(raw)})
         return StoreResult(doc_id, True)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 import re
 import sys
-from datetime import datetime, timezone
+import traceback
+from datetime import UTC, datetime
 from typing import Any
+
 from worker.errors import describe_technical_error
 
 _DIGITS = re.compile(r"(?<!\d)(\d{6})\d{4,20}(?!\d)")
@@ -130,7 +131,7 @@ class SchedulerEvents(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "event": getattr(record, "event", None) or "log",
             "logger": record.name,
@@ -146,7 +147,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         extras = " ".join(f"{k}={v}" for k, v in extras_of(record).items() if k != "event")
         event = getattr(record, "event", None) or "log"
         line = f"{ts} {record.levelname:<7} {event} {record.getMessage()}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def _ts(value: str | None) -> datetime | None:
     if not value:
         return None
     t = datetime.fromisoformat(value)
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def pending_count(snapshot: Mapping[str, Any]) -> int:
@@ -164,7 +164,7 @@ def evaluate_for(config: Any, snapshot: Mapping[str, Any], now: datetime | None 
     m = config.monitoring
     watched = [mb.address for mb in config.epuap.mailboxes] if config.epuap.enabled else []
     return evaluate(snapshot, pending_warn_s=m.pending_warn_s, pull_stale_s=m.pull_stale_s,
-                    now=now or datetime.now(timezone.utc), watched_mailboxes=watched)
+                    now=now or datetime.now(UTC), watched_mailboxes=watched)
 
 
 # --- Prometheus textfile ----------------------------------------------------------------------

@@ -13,10 +13,11 @@ a stage to that list.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from worker.domain.findings import Finding, outcome_of
 from worker.domain.model import Declaration
@@ -83,7 +84,8 @@ class Context:
 
 
 class Stage(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def __call__(self, ctx: Context) -> None: ...
 

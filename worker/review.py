@@ -16,10 +16,10 @@ from adapters.db import review as queue
 from worker import fmt
 from worker.app import App
 from worker.correspondence_cmd import print_declaration_attachments
-from worker.output import EXIT_OK
-from worker.errors import UsageError
-from worker.domain.findings import ACCEPTED, NEEDS_REVIEW
 from worker.domain.clock import utcnow
+from worker.domain.findings import ACCEPTED, NEEDS_REVIEW
+from worker.errors import UsageError
+from worker.output import EXIT_OK
 
 log = logging.getLogger("worker.review")
 

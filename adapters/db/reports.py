@@ -4,11 +4,12 @@ them; the SQL is here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document, worker_mailbox
 from worker import states
@@ -30,14 +31,14 @@ class QueueCounts:
 
 def queue_counts(conn: Connection) -> QueueCounts:
     d, e = worker_document.c, ebok_declaration.c
-    by_state = dict(conn.execute(select(d.state, func.count()).group_by(d.state)).all())
-    by_kind = dict(conn.execute(select(d.kind, func.count()).where(d.state == states.DONE).group_by(d.kind)).all())
-    processed = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
+    by_state: dict[Any, int] = dict(conn.execute(select(d.state, func.count()).group_by(d.state)).all())
+    by_kind: dict[Any, int] = dict(conn.execute(select(d.kind, func.count()).where(d.state == states.DONE).group_by(d.kind)).all())
+    processed: dict[Any, int] = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
     parked = conn.execute(select(func.count()).where(d.state == states.FAILED, d.next_attempt_at.is_(None))).scalar_one()
     oldest = conn.execute(
         select(d.id, d.received_at).where(d.state.in_((states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
     ).first()
-    by_outcome = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
+    by_outcome: dict[Any, int] = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
     mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]
     return QueueCounts(by_state, by_kind, processed, parked, (oldest.id, oldest.received_at) if oldest else None, by_outcome, mailboxes)
 
@@ -67,7 +68,7 @@ def day_counts(conn: Connection, since: datetime, until: datetime) -> tuple[int,
     """Documents received in [since, until), and those processed then by outcome."""
     d = worker_document.c
     received = conn.execute(select(func.count()).where(d.received_at >= since, d.received_at < until)).scalar_one()
-    outcomes = dict(conn.execute(select(d.outcome, func.count()).where(d.processed_at >= since, d.processed_at < until).group_by(d.outcome)).all())
+    outcomes: dict[Any, int] = dict(conn.execute(select(d.outcome, func.count()).where(d.processed_at >= since, d.processed_at < until).group_by(d.outcome)).all())
     return received, outcomes
 
 

@@ -4,9 +4,10 @@ taken; the property's reconciliation follows in the same transaction)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, cast
 
 from sqlalchemy import Connection, Row, RowMapping, insert, select, update
 
@@ -27,12 +28,13 @@ class DecisionTarget:
 
 def review_queue(conn: Connection) -> Sequence[Row[Any]]:
     d, pr = ebok_declaration.c, ebok_property.c
-    return conn.execute(
+    rows = conn.execute(
         select(d.id, d.filed_at, d.form, d.purpose, d.findings, pr.town, pr.street, pr.building)
         .outerjoin(ebok_property, pr.id == d.property_id)
         .where(d.status == NEEDS_REVIEW)
         .order_by(d.filed_at, d.id)
     ).all()
+    return cast("Sequence[Row[Any]]", rows)
 
 
 def declaration_details(conn: Connection, declaration_id: int) -> RowMapping | None:

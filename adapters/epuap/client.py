@@ -257,7 +257,7 @@ class _CountingTransport(Transport):
                     raise ResponseTooLarge(self.max_response_bytes)
                 chunks.append(chunk)
             response._content = b"".join(chunks)
-            response._content_consumed = True
+            response._content_consumed = True  # type: ignore[union-attr]  # requests' own flag
         finally:
             response.close()
         return response
@@ -484,6 +484,7 @@ def document_from_response(response: Any, zawartosc: str | None = None) -> Fetch
     """
     dokument = response.dokument
     problem = None
+    content: bytes | None
     if zawartosc is not None:
         content, problem = decode_zawartosc(zawartosc)
     else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -66,7 +66,7 @@ def _generate(cert_path: Path, key_path: Path, common_name: str, organization: s
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -98,7 +98,7 @@ def _usable(cert_path: Path, key_path: Path, password: str | None) -> bool:
         identity = load_identity(cert_path, key_path, password)
     except (OSError, ValueError, TypeError):
         return False
-    return identity.certificate.not_valid_after_utc > datetime.now(timezone.utc) + timedelta(days=1)
+    return identity.certificate.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1)
 
 
 def ensure(directory: Path) -> DevKeys:

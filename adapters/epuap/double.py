@@ -42,7 +42,7 @@ import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ class Mailbox:
 def _sort_key(doc: QueuedDocument) -> tuple[str, str]:
     filed = doc.meta.get("dataNadania")
     try:
-        moment = datetime.fromisoformat(str(filed)).astimezone(timezone.utc).isoformat() if filed else ""
+        moment = datetime.fromisoformat(str(filed)).astimezone(UTC).isoformat() if filed else ""
     except ValueError:
         moment = ""
     return (moment or "9999", doc.name)
@@ -285,7 +285,7 @@ def _document_fields(payload: etree._Element, mailbox: Mailbox, doc: QueuedDocum
         _el(dn, "uzytkownik", meta["nadawca_uzytkownik"])
     if meta.get("nadawca_system") is not None:
         _el(dn, "system", meta["nadawca_system"])
-    filed = meta.get("dataNadania") or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    filed = meta.get("dataNadania") or datetime.now(UTC).isoformat(timespec="milliseconds")
     _el(payload, "dataNadania", filed)
     _el(payload, "nazwaSkrytki", mailbox.skrytka)
     _el(payload, "adresSkrytki", mailbox.address)
@@ -346,6 +346,7 @@ class DoubleServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server: a str, never bytes
         return f"http://{host}:{port}{PATH}"
 
     def trust(self, certificate: x509.Certificate) -> None:

@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import requests
@@ -60,17 +60,20 @@ MAX_ERRORS_KEPT = 50
 
 
 class StoreResultLike(Protocol):
-    document_id: int
-    created: bool
+    @property
+    def document_id(self) -> int: ...
+
+    @property
+    def created(self) -> bool: ...
 
 
 class DocumentSink(Protocol):
     """The durable store (``worker.intake.Intake`` implements it)."""
 
     def store(self, *, channel: str, source_ref: str, raw: bytes, filed_at: datetime | None,
-              metadata: dict, mailbox: str | None = None) -> StoreResultLike: ...
+              metadata: dict[str, Any], mailbox: str | None = None) -> StoreResultLike: ...
 
-    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, **kw: Any) -> None: ...
+    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None: ...
 
 
 @dataclass
@@ -133,7 +136,7 @@ class RetryPolicy:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Pass:

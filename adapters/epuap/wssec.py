@@ -30,7 +30,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -130,7 +130,7 @@ def _c14n(element: etree._Element) -> bytes:
 
 
 def _xs_datetime(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _new_id(prefix: str) -> str:
@@ -171,7 +171,7 @@ def sign_envelope(
 
     targets: list[etree._Element] = []
     if timestamp_ttl_s is not None:
-        created = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        created = (now or datetime.now(UTC)).astimezone(UTC)
         ts = etree.SubElement(security, f"{{{WSU}}}Timestamp", {WSU_ID: _new_id("TS")})
         etree.SubElement(ts, f"{{{WSU}}}Created").text = _xs_datetime(created)
         etree.SubElement(ts, f"{{{WSU}}}Expires").text = _xs_datetime(created + timedelta(seconds=timestamp_ttl_s))
@@ -253,7 +253,7 @@ def _parse_xs_datetime(text: str | None) -> datetime | None:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise WsSecurityError("malformed wsu:Timestamp") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _verify_parser() -> etree.XMLParser:
@@ -305,7 +305,7 @@ def verify_envelope(
     timestamp = security.find("wsu:Timestamp", _NS)
     if timestamp is not None and timestamp.get(WSU_ID) and "#" + timestamp.get(WSU_ID) in uris:
         timestamp_signed = True
-        moment = now or datetime.now(timezone.utc)
+        moment = now or datetime.now(UTC)
         skew = timedelta(seconds=max_clock_skew_s)
         created = _parse_xs_datetime(timestamp.findtext("wsu:Created", namespaces=_NS))
         expires = _parse_xs_datetime(timestamp.findtext("wsu:Expires", namespaces=_NS))

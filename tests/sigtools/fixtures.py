@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,8 @@ from tests.sigtools.pki import TestPKI
 from worker.signatures import TrustConfig
 
 #: when the generated test documents are signed, and filed a little later
-SIGNED_AT = datetime(2025, 3, 10, 8, 30, tzinfo=timezone.utc)
-FILED_AT = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+SIGNED_AT = datetime(2025, 3, 10, 8, 30, tzinfo=UTC)
+FILED_AT = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ Everything here is fictitious and generated at test time; nothing is trusted out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -65,7 +65,7 @@ def qc_statements(*, compliance: bool = True, types: tuple[str, ...] | None = No
 
 
 def utc(y: int, m: int = 1, d: int = 1) -> datetime:
-    return datetime(y, m, d, tzinfo=timezone.utc)
+    return datetime(y, m, d, tzinfo=UTC)
 
 
 def make_pesel(born: date, serial: int, female: bool) -> str:
@@ -78,7 +78,7 @@ def make_pesel(born: date, serial: int, female: bool) -> str:
     s = serial % 1000 * 10 + (0 if female else 1)
     digits = f"{born.year % 100:02d}{month:02d}{born.day:02d}{s:04d}"
     weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
-    check = (10 - sum(int(c) * w for c, w in zip(digits, weights)) % 10) % 10
+    check = (10 - sum(int(c) * w for c, w in zip(digits, weights, strict=False)) % 10) % 10
     return digits + str(check)
 
 
@@ -86,7 +86,7 @@ def make_pesel(born: date, serial: int, female: bool) -> str:
 class Issued:
     cert: x509.Certificate
     key: rsa.RSAPrivateKey
-    issuer: "Issued | None" = field(default=None, repr=False)
+    issuer: Issued | None = field(default=None, repr=False)
 
     @property
     def cert_pem(self) -> bytes:
@@ -99,7 +99,7 @@ class Issued:
         )
 
     @property
-    def chain(self) -> list["Issued"]:
+    def chain(self) -> list[Issued]:
         """This certificate and its issuers up to (excluding) the self-signed root."""
         out: list[Issued] = []
         node: Issued | None = self
@@ -289,8 +289,8 @@ class TestPKI:
         serial_format: str = "PNOPL-{}",
         qualified: bool = True,
         issuer: Issued | None = None,
-        not_before: datetime = utc(2022),
-        not_after: datetime = utc(2030, 12, 31),
+        not_before: datetime = utc(2022),  # noqa: B008  (a datetime is immutable)
+        not_after: datetime = utc(2030, 12, 31),  # noqa: B008
         key_usage: str = "nonrep",
         policy: ObjectIdentifier | None = None,
         qc: bytes | None = None,

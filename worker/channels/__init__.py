@@ -9,9 +9,10 @@ its scheduled job stay where they are (``adapters/``, ``worker/daemon.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from worker.pipeline import Stage
 

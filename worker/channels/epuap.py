@@ -22,4 +22,4 @@ def stages() -> list[Stage]:
     ]
 
 
-CHANNEL = Channel(name=EPUAP, stages=stages, unsigned_signature="NONE", unsigned_status="INVALID")
+CHANNEL: Channel = Channel(name=EPUAP, stages=stages, unsigned_signature="NONE", unsigned_status="INVALID")

@@ -37,4 +37,4 @@ def scan_image(path: Path, root: Any) -> dict[str, Any]:
     return {"file": header.image_file, "ok": True, "problem": None}
 
 
-CHANNEL = Channel(name=PAPER, stages=stages, recognises=is_scan_export, filed_now=False, offline_check=scan_image)
+CHANNEL: Channel = Channel(name=PAPER, stages=stages, recognises=is_scan_export, filed_now=False, offline_check=scan_image)

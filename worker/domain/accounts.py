@@ -26,7 +26,7 @@ def branch_is_valid(branch: str) -> bool:
     """Check the 8-digit bank branch number (its last digit is a weighted check digit)."""
     if len(branch) != 8 or not branch.isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(branch[:7], _BRANCH_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(branch[:7], _BRANCH_WEIGHTS, strict=False))
     return (10 - total % 10) % 10 == int(branch[7])
 
 

@@ -28,8 +28,9 @@ import binascii
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 STR_NS = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
 ZALACZNIK = f"{{{STR_NS}}}Zalacznik"
@@ -186,8 +187,7 @@ class Attachment:
 def _elements(root: Any) -> Iterator[Any]:
     if root is None:
         return
-    for el in root.iter(ZALACZNIK):
-        yield el
+    yield from root.iter(ZALACZNIK)
 
 
 def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = MAX_ATTACHMENTS) -> list[Attachment]:

@@ -6,23 +6,23 @@ four copies of the zone and two of each function).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def filing_day(filed_at: datetime | date) -> date:
     """The calendar day in Poland on which a document was filed (naive times are taken as
     Polish time; a date is that day).
 
-    >>> filing_day(datetime(2024, 12, 31, 23, 30, tzinfo=timezone.utc))
+    >>> filing_day(datetime(2024, 12, 31, 23, 30, tzinfo=UTC))
     datetime.date(2025, 1, 1)
-    >>> filing_day(datetime(2025, 3, 9, 23, 30, tzinfo=timezone.utc))   # 00:30 in Warsaw
+    >>> filing_day(datetime(2025, 3, 9, 23, 30, tzinfo=UTC))   # 00:30 in Warsaw
     datetime.date(2025, 3, 10)
     >>> filing_day(datetime(2024, 12, 31, 23, 30))
     datetime.date(2024, 12, 31)
@@ -44,7 +44,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     """
     start = datetime.combine(day, time(0), tzinfo=WARSAW)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=WARSAW)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 __all__ = ["WARSAW", "day_bounds", "filing_day", "utcnow"]

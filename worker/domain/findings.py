@@ -14,8 +14,9 @@ The codes, their outcomes and severities are the eBOK contract
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
@@ -80,7 +81,7 @@ class Finding:
         return {"code": self.code, "severity": self.severity, "field": self.field, "message": self.message}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Finding":
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
         return cls(data["code"], data["severity"], data.get("field"), data["message"])
 
     @property

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from worker.domain import model
 from worker.domain.findings import Finding, finding
@@ -106,7 +107,7 @@ def fit_declaration(decl: model.Declaration, channel: str | None) -> tuple[model
     """``decl`` cut to what the eBOK columns hold, and the findings saying what did not fit."""
     out: list[Finding] = []
     who = decl.declarant
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     for attr in ("first_name", "last_name", "institution_name", "regon"):
         value = getattr(who, attr)
         limit = PAYER_LIMITS[attr][1]
@@ -145,7 +146,7 @@ def fit_declaration(decl: model.Declaration, channel: str | None) -> tuple[model
         who = dataclasses.replace(who, first_name=fit_text(who.first_name or "", half), last_name=fit_text(who.last_name or "", half))
 
     prop = decl.property
-    prop_changes: dict = {}
+    prop_changes: dict[str, Any] = {}
     for attr, (_, limit) in PROPERTY_LIMITS.items():
         value = getattr(prop, attr)
         if value is not None and len(value) > limit:

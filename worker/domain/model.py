@@ -8,6 +8,7 @@ e-form's Polish values are translated by the mappers.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -149,19 +150,19 @@ class Declaration:
     filed_at: datetime | None = None  # set from the channel: ePUAP dataNadania, paper DataWplywu
     channel: str | None = None  # EPUAP / PAPER, set by the pipeline
 
-    @property
+    @builtins.property  # the field `property` above shadows the builtin in this class body
     def residents(self) -> int:
         return self.residential.residents if self.residential else 0
 
-    @property
+    @builtins.property  # the field `property` above shadows the builtin in this class body
     def composting(self) -> bool:
         return bool(self.residential and self.residential.composting)
 
-    @property
+    @builtins.property  # the field `property` above shadows the builtin in this class body
     def form_code(self) -> str:
         return self.form.split("/", 1)[0]
 
-    @property
+    @builtins.property  # the field `property` above shadows the builtin in this class body
     def form_version(self) -> str:
         return self.form.split("/", 1)[1] if "/" in self.form else ""
 

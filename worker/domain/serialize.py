@@ -36,7 +36,8 @@ def _encode(value: Any) -> Any:
 
 
 def declaration_to_dict(decl: model.Declaration) -> dict[str, Any]:
-    return _encode(decl)
+    encoded: dict[str, Any] = _encode(decl)
+    return encoded
 
 
 def _decode(tp: Any, value: Any) -> Any:
@@ -55,16 +56,17 @@ def _decode(tp: Any, value: Any) -> Any:
         return datetime.fromisoformat(value)
     if tp is date:
         return date.fromisoformat(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         return tp(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value})
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(tp: type) -> dict[str, Any]:
     return typing.get_type_hints(tp)
 
 
 def declaration_from_dict(data: dict[str, Any]) -> model.Declaration:
-    return _decode(model.Declaration, data)
+    decoded: model.Declaration = _decode(model.Declaration, data)
+    return decoded

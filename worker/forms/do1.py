@@ -282,7 +282,7 @@ def _attachments(r: _Reader, tresc: Any) -> tuple[m.Attachment, ...]:
     return tuple(out)
 
 
-def map_do1(root: Any, spec: "FormSpec") -> m.Declaration:
+def map_do1(root: Any, spec: FormSpec) -> m.Declaration:
     """Map a schema-valid DO-1 ``Dokument`` (any registered version) to a ``Declaration``.
 
     ``filed_at`` and ``channel`` are left empty: the pipeline sets them from the channel.

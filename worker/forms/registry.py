@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -121,7 +122,7 @@ def _lxml_schema(resource: str) -> etree.XMLSchema:
     return schema
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _xmlschema_schema(resource: str) -> Any:
     import xmlschema
 

@@ -160,7 +160,7 @@ def parse_untrusted(raw: bytes, *, max_bytes: int) -> etree._Element:
         )
     root = tree.getroot()
     # Belt and braces: with no DTD there can be no entity node, but never let one through.
-    for node in root.iter(etree.Entity):
+    for _node in root.iter(etree.Entity):
         raise XmlRefused("dtd", "Dokument zawiera encje, które są niedozwolone ze względów bezpieczeństwa.")
     return root
 

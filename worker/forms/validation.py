@@ -19,8 +19,8 @@ a hostile document cannot flood the office with thousands of lines.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
-
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from worker.domain.findings import Finding, finding
 
@@ -217,7 +217,7 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _schema_finding(field: str, message: str) -> Finding:
+def _schema_finding(field: str | None, message: str) -> Finding:
     return finding("SCHEMA_INVALID", field, message)
 
 
@@ -419,7 +419,7 @@ def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return out
 
 
-def validate_document(root: Any, spec: "FormSpec", *, max_findings: int = MAX_FINDINGS) -> list[Finding]:
+def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FINDINGS) -> list[Finding]:
     """Validate ``root`` (the form's ``Dokument`` element) against ``spec``'s XSD.
 
     Returns no findings for a valid document, otherwise one ``SCHEMA_INVALID`` per error

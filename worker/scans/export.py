@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from worker.domain.clock import WARSAW
-from worker.domain.findings import finding, Finding
+from worker.domain.findings import Finding, finding
 from worker.forms.registry import FormSpec
 from worker.forms.safe_xml import XmlRefused, parse_untrusted
 from worker.forms.validation import validate_document

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Iterable
 
 from worker.domain import model as m
 from worker.domain.findings import Finding, finding
@@ -232,7 +232,7 @@ _VOCABULARIES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def form_vocabularies(spec: FormSpec) -> dict[str, frozenset[str] | None]:
     """The enumerations of ``spec``'s XSD for the fields the model keeps in Polish
     (``None``: the version has no such field)."""

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -44,7 +45,7 @@ XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 EKU_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 MAX_TOKEN_BYTES = 64 * 1024
 
 
@@ -119,7 +120,7 @@ def _verify_one(ts: Any, value: Any, anchors: Sequence[x509.Certificate]) -> dat
         raise _Refused(f"time-stamp imprint algorithm not allowed ({alg})")
     if imprint["hashed_message"].native != _digest(alg, stamped):
         raise _Refused("time-stamp does not cover this signature value")
-    gen_time = tst["gen_time"].native.astimezone(timezone.utc)
+    gen_time = tst["gen_time"].native.astimezone(UTC)
 
     signer_infos = list(sd["signer_infos"])
     if len(signer_infos) != 1:

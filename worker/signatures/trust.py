@@ -39,10 +39,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -313,7 +313,7 @@ def _ca_policy() -> xv.ExtensionPolicy:
 
 
 def _as_utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class PathCache:
@@ -401,7 +401,7 @@ class TrustConfig:
         revocation: str = "off",
         crls: Sequence[Path] = (),
         tsa_anchors: Path | None = None,
-    ) -> "TrustConfig":
+    ) -> TrustConfig:
         """Load the configuration from files. ``trust_anchors`` is a PEM bundle or a folder
         of certificates; ``trusted_profile_seals`` are certificate files. Any problem raises
         ``ValueError`` with a one-line reason naming the file."""
@@ -481,7 +481,7 @@ class TrustConfig:
         if self.revocation == "off":
             return REVOCATION_NOT_CHECKED, "revocation checking is off"
         at = _as_utc(at)
-        for cert, issuer in zip(chain, chain[1:]):
+        for cert, issuer in zip(chain, chain[1:], strict=False):
             usable = [crl for i, crl in enumerate(self.crls) if self._crl_signed_by(i, crl, issuer) and self._crl_current(crl, at)]
             if not usable:
                 return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"

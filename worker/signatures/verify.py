@@ -61,7 +61,7 @@ import binascii
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -69,9 +69,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
-from worker.signatures import timestamps
+from worker.signatures import timestamps, xades
 from worker.signatures import trust as tr
-from worker.signatures import xades
 from worker.signatures.identity import SignerIdentity
 from worker.signatures.trust import TrustConfig, fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted
@@ -215,7 +214,7 @@ class SignatureResult:
         """Signatures whose content is cryptographically verified (VALID or INDETERMINATE)."""
         return tuple(c for c in self.checks if c.signed_root is not None)
 
-    def with_primary(self, check: SignatureCheck, signer_role: str | None = None) -> "SignatureResult":
+    def with_primary(self, check: SignatureCheck, signer_role: str | None = None) -> SignatureResult:
         """The same result with ``check`` as the signature named in the columns."""
         evidence = dict(self.evidence)
         evidence.update(_summary(check))
@@ -316,7 +315,7 @@ def _check_one(
             tr.REVOCATION_REVOKED: SIGNATURE_UNTRUSTED,
         }.get(category, SIGNATURE_INVALID)
         at = kw.get("validation_time")
-        at_text = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+        at_text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
         when = _TIME_PHRASE.get(kw.get("validation_time_source") or "", "{at}").format(at=at_text)
         message = _MESSAGES[category].format(at=at_text, when=when, what=what)
         return SignatureCheck(index, sig_id, kind, INVALID, code, reason, message, **kw)
@@ -425,9 +424,9 @@ def _check_guarded(
         )  # fmt: skip
 
 
-def _result_without_signature(code: str, category: str, reason: str, signatures: int = 0) -> "SignatureResult":
+def _result_without_signature(code: str, category: str, reason: str, signatures: int = 0) -> SignatureResult:
     message = _MESSAGES[category]
-    evidence = {
+    evidence: dict[str, Any] = {
         "kind": NONE,
         "status": INVALID,
         "reason": reason,
@@ -450,10 +449,10 @@ def verify_document(
     (``now``, default the current time). Never raises for bad input.
     """
     if filed_at is None:
-        poe, poe_source = (now or datetime.now(timezone.utc)).astimezone(timezone.utc), TIME_CHECK
+        poe, poe_source = (now or datetime.now(UTC)).astimezone(UTC), TIME_CHECK
     else:
         poe_source = TIME_FILING  # a filing time without a zone is Polish local time, like an xs:dateTime without one
-        poe = (filed_at if filed_at.tzinfo is not None else filed_at.replace(tzinfo=idn.WARSAW)).astimezone(timezone.utc)
+        poe = (filed_at if filed_at.tzinfo is not None else filed_at.replace(tzinfo=idn.WARSAW)).astimezone(UTC)
     try:
         root = parse_untrusted(raw)
     except UnsafeXML as exc:

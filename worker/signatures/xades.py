@@ -215,7 +215,7 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     algorithms = [t.get("Algorithm") for t in transforms]
     enveloped = xpath = False
     c14n: Any = None
-    for pos, (alg, transform) in enumerate(zip(algorithms, transforms)):
+    for pos, (alg, transform) in enumerate(zip(algorithms, transforms, strict=False)):
         if alg == ENVELOPED and not enveloped and c14n is None:
             enveloped = True
         elif alg == XPATH_FILTER and not xpath and c14n is None:

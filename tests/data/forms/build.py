@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lxml import etree
 
