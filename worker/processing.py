@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Engine, and_, insert, or_, select, text, update
-
-from adapters.db import ebok, signature_digests
+from adapters.db import queue
 from adapters.db.errors import database_lost
-from adapters.db.tables import worker_attempt, worker_audit, worker_document
+from adapters.db.queue import Claim, DocumentQueue, StoredDocument, database_reachable
 from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
@@ -33,7 +31,7 @@ from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
 from worker.errors import SafeMessage, describe_technical_error
-from adapters.db.locks import PassLocks, lock_key
+from adapters.db.locks import PassLocks
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 from worker.stages import stages_for
 
@@ -92,12 +90,25 @@ class PassReport:
         return {"processed": self.processed, "failed": self.failed, "outcomes": dict(self.outcomes)}
 
 
+@dataclass
+class _Analysed:
+    """One claimed document of a batch, after its analysis (or its technical failure)."""
+
+    claim: Claim
+    doc: StoredDocument
+    t0: float
+    ctx: Context | None = None
+    error: Exception | None = None
+    outcome: str | None = None
+    declaration_id: int | None = None
+
+
 class Processor:
     LEASE = timedelta(minutes=10)
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Any,
         store: DocumentStore,
         settings: ProcessingSettings,
         config: ProcessingConfig | None = None,
@@ -107,6 +118,7 @@ class Processor:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
+        self.queue = DocumentQueue(engine)
         self.store = store
         self.settings = settings
         self.config = config or ProcessingConfig()
@@ -120,23 +132,8 @@ class Processor:
         self._alive = False
         self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
 
-    # which documents are due
-
-    def _due(self, now: datetime):
-        d = worker_document.c
-        return or_(
-            d.state == states.RECEIVED,
-            and_(d.state == states.FAILED, d.next_attempt_at.is_not(None), d.next_attempt_at <= now),
-            and_(d.state == states.PROCESSING, d.lease_until < now),
-        )
-
     def pending_ids(self, limit: int | None = None) -> list[int]:
-        d = worker_document.c
-        q = select(d.id).where(self._due(self.clock())).order_by(d.received_at, d.id)
-        if limit:
-            q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(q).scalars())
+        return self.queue.due_ids(self.clock(), limit)
 
     def _instance_lock(self, instance: str) -> str:
         return f"processor:{instance}"
@@ -158,12 +155,9 @@ class Processor:
         is held — another daemon working on the same database) is left alone. A holder that
         was wrongly judged gone cannot commit afterwards: its claim token no longer matches."""
         self._announce()
-        d = worker_document.c
-        with self.engine.connect() as conn:
-            claims = conn.execute(select(d.id, d.claim_token).where(d.state == states.PROCESSING)).all()
         gone: list[tuple[int, str | None]] = []
         alive: dict[str, bool] = {}
-        for doc_id, token in claims:
+        for doc_id, token in self.queue.claims():
             owner = (token or "")[:8]
             if owner == self.instance:
                 continue
@@ -171,15 +165,7 @@ class Processor:
                 alive[owner] = self.locks.is_held_elsewhere(self._instance_lock(owner))
             if not owner or not alive[owner]:
                 gone.append((doc_id, token))
-        n = 0
-        if gone:
-            with self.engine.begin() as conn:
-                for doc_id, token in gone:
-                    cond = [d.id == doc_id, d.state == states.PROCESSING]
-                    cond.append(d.claim_token == token if token is not None else d.claim_token.is_(None))
-                    n += conn.execute(
-                        update(worker_document).where(*cond).values(state=states.RECEIVED, claim_token=None, lease_until=None)
-                    ).rowcount
+        n = self.queue.take_back(gone) if gone else 0
         if n:
             log.warning("claims of an interrupted run taken back", extra={"event": "processing.recovered", "count": n})
         return n
@@ -189,14 +175,7 @@ class Processor:
         was lost mid-document (rather than leaving them to their lease)."""
         if not self._orphaned:
             return 0
-        d = worker_document.c
-        n = 0
-        with self.engine.begin() as conn:
-            for doc_id, token in list(self._orphaned.items()):
-                n += conn.execute(
-                    update(worker_document).where(d.id == doc_id, d.claim_token == token, d.state == states.PROCESSING)
-                    .values(state=states.RECEIVED, claim_token=None, lease_until=None, next_attempt_at=None)
-                ).rowcount
+        n = self.queue.take_back(list(self._orphaned.items()), clear_retry=True)
         self._orphaned.clear()
         log.info("claims cut by a lost database connection released", extra={"event": "processing.released", "count": n})
         return n
@@ -226,188 +205,175 @@ class Processor:
                 break
         return report
 
-    # one document
+    # claims
+
+    def _new_token(self) -> str:
+        return f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
 
     def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
-        now = self.clock()
-        token = f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
-        d = worker_document.c
-        cond = [d.id == doc_id]
-        if not force:
-            cond.append(self._due(now))
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # the claim need not survive a crash (a lost claim only means the document
-                # is claimed again): no need to wait for the WAL flush
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                # several processes may process at once: a row another one is claiming right
-                # now is skipped, never waited for or fought over
-                cond = [d.id == select(d.id).where(*cond).with_for_update(skip_locked=True).correlate(None).scalar_subquery()]
-            n = conn.execute(
-                update(worker_document)
-                .where(*cond)
-                .values(state=states.PROCESSING, claim_token=token, lease_until=now + self.LEASE, attempts=d.attempts + 1)
-            ).rowcount
-            if n != 1:
-                return None
-            attempt_id = conn.execute(
-                insert(worker_attempt).values(document_id=doc_id, started_at=now).returning(worker_attempt.c.id)
-            ).scalar_one()
-        return token, attempt_id
+        claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
+        return (claims[0].token, claims[0].attempt_id) if claims else None
 
     def process(self, doc_id: int, *, force: bool = False, actor: str = "worker") -> str | None:
         """Process one document. Returns its outcome (or kind), ``FAILED`` on a technical
         error, ``None`` when it was not due (or claimed by someone else)."""
-        claim = self._claim(doc_id, force)
-        if claim is None:
+        claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
+        if not claims:
             return None
-        token, attempt_id = claim
+        (item,) = self._process_claimed(claims, actor)
+        return item.outcome
+
+    def _process_claimed(self, claims: list[Claim], actor: str) -> list[_Analysed]:
+        """Analyse and commit claimed documents: one transaction for all of them; when one
+        fails technically, that transaction is undone and each is committed alone, so the
+        failure of one never loses the others' work."""
         _checkpoint("claimed")
-        t0 = time.perf_counter()
-        with self.engine.connect() as conn:
-            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-        extra = {"document_id": doc_id, "channel": doc["channel"], "mailbox": doc["source"]}
+        docs = self.queue.documents([c.document_id for c in claims])
+        items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
+        for item in items:
+            self._analyse_item(item)
+        _checkpoint("analysed")
+        ok = [i for i in items if i.error is None]
+        if len(ok) > 1:
+            try:
+                self._commit(ok, actor)
+            except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
+                for i in ok:
+                    i.outcome = i.declaration_id = None
+            ok = [i for i in ok if i.outcome is None]
+        for item in ok:
+            try:
+                self._commit([item], actor)
+            except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+                item.error = exc
+        for item in items:
+            if item.error is not None:
+                self._record_failure(item)
+            else:
+                self._log_done(item)
+        return items
+
+    def _analyse_item(self, item: _Analysed) -> None:
+        doc = item.doc
+        extra = {"document_id": doc.id, "channel": doc.channel, "mailbox": doc.source}
         try:
-            raw = self.store.get(doc["storage_key"])
-            if DocumentStore.digest(raw) != doc["sha256"]:
-                raise StorageCorrupted(f"stored bytes of document {doc_id} do not match their SHA-256")
+            raw = self.store.get(doc.storage_key)
+            if DocumentStore.digest(raw) != doc.sha256:
+                raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
 
             def on_stage(name: str, dt: float) -> None:
                 log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
 
-            ctx = self._analyse(doc, raw, on_stage)
-            _checkpoint("analysed")
-            outcome = self._commit(doc, token, attempt_id, ctx, actor)
+            item.ctx = self._analyse(doc, raw, on_stage)
         except Exception as exc:  # a technical failure: recorded, retried, never a rejection
-            try:
-                self._fail(doc_id, token, attempt_id, exc, t0)
-            except Exception:
-                if database_lost(exc) or _database_lost_now(self.engine):
-                    # the database went away mid-document: give the claim back as soon as it
-                    # is back (the daemon's next pass), not after the lease
-                    self._orphaned[doc_id] = token
-                    self.reset_liveness()  # the instance lock went with the connection
-                raise
-            return states.FAILED
-        dt = time.perf_counter() - t0
+            item.error = exc
+
+    def _record_failure(self, item: _Analysed) -> None:
+        exc = item.error
+        assert exc is not None
+        try:
+            self._fail(item.claim, exc, item.t0)
+        except Exception:
+            if database_lost(exc) or not database_reachable(self.engine):
+                # the database went away mid-document: give the claim back as soon as it
+                # is back (the daemon's next pass), not after the lease
+                self._orphaned[item.claim.document_id] = item.claim.token
+                self.reset_liveness()  # the instance lock went with the connection
+            raise
+        item.outcome = states.FAILED
+
+    def _log_done(self, item: _Analysed) -> None:
+        doc, ctx = item.doc, item.ctx
+        assert ctx is not None
         log.info(
             "document processed",
-            extra={"event": "document.done", "step": "load", "outcome": outcome, "kind": ctx.kind, "duration_ms": round(dt * 1000, 2),
-                   "codes": sorted({f.code for f in ctx.findings}), **extra},
+            extra={"event": "document.done", "step": "load", "outcome": item.outcome, "kind": ctx.kind,
+                   "duration_ms": round((time.perf_counter() - item.t0) * 1000, 2), "codes": sorted({f.code for f in ctx.findings}),
+                   "document_id": doc.id, "channel": doc.channel, "mailbox": doc.source},
         )
-        return outcome
 
-    def _analyse(self, doc: Any, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
-        meta = doc["meta"] or {}
+    def _analyse(self, doc: StoredDocument, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
+        meta = doc.meta or {}
         return analyse(
-            raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=meta, settings=self.settings,
-            stages=None if meta.get("czyTestowe") is True else self.stages_for(doc["channel"], meta),
-            document_id=doc["id"], on_stage=on_stage,
+            raw, channel=doc.channel, filed_at=doc.filed_at, metadata=meta, settings=self.settings,
+            stages=None if meta.get("czyTestowe") is True else self.stages_for(doc.channel, meta),
+            document_id=doc.id, on_stage=on_stage,
         )
 
     def reanalyse(self, doc: Any, raw: bytes) -> Context:
         """The stages over a stored document again, writing nothing (the hand-over of
         correspondence and the export of attachments read the verified content from it)."""
-        return self._analyse(doc, raw)
+        return self._analyse(doc if isinstance(doc, StoredDocument) else StoredDocument.from_row(doc), raw)
 
-    def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
+    def _commit(self, items: list[_Analysed], actor: str) -> None:
+        """One transaction: the claims re-checked, every document loaded, DONE and audited."""
         now = self.clock()
-        d = worker_document.c
-        with self.engine.begin() as conn:
-            # first: is the claim still ours? (takes the row lock on PostgreSQL)
-            n = conn.execute(
-                update(worker_document).where(d.id == doc["id"], d.claim_token == token, d.state == states.PROCESSING).values(lease_until=now + self.LEASE)
-            ).rowcount
-            if n != 1:
-                raise ClaimLost(f"claim on document {doc['id']} was taken over")
-            if conn.dialect.name == "postgresql":
-                # loads of several processes one after another (analysis stays parallel): two
-                # declarations of one payer or property never race for the same new row
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("ebok-load")})
-            declaration_id = None
-            outcome = ctx.outcome
-            if ctx.kind in (TEST, CORRESPONDENCE):
-                outcome = ctx.kind if ctx.kind == TEST else REJECTED
-            else:
-                # one signature, one filing: before loading, so that a copy changes nothing
-                signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
-                fit_to_columns(ctx)
-                loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
-                declaration_id, outcome = loaded.declaration_id, loaded.status
+        with self.queue.unit_of_work() as uow:
+            # first: are the claims still ours? (takes the row locks on PostgreSQL)
+            ours = set(uow.confirm_claims([i.claim for i in items], now, self.LEASE))
+            lost = [i.doc.id for i in items if i.doc.id not in ours]
+            if lost:
+                raise ClaimLost(f"claim on document {lost[0]} was taken over")
+            # loads of several processes one after another (analysis stays parallel)
+            uow.serialize_loads()
+            for item in items:
+                ctx = item.ctx
+                assert ctx is not None
+                item.outcome = ctx.outcome
+                if ctx.kind in (TEST, CORRESPONDENCE):
+                    item.outcome = ctx.kind if ctx.kind == TEST else REJECTED
+                else:
+                    # one signature, one filing: before loading, so that a copy changes nothing
+                    uow.record_signatures(item.doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
+                    fit_to_columns(ctx)
+                    loaded = uow.load(item.doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
+                    item.declaration_id, item.outcome = loaded.declaration_id, loaded.status
             _checkpoint("loaded")
-            conn.execute(
-                update(worker_document)
-                .where(d.id == doc["id"])
-                .values(
-                    state=states.DONE, kind=ctx.kind, outcome=outcome, processed_at=now, claim_token=None, lease_until=None,
-                    next_attempt_at=None, last_error=None,
-                    findings=[f.to_dict() for f in ctx.findings],
-                    evidence=_evidence(ctx),
-                )
-            )
-            conn.execute(update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(finished_at=now, result=states.DONE))
-            conn.execute(
-                insert(worker_audit).values(
-                    at=now, document_id=doc["id"], declaration_id=declaration_id, actor=actor,
-                    action="PROCESSED", old_status=doc["outcome"], new_status=outcome,
-                )
-            )
+            for item in items:
+                ctx = item.ctx
+                assert ctx is not None
+                uow.mark_done(item.claim, kind=ctx.kind, outcome=item.outcome, findings=[f.to_dict() for f in ctx.findings],
+                              evidence=_evidence(ctx), now=now)
+            uow.audit([
+                dict(at=now, document_id=i.doc.id, declaration_id=i.declaration_id, actor=actor, action="PROCESSED",
+                     old_status=i.doc.outcome, new_status=i.outcome)
+                for i in items
+            ])
             _checkpoint("before_commit")
-        return outcome
 
     def preview(self, doc_id: int) -> dict[str, Any]:
         """What processing the document now would give, computed inside a transaction
         that is rolled back: nothing is written (``reprocess --dry-run``)."""
-        with self.engine.connect() as conn:
-            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-        ctx = self._analyse(doc, self.store.get(doc["storage_key"]))
+        doc = self.queue.document(doc_id)
+        ctx = self._analyse(doc, self.store.get(doc.storage_key))
         if ctx.kind in (TEST, CORRESPONDENCE):
             outcome = ctx.kind if ctx.kind == TEST else REJECTED
         else:
             fit_to_columns(ctx)
-            with self.engine.connect() as conn:
-                tx = conn.begin()
-                try:
-                    signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
-                    outcome = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
-                finally:
-                    tx.rollback()
+            with self.queue.unit_of_work(rollback=True) as uow:
+                uow.record_signatures(doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
+                outcome = uow.load(doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
         return {
             "document_id": doc_id,
-            "old_outcome": doc["outcome"] if doc["state"] == states.DONE else doc["state"],
+            "old_outcome": doc.outcome if doc.state == states.DONE else doc.state,
             "new_outcome": outcome,
-            "old_codes": sorted({f["code"] for f in (doc["findings"] or [])}),
+            "old_codes": sorted({f["code"] for f in (doc.findings or [])}),
             "new_codes": sorted({f.code for f in ctx.findings}),
             "computed_fee": str(ctx.computed_fee) if ctx.computed_fee is not None else None,
         }
 
-    def _fail(self, doc_id: int, token: str, attempt_id: int, exc: Exception, t0: float) -> None:
-        now = self.clock()
-        d = worker_document.c
+    def _fail(self, claim: Claim, exc: Exception, t0: float) -> None:
         described = describe_technical_error(exc)
         error = described.text()[:2000]  # never SQL parameters or document content
-        with self.engine.begin() as conn:
-            attempts = conn.execute(select(d.attempts).where(d.id == doc_id)).scalar_one()
-            if attempts >= self.config.max_attempts:
-                next_at = None  # parked: `reprocess` brings it back
-            else:
-                delay = min(self.config.retry_max_s, self.config.retry_initial_s * (2 ** (attempts - 1)))
-                next_at = now + timedelta(seconds=delay)
-            conn.execute(
-                update(worker_document)
-                .where(d.id == doc_id, d.claim_token == token)
-                .values(state=states.FAILED, claim_token=None, lease_until=None, next_attempt_at=next_at, last_error=error)
-            )
-            conn.execute(
-                update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(
-                    finished_at=now, result=states.FAILED, error=error, duration_s=time.perf_counter() - t0
-                )
-            )
+        c = self.config
+        failure = self.queue.fail(claim, error, self.clock(), time.perf_counter() - t0, max_attempts=c.max_attempts,
+                                  retry_initial_s=c.retry_initial_s, retry_max_s=c.retry_max_s)
+        next_at = failure.next_attempt_at
         log.error(
             "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
             exc_info=exc,
-            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
-                   **described.log_fields()},
+            extra={"event": "document.failed", "document_id": claim.document_id, "attempts": failure.attempts,
+                   "retry_at": next_at.isoformat() if next_at else None, **described.log_fields()},
         )
 
 
@@ -431,15 +397,6 @@ def fit_to_columns(ctx: Context) -> None:
 
 
 
-def _database_lost_now(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return False
-    except Exception:  # noqa: BLE001
-        return True
-
-
 class StorageCorrupted(SafeMessage):
     pass
 
@@ -449,16 +406,9 @@ class ClaimLost(SafeMessage):
 
 
 def requeue(conn: Any, doc_ids: Iterable[int], now: datetime) -> int:
-    """Put DONE or FAILED documents back to RECEIVED so they are processed again from raw."""
-    ids = list(doc_ids)
-    if not ids:
-        return 0
-    d = worker_document.c
-    return conn.execute(
-        update(worker_document)
-        .where(d.id.in_(ids), d.state.in_((states.DONE, states.FAILED, states.RECEIVED)))
-        .values(state=states.RECEIVED, attempts=0, next_attempt_at=None, last_error=None)
-    ).rowcount
+    """Put DONE or FAILED documents back to RECEIVED so they are processed again from raw
+    (within the caller's transaction)."""
+    return queue.requeue(conn, doc_ids)
 
 
 def _evidence(ctx: Context) -> dict[str, Any]:
