@@ -1,21 +1,32 @@
-"""The service layer: process stored documents, one transaction each.
+"""The service layer: process stored documents in batches, one transaction per batch.
 
-For every pending document: *claim* it (RECEIVED → PROCESSING, committed, with a claim
-token and a lease), read its raw bytes back from storage, run the pure stages, then in one
-transaction check the claim is still ours, load the outcome into the eBOK tables and mark
-the document DONE. Any exception rolls that transaction back and records a technical
+A pass *claims* a batch of due documents (RECEIVED → PROCESSING, committed, with a claim
+token and a lease; ``[processing] batch_size`` at a time), reads their raw bytes back from
+storage and runs the pure stages over them — in a pool of worker processes
+(``[processing] workers``; 1: in this process) while this process loads the previous
+batch —, then in one transaction checks the claims are still ours, loads every outcome
+into the eBOK tables and marks the documents DONE. A technical failure of one document
+(its analysis, or its load) never loses the others' work: a batch whose transaction fails
+is committed again one document at a time, and the failing one is recorded as a technical
 failure (FAILED, retried with exponential backoff) — never a rejection. A crash at any
-instant leaves the document claimed but not loaded; the next pass takes it back.
+instant leaves the documents claimed but not loaded; the next pass takes them back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -30,7 +41,8 @@ from worker.correspondence import finish_analysis
 from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
-from worker.errors import SafeMessage, describe_technical_error
+from worker.errors import SafeMessage, TechnicalError, describe_technical_error
+from worker.logs import safe_exception_text
 from adapters.db.locks import PassLocks
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 from worker.stages import stages_for
@@ -99,8 +111,16 @@ class _Analysed:
     t0: float
     ctx: Context | None = None
     error: Exception | None = None
+    described: TechnicalError | None = None  # a failure in a pool worker: described there
+    error_text: str = ""  # and its safe traceback
     outcome: str | None = None
     declaration_id: int | None = None
+
+
+@dataclass
+class _Batch:
+    items: list[_Analysed]
+    futures: list[Future | None]
 
 
 class Processor:
@@ -172,7 +192,7 @@ class Processor:
 
     def release_orphaned(self) -> int:
         """Give back at once the claims this process could not settle because the database
-        was lost mid-document (rather than leaving them to their lease)."""
+        was lost mid-batch (rather than leaving them to their lease)."""
         if not self._orphaned:
             return 0
         n = self.queue.take_back(list(self._orphaned.items()), clear_retry=True)
@@ -180,32 +200,125 @@ class Processor:
         log.info("claims cut by a lost database connection released", extra={"event": "processing.released", "count": n})
         return n
 
-    def run_pending(self, stop: threading.Event | None = None, limit: int | None = None) -> PassReport:
+    # passes
+
+    def run_pending(self, stop: threading.Event | None = None, limit: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> PassReport:
+        """Process what is due, batch after batch, until nothing is (or ``stop`` is set:
+        the batches in hand are finished first; or ``limit`` documents were claimed).
+        ``progress`` is called with the number of documents settled after each batch."""
         report = PassReport()
         self._announce()
         self.release_orphaned()
-        while not (stop and stop.is_set()):
-            ids = self.pending_ids(limit=50)
-            if not ids:
-                break
-            for doc_id in ids:
-                if stop and stop.is_set():
-                    break
-                if limit is not None and report.processed + report.failed >= limit:
-                    return report
-                outcome = self.process(doc_id)
-                if outcome is None:
-                    continue
-                if outcome == states.FAILED:
+        claimed = 0
+
+        def next_batch() -> list[Claim] | None:
+            nonlocal claimed
+            if stop is not None and stop.is_set():
+                return None
+            size = self.config.batch_size if limit is None else min(self.config.batch_size, limit - claimed)
+            if size <= 0:
+                return None
+            claims = self.queue.claim_due(size, self._new_token(), self.clock(), self.LEASE)
+            claimed += len(claims)
+            return claims or None
+
+        def settled(items: list[_Analysed]) -> None:
+            for item in items:
+                if item.outcome == states.FAILED:
                     report.failed += 1
-                else:
+                elif item.outcome is not None:
                     report.processed += 1
-                    report.outcomes[outcome] += 1
-            if limit is not None and report.processed + report.failed >= limit:
-                break
+                    report.outcomes[item.outcome] += 1
+            if progress is not None:
+                progress(len(items))
+
+        self._run(next_batch, "worker", settled)
         return report
 
-    # claims
+    def process_ids(self, ids: list[int], *, force: bool = False, actor: str = "worker",
+                    progress: Callable[[int], None] | None = None) -> dict[int, str | None]:
+        """Process the given documents in batches (``force``: whatever their state, as
+        ``reprocess`` does). Returns each one's outcome (or kind), ``FAILED`` on a technical
+        error, ``None`` when it was not due (or claimed by someone else)."""
+        results: dict[int, str | None] = dict.fromkeys(ids)
+        chunks = deque(ids[i:i + self.config.batch_size] for i in range(0, len(ids), self.config.batch_size))
+
+        def next_batch() -> list[Claim] | None:
+            while chunks:
+                chunk = chunks.popleft()
+                claims = self.queue.claim(chunk, self._new_token(), self.clock(), self.LEASE, force=force)
+                if progress is not None and len(claims) < len(chunk):
+                    progress(len(chunk) - len(claims))
+                if claims:
+                    return claims
+            return None
+
+        def settled(items: list[_Analysed]) -> None:
+            for item in items:
+                results[item.doc.id] = item.outcome
+            if progress is not None:
+                progress(len(items))
+
+        self._run(next_batch, actor, settled)
+        return results
+
+    def process(self, doc_id: int, *, force: bool = False, actor: str = "worker") -> str | None:
+        """Process one document. Returns its outcome (or kind), ``FAILED`` on a technical
+        error, ``None`` when it was not due (or claimed by someone else)."""
+        return self.process_ids([doc_id], force=force, actor=actor)[doc_id]
+
+    def _run(self, next_batch: Callable[[], list[Claim] | None], actor: str, settled: Callable[[list[_Analysed]], None]) -> None:
+        """Claim batches and settle them. With a pool, the next batch is analysed in the
+        pool while this process loads the one before (two batches in hand at most, so
+        memory does not grow with the backlog)."""
+        in_hand: deque[_Batch] = deque()
+        with self._pool() as pool:
+            depth = 1 if pool is None else 2
+            try:
+                exhausted = False
+                while True:
+                    while not exhausted and len(in_hand) < depth:
+                        claims = next_batch()
+                        if claims is None:
+                            exhausted = True
+                        else:
+                            _checkpoint("claimed")
+                            in_hand.append(self._start(claims, pool))
+                    if not in_hand:
+                        break
+                    batch = in_hand[0]
+                    self._finish(batch, actor)
+                    in_hand.popleft()
+                    settled(batch.items)
+            except BaseException:
+                # claims this process can no longer settle (the database lost, a crash of
+                # the pool): given back at the next pass, not after their lease
+                for batch in in_hand:
+                    for item in batch.items:
+                        if item.outcome is None:
+                            self._orphaned[item.claim.document_id] = item.claim.token
+                with contextlib.suppress(Exception):
+                    if database_reachable(self.engine):
+                        self.release_orphaned()
+                raise
+
+    @contextlib.contextmanager
+    def _pool(self) -> Iterator[ProcessPoolExecutor | None]:
+        """The analysis pool of this pass (None: analysis in this process)."""
+        if self.config.workers <= 1:
+            yield None
+            return
+        pool = ProcessPoolExecutor(
+            max_workers=self.config.workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine),
+        )
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # one batch
 
     def _new_token(self) -> str:
         return f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
@@ -214,30 +327,60 @@ class Processor:
         claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
         return (claims[0].token, claims[0].attempt_id) if claims else None
 
-    def process(self, doc_id: int, *, force: bool = False, actor: str = "worker") -> str | None:
-        """Process one document. Returns its outcome (or kind), ``FAILED`` on a technical
-        error, ``None`` when it was not due (or claimed by someone else)."""
-        claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
-        if not claims:
-            return None
-        (item,) = self._process_claimed(claims, actor)
-        return item.outcome
-
-    def _process_claimed(self, claims: list[Claim], actor: str) -> list[_Analysed]:
-        """Analyse and commit claimed documents: one transaction for all of them; when one
-        fails technically, that transaction is undone and each is committed alone, so the
-        failure of one never loses the others' work."""
-        _checkpoint("claimed")
+    def _start(self, claims: list[Claim], pool: ProcessPoolExecutor | None) -> _Batch:
+        """Read the batch's documents and bytes and start their analysis (in the pool, or
+        here and now)."""
         docs = self.queue.documents([c.document_id for c in claims])
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
+        futures: list[Future | None] = []
         for item in items:
-            self._analyse_item(item)
+            raw = self._read(item)
+            if raw is None:
+                futures.append(None)
+            elif pool is None or len(items) == 1:
+                futures.append(None)
+                self._analyse_here(item, raw)
+            else:
+                futures.append(pool.submit(_pool_analyse, item.doc, raw))
+        return _Batch(items, futures)
+
+    def _read(self, item: _Analysed) -> bytes | None:
+        doc = item.doc
+        try:
+            raw = self.store.get(doc.storage_key)
+            if DocumentStore.digest(raw) != doc.sha256:
+                raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
+            return raw
+        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+            item.error = exc
+            return None
+
+    def _analyse_here(self, item: _Analysed, raw: bytes) -> None:
+        try:
+            item.ctx = self._analyse(item.doc, raw, _step_logger(item.doc))
+        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+            item.error = exc
+
+    def _finish(self, batch: _Batch, actor: str) -> None:
+        """Wait for the batch's analysis, then commit it: one transaction for all of it;
+        when that fails, each document alone, so one failure never loses the others' work."""
+        for item, future in zip(batch.items, batch.futures):
+            if future is None:
+                continue
+            result: _Remote = future.result()
+            for record in result.records:
+                logging.getLogger(record.name).handle(record)
+            if result.ctx is not None:
+                item.ctx = dataclasses.replace(result.ctx, settings=self.settings)
+            else:
+                item.error = _AnalysisFailed(result.described.type if result.described else "")
+                item.described, item.error_text = result.described, result.error_text
         _checkpoint("analysed")
-        ok = [i for i in items if i.error is None]
+        ok = [i for i in batch.items if i.error is None]
         if len(ok) > 1:
             try:
                 self._commit(ok, actor)
-            except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
+            except Exception:  # noqa: BLE001 - each is committed (and a failure recorded) alone below
                 for i in ok:
                     i.outcome = i.declaration_id = None
             ok = [i for i in ok if i.outcome is None]
@@ -245,39 +388,23 @@ class Processor:
             try:
                 self._commit([item], actor)
             except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+                item.outcome = item.declaration_id = None
                 item.error = exc
-        for item in items:
+        for item in batch.items:
             if item.error is not None:
                 self._record_failure(item)
             else:
                 self._log_done(item)
-        return items
-
-    def _analyse_item(self, item: _Analysed) -> None:
-        doc = item.doc
-        extra = {"document_id": doc.id, "channel": doc.channel, "mailbox": doc.source}
-        try:
-            raw = self.store.get(doc.storage_key)
-            if DocumentStore.digest(raw) != doc.sha256:
-                raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
-
-            def on_stage(name: str, dt: float) -> None:
-                log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
-
-            item.ctx = self._analyse(doc, raw, on_stage)
-        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
-            item.error = exc
 
     def _record_failure(self, item: _Analysed) -> None:
         exc = item.error
         assert exc is not None
         try:
-            self._fail(item.claim, exc, item.t0)
+            self._fail(item, exc)
         except Exception:
             if database_lost(exc) or not database_reachable(self.engine):
-                # the database went away mid-document: give the claim back as soon as it
-                # is back (the daemon's next pass), not after the lease
-                self._orphaned[item.claim.document_id] = item.claim.token
+                # the database went away mid-batch: give the claim back as soon as it is
+                # back (the daemon's next pass), not after the lease
                 self.reset_liveness()  # the instance lock went with the connection
             raise
         item.outcome = states.FAILED
@@ -293,12 +420,7 @@ class Processor:
         )
 
     def _analyse(self, doc: StoredDocument, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
-        meta = doc.meta or {}
-        return analyse(
-            raw, channel=doc.channel, filed_at=doc.filed_at, metadata=meta, settings=self.settings,
-            stages=None if meta.get("czyTestowe") is True else self.stages_for(doc.channel, meta),
-            document_id=doc.id, on_stage=on_stage,
-        )
+        return _analyse_document(doc, raw, self.settings, self.stages_for, on_stage)
 
     def reanalyse(self, doc: Any, raw: bytes) -> Context:
         """The stages over a stored document again, writing nothing (the hand-over of
@@ -362,19 +484,124 @@ class Processor:
             "computed_fee": str(ctx.computed_fee) if ctx.computed_fee is not None else None,
         }
 
-    def _fail(self, claim: Claim, exc: Exception, t0: float) -> None:
-        described = describe_technical_error(exc)
+    def _fail(self, item: _Analysed, exc: Exception) -> None:
+        described = item.described or describe_technical_error(exc)
         error = described.text()[:2000]  # never SQL parameters or document content
         c = self.config
-        failure = self.queue.fail(claim, error, self.clock(), time.perf_counter() - t0, max_attempts=c.max_attempts,
+        claim = item.claim
+        failure = self.queue.fail(claim, error, self.clock(), time.perf_counter() - item.t0, max_attempts=c.max_attempts,
                                   retry_initial_s=c.retry_initial_s, retry_max_s=c.retry_max_s)
         next_at = failure.next_attempt_at
-        log.error(
-            "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
-            exc_info=exc,
+        record = log.makeRecord(
+            log.name, logging.ERROR, __file__, 0,
+            "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted", None,
+            None if item.described else (type(exc), exc, exc.__traceback__),
             extra={"event": "document.failed", "document_id": claim.document_id, "attempts": failure.attempts,
                    "retry_at": next_at.isoformat() if next_at else None, **described.log_fields()},
         )
+        if item.described:
+            record.exc_text = item.error_text  # the pool worker's safe traceback
+        log.handle(record)
+
+
+# --- the pool's side ----------------------------------------------------------------------
+
+
+def _analyse_document(doc: StoredDocument, raw: bytes, settings: ProcessingSettings,
+                      stages_for: Callable[[str, dict[str, Any]], list[Stage]],
+                      on_stage: Callable[[str, float], None] | None = None) -> Context:
+    meta = doc.meta or {}
+    return analyse(
+        raw, channel=doc.channel, filed_at=doc.filed_at, metadata=meta, settings=settings,
+        stages=None if meta.get("czyTestowe") is True else stages_for(doc.channel, meta),
+        document_id=doc.id, on_stage=on_stage,
+    )
+
+
+def _step_logger(doc: StoredDocument) -> Callable[[str, float], None]:
+    extra = {"document_id": doc.id, "channel": doc.channel, "mailbox": doc.source}
+
+    def on_stage(name: str, dt: float) -> None:
+        log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
+
+    return on_stage
+
+
+class _AnalysisFailed(Exception):
+    """The analysis raised in a pool worker (described there: see ``_Analysed.described``)."""
+
+
+@dataclass
+class _Remote:
+    """What a pool worker sends back: the analysed context without its trees (or the
+    failure, described there), and the log records of the analysis."""
+
+    ctx: Context | None
+    records: list[logging.LogRecord]
+    described: TechnicalError | None = None
+    error_text: str = ""
+
+
+#: stands for a verified tree that stayed in the pool worker (the load only asks whether
+#: there was one)
+VERIFIED = "verified"
+
+_POOL: dict[str, Any] = {}
+
+
+class _Records(logging.Handler):
+    """Collects a pool worker's log records for the parent to emit."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            record.exc_text = safe_exception_text(record.exc_info[1])
+            record.exc_info = None
+        record.msg, record.args = record.getMessage(), None
+        _POOL.setdefault("records", []).append(record)
+
+
+def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str, Any]], list[Stage]], engine: Any) -> None:
+    """A pool worker's start (forked): it dies with its parent, never uses the parent's
+    database connections, and sends its log records back with each result."""
+    with contextlib.suppress(Exception):  # Linux: SIGKILL when the parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(Exception):
+        engine.dispose(close=False)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(_Records())
+    _POOL.update(settings=settings, stages_for=stages_for)
+
+
+def _pool_analyse(doc: StoredDocument, raw: bytes) -> _Remote:
+    _POOL["records"] = []
+    try:
+        ctx = _analyse_document(doc, raw, _POOL["settings"], _POOL["stages_for"], _step_logger(doc))
+        return _Remote(_shippable(ctx), _POOL.pop("records"))
+    except Exception as exc:  # a technical failure: described here, recorded by the parent
+        return _Remote(None, _POOL.pop("records"), describe_technical_error(exc), safe_exception_text(exc))
+
+
+def _shippable(ctx: Context) -> Context:
+    """The context without what cannot cross to the parent (lxml trees, the raw bytes):
+    what the load, the findings and the evidence need stays."""
+
+    def verified(root: Any) -> Any:
+        return None if root is None else VERIFIED
+
+    sig = ctx.signature
+    if dataclasses.is_dataclass(sig) and hasattr(sig, "signed_root"):
+        changes: dict[str, Any] = {"signed_root": verified(sig.signed_root)}
+        if hasattr(sig, "checks"):
+            changes["checks"] = tuple(dataclasses.replace(c, signed_root=verified(c.signed_root)) for c in sig.checks)
+        sig = dataclasses.replace(sig, **changes)
+    return dataclasses.replace(ctx, raw=b"", root=None, signed_root=verified(ctx.signed_root), scan_export=None, signature=sig,
+                               settings=None)
 
 
 SIGNER_LIMIT = 300  # ebok_declaration.signer

@@ -130,18 +130,35 @@ class DocumentQueue:
                 # a lost claim only means the document is claimed again: no WAL flush wait
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 cond = [d.id.in_(select(d.id).where(*cond).with_for_update(skip_locked=True).scalar_subquery())]
-            claimed = sorted(conn.execute(
-                update(worker_document).where(*cond)
-                .values(state=states.PROCESSING, claim_token=token, lease_until=now + lease, attempts=d.attempts + 1)
-                .returning(d.id)
-            ).scalars())
-            if not claimed:
-                return []
-            attempt_ids = conn.execute(
-                insert(worker_attempt).returning(worker_attempt.c.id, sort_by_parameter_order=True),
-                [{"document_id": i, "started_at": now} for i in claimed],
-            ).scalars().all()
+            return self._claim_in(conn, and_(*cond), token, now, lease)
+
+    @staticmethod
+    def _claim_in(conn: Connection, cond: Any, token: str, now: datetime, lease: timedelta) -> list[Claim]:
+        d = worker_document.c
+        claimed = sorted(conn.execute(
+            update(worker_document).where(cond)
+            .values(state=states.PROCESSING, claim_token=token, lease_until=now + lease, attempts=d.attempts + 1)
+            .returning(d.id)
+        ).scalars())
+        if not claimed:
+            return []
+        attempt_ids = conn.execute(
+            insert(worker_attempt).returning(worker_attempt.c.id, sort_by_parameter_order=True),
+            [{"document_id": i, "started_at": now} for i in claimed],
+        ).scalars().all()
         return [Claim(i, token, a) for i, a in zip(claimed, attempt_ids)]
+
+    def claim_due(self, limit: int, token: str, now: datetime, lease: timedelta) -> list[Claim]:
+        """Claim up to ``limit`` of the documents due now, oldest first (see :meth:`claim`):
+        on PostgreSQL rows another process holds are skipped, so several processes never
+        collide."""
+        d = worker_document.c
+        due = select(d.id).where(self._due(now)).order_by(d.received_at, d.id).limit(limit)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                due = due.with_for_update(skip_locked=True)
+            return self._claim_in(conn, d.id.in_(due.scalar_subquery()), token, now, lease)
 
     def take_back(self, claims: Iterable[tuple[int, str | None]], *, clear_retry: bool = False) -> int:
         """Put claimed documents back to RECEIVED, each only if its claim is still the one
