@@ -1,80 +1,336 @@
-"""Benchmark: documents per second end to end (store → verify → check → load) and memory
-at a large backlog. Not a test: it prints figures.
+"""Benchmark: documents per second end to end and for ``reprocess``, against the floor
+measured in the same run, with the peak memory of the worker. Not a test: it prints figures.
 
-    .venv/bin/python bench/bench_pipeline.py [--documents 2000] [--distinct 200] [--database URL]
+    .venv/bin/python bench/bench_pipeline.py [--documents 1000] [--database sqlite|pg|URL]
+        [--processes 1] [--cores 2] [--floor-sample 100] [--json out.json] [--profile out.prof]
 
-Documents are DO-1 2025 declarations signed by xmlsec1 with the test PKI (distinct
-properties, one payer); ``--distinct`` of them are signed, the rest are copies of those
-delivered through other mailboxes (so each is a separate document with the same cost).
+* **corpus** (``bench/corpus.py``): DO-1/2025 declarations, 1–4 per property (first
+  declaration, changes, corrections), every one signed separately (distinct signature
+  values), cached under ``/tmp/ebok-bench-corpus``.
+* **end to end**: the documents are stored through the durable intake (timed, reported
+  separately), then ``ebok-worker process`` runs in ``--processes`` subprocesses on the same
+  database until nothing is pending: stored → checked → loaded, committed. docs/s = documents
+  ÷ wall time of that phase.
+* **reprocess**: ``ebok-worker reprocess --channel EPUAP --json`` over every stored document.
+* **floor**: the essential library work per document — safe parse, lxml XSD validation of
+  the signed content, signxml XAdES verification, one committed insert into the same
+  database — timed on ``--floor-sample`` documents in this process (one core), then × ``--cores``.
+  The floor is measured before each phase and after the last one; a phase's ratio uses the
+  mean of the two floors around it (the disk's commit latency drifts on a shared machine).
+* **ratio** = docs/s ÷ floor; **peak RSS**: the largest resident set of a worker subprocess
+  (``getrusage(RUSAGE_CHILDREN)``), so the benchmark's own memory is not counted.
+* **CPU ms per document** of the worker subprocesses (user + system, ``RUSAGE_CHILDREN``)
+  next to the floor's CPU ms per document: unlike wall time, it does not move with the
+  fsync latency of a disk shared with others, so it is the figure to compare levers that
+  save CPU.
+
+``--database pg`` creates a private database ``ebok_bench_<pid>`` on
+``postgresql+psycopg://postgres@127.0.0.1:5432`` (``$EBOK_BENCH_PG``) and drops it at the
+end. ``--profile FILE`` runs the ``process`` phase in this process under cProfile instead
+(and prints the top functions and the SQL statements per document).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import platform
 import resource
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.sigtools import xmlsig  # noqa: E402
-from tests.sigtools.pki import ALICJA, TestPKI  # noqa: E402
+import corpus as corpus_mod  # noqa: E402
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, create_engine, event, text  # noqa: E402
+
 from worker import config as config_mod  # noqa: E402
 from worker.app import App  # noqa: E402
 
+PG_SERVER = os.environ.get("EBOK_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+# -- database ---------------------------------------------------------------------------
+
+
+class Database:
+    def __init__(self, spec: str, tmp: Path) -> None:
+        self.private = None
+        if spec == "sqlite":
+            self.url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+        elif spec == "pg":
+            self.private = f"ebok_bench_{os.getpid()}"
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{self.private}"'))
+                c.execute(text(f'CREATE DATABASE "{self.private}"'))
+            admin.dispose()
+            self.url = f"{PG_SERVER}/{self.private}"
+        else:
+            self.url = spec
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+    def drop(self) -> None:
+        if self.private:
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{self.private}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def write_config(tmp: Path, url: str, anchors: Path, seal: Path) -> Path:
+    path = tmp / "config.toml"
+    path.write_text(
+        f"""[database]
+url = "{url}"
+[storage]
+path = "{tmp / 'documents'}"
+[signatures]
+trust_anchors = "{anchors}"
+trusted_profile_seals = ["{seal}"]
+[payments]
+bank_branch = "10901014"
+account_prefix = "4000"
+[logging]
+format = "json"
+level = "INFO"
+"""
+    )
+    return path
+
+
+# -- floor ------------------------------------------------------------------------------
+
+
+def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int) -> dict:
+    """Seconds per document of the essential library work, on one core."""
+    from cryptography import x509
+
+    from worker.forms.registry import DEFAULT_REGISTRY
+    from worker.forms.safe_xml import parse_untrusted
+    from worker.signatures import xades
+    from worker.signatures.verify import _strip_signatures
+
+    seal = x509.load_pem_x509_certificate(corpus.seal.read_bytes())
+    md = MetaData()
+    table = Table("bench_floor", md, Column("id", Integer, primary_key=True), Column("sha", String(64)), Column("body", LargeBinary))
+    md.create_all(app.engine)
+    n = min(sample, len(corpus.documents))
+    raws = [corpus.raw(i) for i in range(n)]
+    spec = None
+    parts = {"parse": 0.0, "xsd": 0.0, "signature": 0.0, "insert": 0.0}
+    cpu0 = time.process_time()
+    for i, raw in enumerate(raws):
+        t0 = time.perf_counter()
+        root = parse_untrusted(raw, max_bytes=10 * 1024 * 1024)
+        t1 = time.perf_counter()
+        sigs = xades.signature_elements(root)
+        res = xades.verify_crypto(raw, 0, seal)
+        content = _strip_signatures(res.document_root)
+        t2 = time.perf_counter()
+        if spec is None:
+            spec = DEFAULT_REGISTRY.identify(content)
+        ok = spec.lxml_schema().validate(content)
+        t3 = time.perf_counter()
+        with app.engine.begin() as conn:
+            conn.execute(table.insert().values(sha=hashlib.sha256(raw).hexdigest(), body=raw[:256]))
+        t4 = time.perf_counter()
+        assert sigs and ok, "the floor sample must be valid documents"
+        parts["parse"] += t1 - t0
+        parts["signature"] += t2 - t1
+        parts["xsd"] += t3 - t2
+        parts["insert"] += t4 - t3
+    cpu = (time.process_time() - cpu0) / n
+    md.drop_all(app.engine)
+    per_doc = sum(parts.values()) / n
+    return {"sample": n, "ms_per_document": round(per_doc * 1000, 3), "cpu_ms_per_document": round(cpu * 1000, 3),
+            "ms_parts": {k: round(v / n * 1000, 3) for k, v in parts.items()}}
+
+
+# -- phases -----------------------------------------------------------------------------
+
+
+def store_all(app: App, corpus: corpus_mod.Corpus) -> float:
+    t0 = time.perf_counter()
+    for n in range(len(corpus.documents)):
+        box = "/czysty_region/deklaracje"
+        app.intake.store(channel="EPUAP", source_ref=f"{box}#{n}", raw=corpus.raw(n), filed_at=corpus.filed_at(n),
+                         metadata={"czyTestowe": False}, mailbox=box)
+    return time.perf_counter() - t0
+
+
+def run_workers(config: Path, argv: list[str], processes: int, log: Path) -> tuple[float, list[int], list[str]]:
+    """Start ``processes`` worker subprocesses with ``argv``; wall time, exit codes, outputs."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    procs = []
+    for k in range(processes):
+        out = open(log.with_suffix(f".{k}.log"), "wb")
+        procs.append((subprocess.Popen([sys.executable, "-m", "worker", *argv, "--config", str(config)],
+                                       stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)), out))
+    codes = []
+    for p, out in procs:
+        codes.append(p.wait())
+        out.close()
+    dt = time.perf_counter() - t0
+    outputs = [log.with_suffix(f".{k}.log").read_text(errors="replace") for k in range(processes)]
+    return dt, codes, outputs
+
+
+def children_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def outcomes(app: App) -> dict:
+    with app.engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, outcome, count(*) FROM worker_document GROUP BY state, outcome")).all()
+    return {f"{s}/{o}": n for s, o, n in rows}
+
+
+def events(outputs: list[str]) -> dict:
+    counts: dict[str, int] = {}
+    for out in outputs:
+        for line in out.splitlines():
+            try:
+                ev = json.loads(line).get("event")
+            except ValueError:
+                continue
+            counts[ev] = counts.get(ev, 0) + 1
+    return counts
+
+
+def profile_process(app: App, path: Path, n: int) -> dict:
+    import cProfile
+    import io
+    import pstats
+
+    statements = [0]
+
+    @event.listens_for(app.engine, "before_cursor_execute")
+    def _count(*_a, **_k):  # noqa: ANN002, ANN003
+        statements[0] += 1
+
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    report = app.processor.run_pending()
+    prof.disable()
+    dt = time.perf_counter() - t0
+    prof.dump_stats(str(path))
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(45)
+    print(buf.getvalue())
+    return {"seconds": round(dt, 2), "documents_per_s": round(n / dt, 1), "statements_per_document": round(statements[0] / n, 1),
+            "outcomes": dict(report.outcomes), "failed": report.failed}
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def versions(db: Database, app: App) -> dict:
+    out = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "nproc": os.cpu_count()}
+    if db.kind == "postgresql":
+        with app.engine.connect() as conn:
+            out["postgresql"] = conn.execute(text("SHOW server_version")).scalar_one()
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--documents", type=int, default=2000)
-    ap.add_argument("--distinct", type=int, default=200)
-    ap.add_argument("--database", help="SQLAlchemy URL (default: a temporary SQLite file)")
+    ap.add_argument("--documents", type=int, default=1000)
+    ap.add_argument("--database", default="sqlite", help="sqlite (temporary file), pg (private database), or a SQLAlchemy URL")
+    ap.add_argument("--processes", type=int, default=1, help="worker processes sharing the database (PostgreSQL for > 1)")
+    ap.add_argument("--cores", type=int, default=2, help="cores the floor is scaled to (the issue's machine: 2)")
+    ap.add_argument("--floor-sample", type=int, default=100)
+    ap.add_argument("--skip-reprocess", action="store_true")
+    ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--profile", type=Path, help="profile the process phase in this process (cProfile) instead of subprocesses")
+    ap.add_argument("--label", default="", help="a name for this run in the JSON (e.g. baseline)")
     args = ap.parse_args()
 
+    corpus = corpus_mod.load(args.documents)
     tmp = Path(tempfile.mkdtemp(prefix="ebok-bench-"))
-    pki = TestPKI()
-    anchors, seal = pki.write_trust(tmp / "trust")
-    url = args.database or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    cfg = config_mod.from_dict(
-        {"database": {"url": url}, "storage": {"path": str(tmp / "documents")},
-         "signatures": {"trust_anchors": str(anchors), "trusted_profile_seals": [str(seal)]}},
-        base=tmp,
-    )
-    app = App(cfg)
-    app.upgrade_db()
+    db = Database(args.database, tmp)
+    try:
+        config = write_config(tmp, db.url, corpus.anchors, corpus.seal)
+        app = App(config_mod.load(config))
+        app.upgrade_db()
+        n = len(corpus.documents)
+        res: dict = {"label": args.label, "database": db.kind, "documents": n, "processes": args.processes,
+                     "cores": args.cores, "signing_s": round(corpus.signing_s, 1), "versions": versions(db, app)}
 
-    filed = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
-    t0 = time.perf_counter()
-    signed = []
-    for i in range(args.distinct):
-        doc = xmlsig.declaration(ALICJA).replace("<adr:Budynek>12</adr:Budynek>", f"<adr:Budynek>{i + 1}</adr:Budynek>")
-        signed.append(xmlsig.sign(doc, xmlsig.pz_signature(pki.seal, filed - timedelta(minutes=5), xmlsig.ep_signature(ALICJA)), pki.seal))
-    t_sign = time.perf_counter() - t0
+        floors = []
 
-    t0 = time.perf_counter()
-    for n in range(args.documents):
-        raw = signed[n % args.distinct]
-        box = f"/bench/box{n // args.distinct}"
-        app.intake.store(channel="EPUAP", source_ref=f"{box}#{n}", raw=raw, filed_at=filed, metadata={"czyTestowe": False}, mailbox=box)
-    t_store = time.perf_counter() - t0
-    rss_after_store = rss_mb()
+        def floor_now() -> float:
+            f = measure_floor(app, corpus, args.floor_sample)
+            f["documents_per_s"] = round(args.cores * 1000 / f["ms_per_document"], 1)
+            floors.append(f)
+            return f["documents_per_s"]
 
-    t0 = time.perf_counter()
-    report = app.processor.run_pending()
-    t_proc = time.perf_counter() - t0
+        floor_now()
+        floor = floors[0]
+        res["floors"] = floors
 
-    n = args.documents
-    print(f"database: {url.split(':', 1)[0]}, documents: {n} ({args.distinct} distinct signed; signing took {t_sign:.1f} s)")
-    print(f"intake:     {n / t_store:8.1f} documents/s  ({t_store:.1f} s)")
-    print(f"processing: {n / t_proc:8.1f} documents/s  ({t_proc:.1f} s; outcomes {dict(report.outcomes)}, failed {report.failed})")
-    print(f"end to end: {n / (t_store + t_proc):8.1f} documents/s")
-    print(f"peak RSS:   {rss_after_store:.0f} MB after storing the backlog, {rss_mb():.0f} MB after processing it")
+        t_store = store_all(app, corpus)
+        res["intake"] = {"seconds": round(t_store, 2), "documents_per_s": round(n / t_store, 1)}
+
+        if args.profile:
+            res["profile"] = profile_process(app, args.profile, n)
+            res["end_to_end"] = {"documents_per_s": res["profile"]["documents_per_s"], "profiled": True}
+        else:
+            cpu0 = children_cpu_s()
+            dt, codes, outs = run_workers(config, ["process"], args.processes, tmp / "process")
+            cpu = (children_cpu_s() - cpu0) / n
+            floor_rate = (floors[-1]["documents_per_s"] + floor_now()) / 2
+            rate = n / dt
+            res["end_to_end"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
+                                 "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
+                                 "peak_rss_mb": round(children_peak_rss_mb(), 1), "exit_codes": codes, "log_events": events(outs)}
+        res["outcomes_after_process"] = outcomes(app)
+
+        if not args.skip_reprocess and not args.profile:
+            cpu0 = children_cpu_s()
+            dt, codes, outs = run_workers(config, ["reprocess", "--channel", "EPUAP", "--json"], 1, tmp / "reprocess")
+            cpu = (children_cpu_s() - cpu0) / n
+            floor_rate = (floors[-1]["documents_per_s"] + floor_now()) / 2
+            rate = n / dt
+            res["reprocess"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
+                                "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
+                                "peak_rss_mb": round(children_peak_rss_mb(), 1), "exit_codes": codes}
+            res["outcomes_after_reprocess"] = outcomes(app)
+        app.engine.dispose()
+    finally:
+        db.drop()
+
+    print(f"{db.kind}, {n} documents, {args.processes} process(es); corpus signing {corpus.signing_s:.1f} s (0 = cached)")
+    for f in res["floors"]:
+        print(f"floor:       {f['documents_per_s']:8.1f} documents/s ({f['ms_per_document']:.2f} ms/document/core × {args.cores}, "
+              f"CPU {f['cpu_ms_per_document']:.2f} ms; {f['ms_parts']})")
+    print(f"intake:      {res['intake']['documents_per_s']:8.1f} documents/s")
+    for phase in ("end_to_end", "reprocess"):
+        r = res.get(phase)
+        if r and "ratio" in r:
+            print(f"{phase + ':':12} {r['documents_per_s']:8.1f} documents/s  floor {r['floor']:.1f}  ratio {r['ratio']:.3f}  "
+                  f"CPU {r['cpu_ms_per_document']:.1f} ms/document  peak RSS {r['peak_rss_mb']:.0f} MB  exit {r['exit_codes']}")
+    print(f"outcomes: {res['outcomes_after_process']}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
     return 0
 
 

@@ -57,6 +57,8 @@ trust_anchors = "{DEMO / 'trust' / 'test-anchors.pem'}"
 trusted_profile_seals = ["{DEMO / 'trust' / 'test-pz-seal.pem'}"]
 [payments]
 bank_branch = "10901014"
+[logging]
+level = "DEBUG"
 """,
         encoding="utf-8",
     )

@@ -3,6 +3,7 @@ the test PKI, stored, processed, loaded; corrections, changes, review, arrival o
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -335,3 +336,16 @@ def test_a_doubtful_paper_pesel_goes_to_review_and_cannot_be_accepted_without_a_
         review.decide(app, d["id"], "ACCEPTED", note="Odczytano z papieru.", user="akowalska")
     review.decide(app, d["id"], "REJECTED", note="Nieczytelny PESEL: prosimy o ponowne złożenie.", user="akowalska")
     assert declarations(app)[doc]["status"] == "REJECTED" and periods(app) == []
+
+
+def test_a_processed_document_logs_one_info_record_and_its_steps_at_debug(app, pki, caplog):
+    doc = deliver(app, signed(pki, filed=FIRST_FILED), "logged", FIRST_FILED)
+    caplog.clear()  # intake's record is not processing's
+    with caplog.at_level(logging.DEBUG):
+        app.processor.run_pending()
+    mine = [r for r in caplog.records if getattr(r, "document_id", None) == doc or getattr(r, "event", "") == "signature.verified"]
+    assert [r.event for r in mine if r.levelno >= logging.INFO] == ["document.done"]
+    debug = [r.event for r in mine if r.levelno == logging.DEBUG]
+    assert {"document.step", "signature.verified"} <= set(debug)
+    steps = [r.step for r in mine if r.event == "document.step"]
+    assert "verify_signature" in steps or any("signature" in s for s in steps), steps

@@ -522,7 +522,7 @@ def _step_logger(doc: StoredDocument) -> Callable[[str, float], None]:
     extra = {"document_id": doc.id, "channel": doc.channel, "mailbox": doc.source}
 
     def on_stage(name: str, dt: float) -> None:
-        log.info("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
+        log.debug("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
 
     return on_stage
 

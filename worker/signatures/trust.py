@@ -19,10 +19,26 @@ every certificate of the path except the anchor must then be covered by a config
 of its issuer (signature checked, ``nextUpdate`` not before the time checked); a serial
 listed with a revocation date at or before that time means *revoked*, no usable CRL means
 *unknown* (→ INDETERMINATE). OCSP is not queried (no network).
+
+Verified paths are reused (:class:`PathCache`): almost every declaration is signed with
+the same Profil Zaufany seal, so building and verifying its path for every document is
+work done again for nothing. A path found valid is remembered under the fingerprints of
+the leaf and of the intermediates offered with it (with the CRL set, for revocation), with
+the window in which every certificate of the path is valid (the intersection of their
+validity periods). Another validation with the same certificates at a time inside that
+window gets the remembered path: signatures, names and extensions do not depend on the
+time, the validity periods were the only time-dependent part. Outside the window, or for
+other certificates, the path is built and verified from scratch, so an expired,
+untrusted or unfit certificate is refused as without the cache. Failures are never
+remembered. Revocation is checked for every document anyway (it depends on the time);
+only the CRLs' signatures, which do not, are verified once per CRL and issuer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +47,7 @@ from typing import Iterable, Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
@@ -299,6 +316,46 @@ def _as_utc(t: datetime) -> datetime:
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
+class PathCache:
+    """Verified paths by ``key`` (fingerprints of the leaf and the offered intermediates,
+    the CRL set), each with the window in which all of its certificates are valid;
+    least recently used dropped beyond ``maxsize``. Thread-safe."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple, tuple[tuple[x509.Certificate, ...], datetime, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple, at: datetime) -> tuple[x509.Certificate, ...] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or not (item[1] <= at <= item[2]):
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: tuple, chain: tuple[x509.Certificate, ...]) -> None:
+        if not chain:
+            return
+        window = (max(c.not_valid_before_utc for c in chain), min(c.not_valid_after_utc for c in chain))
+        with self._lock:
+            self._items[key] = (chain, *window)
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 @dataclass(frozen=True)
 class TrustConfig:
     """The trust configuration, built once at start-up (``[signatures]`` in the config).
@@ -321,6 +378,9 @@ class TrustConfig:
     clock_skew: timedelta = timedelta(minutes=5)
     tsa_anchors: tuple[x509.Certificate, ...] = ()
     _store: xv.Store = field(init=False, repr=False, compare=False)
+    paths: PathCache = field(init=False, repr=False, compare=False)
+    _crl_set: str = field(init=False, repr=False, compare=False)
+    _crl_signatures: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.anchors:
@@ -328,6 +388,10 @@ class TrustConfig:
         if self.revocation not in REVOCATION_MODES:
             raise ValueError(f"revocation: must be one of {', '.join(REVOCATION_MODES)}, not {self.revocation!r}")
         object.__setattr__(self, "_store", xv.Store(list(self.anchors)))
+        object.__setattr__(self, "paths", PathCache())
+        crl_set = hashlib.sha256(b"".join(hashlib.sha256(c.public_bytes(Encoding.DER)).digest() for c in self.crls))
+        object.__setattr__(self, "_crl_set", f"{self.revocation}:{crl_set.hexdigest()}")
+        object.__setattr__(self, "_crl_signatures", {})
 
     @classmethod
     def from_files(
@@ -380,8 +444,14 @@ class TrustConfig:
     def validate_path(
         self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime
     ) -> PathResult:
-        """Validate ``leaf`` up to a configured anchor at time ``at``."""
+        """Validate ``leaf`` up to a configured anchor at time ``at`` (a path found valid
+        before for the same certificates is reused while ``at`` is inside its window)."""
         others = [c for c in intermediates if c != leaf]
+        at = _as_utc(at)
+        key = (fingerprint(leaf), tuple(fingerprint(c) for c in others), self._crl_set)
+        cached = self.paths.get(key, at)
+        if cached is not None:
+            return PathResult(PATH_OK, cached)
         try:
             chain = self._build(leaf, others, at)
         except (xv.VerificationError, ValueError):
@@ -400,6 +470,7 @@ class TrustConfig:
                 return PathResult(PATH_USAGE, chain, "the signing certificate is a CA certificate")
         except x509.ExtensionNotFound:
             pass
+        self.paths.put(key, chain)
         return PathResult(PATH_OK, chain)
 
     # -- revocation ---------------------------------------------------------------------
@@ -411,7 +482,7 @@ class TrustConfig:
             return REVOCATION_NOT_CHECKED, "revocation checking is off"
         at = _as_utc(at)
         for cert, issuer in zip(chain, chain[1:]):
-            usable = [crl for crl in self.crls if self._crl_usable(crl, issuer, at)]
+            usable = [crl for i, crl in enumerate(self.crls) if self._crl_signed_by(i, crl, issuer) and self._crl_current(crl, at)]
             if not usable:
                 return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"
             for crl in usable:
@@ -420,14 +491,26 @@ class TrustConfig:
                     return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked"
         return REVOCATION_GOOD, "not revoked according to the configured CRLs"
 
+    def _crl_signed_by(self, index: int, crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+        """Whether CRL number ``index`` is ``issuer``'s (name and signature; remembered:
+        neither depends on the time)."""
+        key = (index, fingerprint(issuer))
+        known = self._crl_signatures.get(key)
+        if known is None:
+            known = self._crl_signatures[key] = self._crl_signature_ok(crl, issuer)
+        return known
+
     @staticmethod
-    def _crl_usable(crl: x509.CertificateRevocationList, issuer: x509.Certificate, at: datetime) -> bool:
+    def _crl_signature_ok(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
         if crl.issuer != issuer.subject:
             return False
         try:
-            if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-                return False
+            return bool(crl.is_signature_valid(issuer.public_key()))  # type: ignore[arg-type]
         except (InvalidSignature, TypeError, ValueError):
             return False
+
+    @staticmethod
+    def _crl_current(crl: x509.CertificateRevocationList, at: datetime) -> bool:
         nxt = crl.next_update_utc
         return nxt is None or at <= nxt
+
