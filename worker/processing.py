@@ -451,11 +451,9 @@ class Processor:
                     loaded = uow.load(item.doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
                     item.declaration_id, item.outcome = loaded.declaration_id, loaded.status
             _checkpoint("loaded")
-            for item in items:
-                ctx = item.ctx
-                assert ctx is not None
-                uow.mark_done(item.claim, kind=ctx.kind, outcome=item.outcome, findings=[f.to_dict() for f in ctx.findings],
-                              evidence=_evidence(ctx), now=now)
+            uow.mark_all_done([
+                (i.claim, i.ctx.kind, i.outcome, [f.to_dict() for f in i.ctx.findings], _evidence(i.ctx)) for i in items if i.ctx is not None
+            ], now)
             uow.audit([
                 dict(at=now, document_id=i.doc.id, declaration_id=i.declaration_id, actor=actor, action="PROCESSED",
                      old_status=i.doc.outcome, new_status=i.outcome)

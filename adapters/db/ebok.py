@@ -288,14 +288,9 @@ def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> N
 
 def _write_fee_periods(conn: Connection, property_id: int, computed: list[Any]) -> None:
     conn.execute(delete(ebok_fee_period).where(ebok_fee_period.c.property_id == property_id))
-    for p in computed:
-        conn.execute(
-            insert(ebok_fee_period).values(
-                property_id=property_id,
-                payer_id=p.payer_id,
-                declaration_id=p.declaration_id,
-                valid_from=p.valid_from,
-                valid_to=p.valid_to,
-                monthly_fee=Decimal(p.monthly_fee),
-            )
-        )
+    if computed:
+        conn.execute(insert(ebok_fee_period), [
+            dict(property_id=property_id, payer_id=p.payer_id, declaration_id=p.declaration_id, valid_from=p.valid_from,
+                 valid_to=p.valid_to, monthly_fee=Decimal(p.monthly_fee))
+            for p in computed
+        ])

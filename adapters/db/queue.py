@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, text, update
 
 from adapters.db import ebok, signature_digests
 from adapters.db.locks import lock_key
@@ -218,8 +218,15 @@ class DocumentQueue:
                 tx.commit()
 
 
-class ClaimTakenOver(Exception):
-    """The claim is no longer this process's: another one took the document over."""
+_MARK_DONE = (
+    update(worker_document).where(worker_document.c.id == bindparam("b_id"))
+    .values(state=states.DONE, kind=bindparam("b_kind"), outcome=bindparam("b_outcome"), processed_at=bindparam("b_now"),
+            claim_token=None, lease_until=None, next_attempt_at=None, last_error=None, findings=bindparam("b_findings"),
+            evidence=bindparam("b_evidence"))
+)
+_ATTEMPT_DONE = (
+    update(worker_attempt).where(worker_attempt.c.id == bindparam("b_id")).values(finished_at=bindparam("b_now"), result=states.DONE)
+)
 
 
 class UnitOfWork:
@@ -265,14 +272,19 @@ class UnitOfWork:
 
     def mark_done(self, claim: Claim, *, kind: str | None, outcome: str | None, findings: list[dict[str, Any]],
                   evidence: dict[str, Any], now: datetime) -> None:
-        d = worker_document.c
-        self.conn.execute(
-            update(worker_document).where(d.id == claim.document_id).values(
-                state=states.DONE, kind=kind, outcome=outcome, processed_at=now, claim_token=None, lease_until=None,
-                next_attempt_at=None, last_error=None, findings=findings, evidence=evidence,
-            )
-        )
-        self.conn.execute(update(worker_attempt).where(worker_attempt.c.id == claim.attempt_id).values(finished_at=now, result=states.DONE))
+        self.mark_all_done([(claim, kind, outcome, findings, evidence)], now)
+
+    def mark_all_done(self, done: Sequence[tuple[Claim, str | None, str | None, list[dict[str, Any]], dict[str, Any]]],
+                      now: datetime) -> None:
+        """Documents DONE (claim, kind, outcome, findings, evidence each) and their attempts
+        finished: two statements for all of them."""
+        if not done:
+            return
+        self.conn.execute(_MARK_DONE, [
+            {"b_id": c.document_id, "b_kind": kind, "b_outcome": outcome, "b_now": now, "b_findings": findings, "b_evidence": evidence}
+            for c, kind, outcome, findings, evidence in done
+        ])
+        self.conn.execute(_ATTEMPT_DONE, [{"b_id": c.attempt_id, "b_now": now} for c, *_ in done])
 
     def audit(self, rows: Sequence[dict[str, Any]]) -> None:
         """Audit records (``at``, ``document_id``, ``declaration_id``, ``actor``, ``action``,
