@@ -565,8 +565,10 @@ def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() == 1:
         os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the parent decides when to stop (a stop signal sent to the whole group, as systemd
+    # does, must not cut the batch in hand): the pool ends with the pass, or with the parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(Exception):
         engine.dispose(close=False)
     root = logging.getLogger()
