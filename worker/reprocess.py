@@ -121,14 +121,24 @@ def _changed(item: dict[str, Any]) -> bool:
 def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
     ids = select_documents(app, selection)
     interactive = not as_json and sys.stdout.isatty()
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []  # kept for --json only: the summary is counted as it goes
+    seen = changed = fees = 0
+
+    def done(item: dict[str, Any]) -> None:
+        nonlocal seen, changed, fees
+        seen += 1
+        changed += _changed(item)
+        fees += item.get("old_computed_fee") != item.get("computed_fee")
+        if as_json:
+            items.append(item)
+
     failed = 0
     with progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
         if dry_run:
             for i in ids:
                 old = _current(app, [i])[i]
                 item = dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])
-                items.append(item)
+                done(item)
                 if not as_json:
                     emit(_line(i, item))
                 advance(1)
@@ -148,10 +158,9 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
                 item = {"document_id": i, "declaration_id": new["declaration_id"] or old["declaration_id"], "outcome": outcome,
                         "old_outcome": old["outcome"], "new_outcome": new["outcome"], "old_codes": old["codes"], "new_codes": new["codes"],
                         "old_computed_fee": old["computed_fee"], "computed_fee": new["computed_fee"]}
-                items.append(item)
+                done(item)
                 if not as_json:
                     emit(_line(i, item))
-    changed = sum(_changed(x) for x in items)
     if not dry_run:
         log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed, "changed": changed})
     if as_json:
@@ -160,8 +169,7 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
         else:
             print_json({"reprocessed": items, "changed": changed, "failed": failed})
     else:
-        n = fmt.count(len(items), "dokument", "dokumenty", "dokumentów")
-        fees = sum(x.get("old_computed_fee") != x.get("computed_fee") for x in items)
+        n = fmt.count(seen, "dokument", "dokumenty", "dokumentów")
         if dry_run:
             print(f"Próba, nic nie zapisano: {n}; zmieniłby się wynik lub ustalenia: {changed}, w tym opłata: {fees}.")
         else:
