@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from adapters.db import ebok
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document
 from adapters.storage import DocumentStore
-from tests.pipeline_doubles import make_processor
+from tests.pipeline_doubles import make_processor, settings as double_settings
 from worker import processing, states
 from worker.config import ProcessingConfig
 from worker.intake import Intake
@@ -123,3 +123,26 @@ def test_a_stop_finishes_the_batch_in_hand(engine, tmp_path):
     report = proc.run_pending(stop=stop, progress=lambda n: stop.set())
     assert report.processed == 2
     assert sorted(d.state for d in states_of(engine).values()) == [states.DONE] * 2 + [states.RECEIVED] * 4
+
+
+def _dying_stages(channel, metadata):
+    from tests.pipeline_doubles import parse_test
+
+    def die(ctx):
+        if b"DIE" in ctx.raw:
+            os._exit(9)  # the pool worker is killed in the middle of a document
+
+    die.name = "die"
+    return [die, parse_test]
+
+
+def test_a_pool_worker_that_dies_leaves_no_document_claimed(engine, tmp_path):
+    ids = store_all(engine, tmp_path, [b"<t building='1'/>", b"<t building='2'>DIE</t>", b"<t building='3'/>"])
+    proc = processing.Processor(engine, DocumentStore(tmp_path / "documents"), double_settings(),
+                                ProcessingConfig(workers=2, batch_size=10), stages_for=_dying_stages)
+    report = proc.run_pending()
+    docs = states_of(engine)
+    assert report.processed + report.failed == 3 and report.failed >= 1
+    assert docs[ids[1]].state == states.FAILED and docs[ids[1]].next_attempt_at is not None
+    assert {d.state for d in docs.values()} <= {states.DONE, states.FAILED}  # nothing left claimed
+    assert count(engine, ebok_declaration, ebok_declaration.c.document_id == ids[1]) == 0

@@ -367,7 +367,11 @@ class Processor:
         for item, future in zip(batch.items, batch.futures):
             if future is None:
                 continue
-            result: _Remote = future.result()
+            try:
+                result: _Remote = future.result()
+            except Exception as exc:  # the pool worker died (killed, out of memory): a technical failure
+                item.error = exc
+                continue
             for record in result.records:
                 logging.getLogger(record.name).handle(record)
             if result.ctx is not None:
