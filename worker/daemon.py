@@ -263,6 +263,9 @@ def _run_once(app: App) -> int:
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
+    # the analysis pool is forked now, while this process has one thread (forking later,
+    # from a scheduler thread while others run, could copy a lock held by one of them)
+    app.processor.start_pool()
     sched = BackgroundScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(timezone.utc)
     notifier = Notifier()
@@ -309,5 +312,6 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     finally:
         notifier.stopping()
         sched.shutdown(wait=True)
+        app.processor.close()
         log.info("worker stopped", extra={"event": "run.stopped"})
     return EXIT_OK

@@ -151,6 +151,7 @@ class Processor:
         self.locks = PassLocks(engine)
         self._alive = False
         self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
+        self._shared_pool: ProcessPoolExecutor | None = None
 
     def pending_ids(self, limit: int | None = None) -> list[int]:
         return self.queue.due_ids(self.clock(), limit)
@@ -303,16 +304,37 @@ class Processor:
                         self.release_orphaned()
                 raise
 
-    @contextlib.contextmanager
-    def _pool(self) -> Iterator[ProcessPoolExecutor | None]:
-        """The analysis pool of this pass (None: analysis in this process)."""
-        if self.config.workers <= 1:
-            yield None
-            return
-        pool = ProcessPoolExecutor(
+    def start_pool(self) -> None:
+        """Start the analysis pool for the life of this processor (the daemon: at start,
+        while the process has a single thread). Without it, each pass starts its own pool,
+        and only when this process has a single thread; otherwise the analysis runs here."""
+        if self.config.workers > 1 and self._shared_pool is None:
+            pool = self._new_pool()
+            pool.submit(int).result()  # the workers are forked now
+            self._shared_pool = pool
+
+    def close(self) -> None:
+        pool, self._shared_pool = self._shared_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.config.workers, mp_context=multiprocessing.get_context("fork"),
             initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine),
         )
+
+    @contextlib.contextmanager
+    def _pool(self) -> Iterator[ProcessPoolExecutor | None]:
+        """The analysis pool of this pass (None: analysis in this process)."""
+        if self._shared_pool is not None:
+            yield self._shared_pool
+            return
+        if self.config.workers <= 1 or threading.active_count() > 1:
+            # forking a process that runs other threads could copy a lock one of them holds
+            yield None
+            return
+        pool = self._new_pool()
         try:
             yield pool
         finally:
@@ -371,6 +393,11 @@ class Processor:
                 result: _Remote = future.result()
             except Exception as exc:  # the pool worker died (killed, out of memory): a technical failure
                 item.error = exc
+                if self._shared_pool is not None:  # broken for good: the analysis runs here from now on
+                    log.warning("analysis pool broken; analysing in this process", extra={"event": "processing.pool_broken"})
+                    with contextlib.suppress(Exception):
+                        self._shared_pool.shutdown(wait=False, cancel_futures=True)
+                    self._shared_pool = None
                 continue
             for record in result.records:
                 logging.getLogger(record.name).handle(record)
