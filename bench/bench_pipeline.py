@@ -89,7 +89,7 @@ class Database:
             admin.dispose()
 
 
-def write_config(tmp: Path, url: str, anchors: Path, seal: Path) -> Path:
+def write_config(tmp: Path, url: str, anchors: Path, seal: Path, processing: str = "") -> Path:
     path = tmp / "config.toml"
     path.write_text(
         f"""[database]
@@ -106,6 +106,7 @@ account_prefix = "4000"
 format = "json"
 level = "INFO"
 """
+        + (f"[processing]\n{processing}" if processing else "")
     )
     return path
 
@@ -262,13 +263,16 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--profile", type=Path, help="profile the process phase in this process (cProfile) instead of subprocesses")
     ap.add_argument("--label", default="", help="a name for this run in the JSON (e.g. baseline)")
+    ap.add_argument("--workers", type=int, default=0, help="[processing] workers of each worker process (0: the default, the cores)")
+    ap.add_argument("--batch-size", type=int, default=0, help="[processing] batch_size (0: the default)")
     args = ap.parse_args()
 
     corpus = corpus_mod.load(args.documents)
     tmp = Path(tempfile.mkdtemp(prefix="ebok-bench-"))
     db = Database(args.database, tmp)
     try:
-        config = write_config(tmp, db.url, corpus.anchors, corpus.seal)
+        processing = "".join(f"{k} = {v}\n" for k, v in (("workers", args.workers), ("batch_size", args.batch_size)) if v)
+        config = write_config(tmp, db.url, corpus.anchors, corpus.seal, processing)
         app = App(config_mod.load(config))
         app.upgrade_db()
         n = len(corpus.documents)

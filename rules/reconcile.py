@@ -97,7 +97,15 @@ class PropertyState:
         return self.declarations[declaration_id].status
 
 
-def _status(own: str, decision: str | None) -> str:
+def with_decision(own: str, decision: str | None) -> str:
+    """A declaration's status with the office's decision: a NEEDS_REVIEW outcome that the
+    office decided (ACCEPTED or REJECTED) takes the decision — also when the declaration
+    is reprocessed and still needs review; an outcome that is ACCEPTED or REJECTED by itself
+    stands without the office.
+
+    >>> with_decision(NEEDS_REVIEW, ACCEPTED), with_decision(REJECTED, ACCEPTED), with_decision(NEEDS_REVIEW, None)
+    ('ACCEPTED', 'REJECTED', 'NEEDS_REVIEW')
+    """
     if own == NEEDS_REVIEW and decision in (ACCEPTED, REJECTED):
         return decision
     return own
@@ -124,7 +132,7 @@ def reconcile(declarations: Iterable[Filed], ruleset: RuleSet | None) -> Propert
         for f in same_instant:
             own = outcome_of(f.findings)
             if own == REJECTED:
-                decided[f.declaration_id] = Decided(f.declaration_id, _status(own, f.decision), ())
+                decided[f.declaration_id] = Decided(f.declaration_id, with_decision(own, f.decision), ())
                 status[f.declaration_id] = decided[f.declaration_id].status
                 continue
             found: list[Finding] = []
@@ -140,7 +148,7 @@ def reconcile(declarations: Iterable[Filed], ruleset: RuleSet | None) -> Propert
                 ]
                 before = compute_fee_periods(taking_part, ruleset) if taking_part else []
                 found.extend(check_retroactive_decrease(f.as_period_input(None), before, ruleset))
-            st = _status(outcome_of([*f.findings, *found]), f.decision)
+            st = with_decision(outcome_of([*f.findings, *found]), f.decision)
             decided[f.declaration_id] = Decided(f.declaration_id, st, tuple(found), base)
             if st == ACCEPTED and base is not None:
                 superseding.append(base)
@@ -172,4 +180,4 @@ def document_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     return tuple(f for f in findings if f.code not in DATABASE_CODES)
 
 
-__all__ = ["DATABASE_CODES", "Decided", "Filed", "PropertyState", "document_findings", "reconcile"]
+__all__ = ["DATABASE_CODES", "Decided", "Filed", "PropertyState", "document_findings", "reconcile", "with_decision"]

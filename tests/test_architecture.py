@@ -15,7 +15,6 @@ PACKAGES = ("worker", "adapters", "rules")
 SQL_NOT_YET_MOVED = {
     "worker.config",  # reading the database URL (not a statement)
     "worker.errors",  # naming the table of a failed statement (not a statement)
-    "worker.processing",
 }
 
 

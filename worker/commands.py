@@ -100,7 +100,7 @@ def scan(app: App, args: argparse.Namespace) -> int:
 def process(app: App, args: argparse.Namespace) -> int:
     _prepare_processing(app)
     app.processor.recover_stale()
-    report = app.processor.run_pending()
+    report = daemon.process_backlog(app, summary=False)  # the summary is the command's output
     log.info("processing pass done", extra={"event": "process.pass", **report.as_dict()})
     print(f"Przetworzono: {report.processed}, błędy techniczne: {report.failed}")
     return EXIT_OK if report.failed == 0 else EXIT_FAILURE

@@ -158,6 +158,9 @@ class ProcessingConfig:
     retry_initial_s: Delay = 30.0
     retry_max_s: Seconds = 3600.0
     interval_s: Seconds = 10.0  # how often the daemon processes what is pending
+    # processes analysing documents (parse, signature, XSD, rules); 1: in the worker's own process
+    workers: Count = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: Count = 50  # documents claimed and committed together (one transaction per batch)
 
 
 @dataclass(frozen=True)

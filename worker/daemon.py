@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,8 @@ from worker.fees import recompute_if_rates_changed
 from worker.fmt import LOCAL as LOCAL_ZONE
 from worker.monitor import Publisher
 from worker.output import EXIT_FAILURE, EXIT_OK
+from worker.processing import PassReport
+from worker.progress import progress_bar
 from worker.status import collect_status
 from worker.systemd import Notifier
 
@@ -213,6 +216,20 @@ def run(app: App, *, once: bool = False) -> int:
     return _daemon(app, stop, health)
 
 
+def process_backlog(app: App, *, summary: bool = True) -> PassReport:
+    """Process everything pending; on a terminal (stderr), with a progress bar and a summary
+    line at the end (stdout stays the logs' or the command's result)."""
+    interactive = sys.stderr.isatty()
+    total = len(app.processor.pending_ids()) if interactive else 0
+    with progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
+        report = app.processor.run_pending(progress=advance)
+    if interactive and summary:
+        outcomes = ", ".join(f"{fmt.status(k)} {v}" for k, v in sorted(report.outcomes.items()))
+        print(f"Przetworzono: {report.processed}" + (f" ({outcomes})" if outcomes else "") + f", błędy techniczne: {report.failed}",
+              file=sys.stderr)
+    return report
+
+
 def _recompute_rates(app: App) -> None:
     """The rates may have changed since the last run: one process recomputes (a second one
     starting at the same moment leaves it to the first)."""
@@ -237,7 +254,7 @@ def _run_once(app: App) -> int:
     except Exception:  # an unreadable inbox never keeps what is stored from processing
         log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
         scan_ok = False
-    report = app.processor.run_pending()
+    report = process_backlog(app)
     handover = hand_over(app, force=True)
     log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
     return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
@@ -246,6 +263,9 @@ def _run_once(app: App) -> int:
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
+    # the analysis pool is forked now, while this process has one thread (forking later,
+    # from a scheduler thread while others run, could copy a lock held by one of them)
+    app.processor.start_pool()
     sched = BackgroundScheduler(timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(UTC)
     notifier = Notifier()
@@ -292,5 +312,6 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     finally:
         notifier.stopping()
         sched.shutdown(wait=True)
+        app.processor.close()
         log.info("worker stopped", extra={"event": "run.stopped"})
     return EXIT_OK

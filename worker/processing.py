@@ -1,30 +1,40 @@
-"""The service layer: process stored documents, one transaction each.
+"""The service layer: process stored documents in batches, one transaction per batch.
 
-For every pending document: *claim* it (RECEIVED → PROCESSING, committed, with a claim
-token and a lease), read its raw bytes back from storage, run the pure stages, then in one
-transaction check the claim is still ours, load the outcome into the eBOK tables and mark
-the document DONE. Any exception rolls that transaction back and records a technical
+A pass *claims* a batch of due documents (RECEIVED → PROCESSING, committed, with a claim
+token and a lease; ``[processing] batch_size`` at a time), reads their raw bytes back from
+storage and runs the pure stages over them — in a pool of worker processes
+(``[processing] workers``; 1: in this process) while this process loads the previous
+batch —, then in one transaction checks the claims are still ours, loads every outcome
+into the eBOK tables and marks the documents DONE. A technical failure of one document
+(its analysis, or its load) never loses the others' work: a batch whose transaction fails
+is committed again one document at a time, and the failing one is recorded as a technical
 failure (FAILED, retried with exponential backoff) — never a rejection. A crash at any
-instant leaves the document claimed but not loaded; the next pass takes it back.
+instant leaves the documents claimed but not loaded; the next pass takes them back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, insert, or_, select, text, update
-
-from adapters.db import ebok, signature_digests
+from adapters.db import queue
 from adapters.db.errors import database_lost
-from adapters.db.tables import worker_attempt, worker_audit, worker_document
+from adapters.db.locks import PassLocks
+from adapters.db.queue import Claim, DocumentQueue, StoredDocument, database_reachable
 from adapters.storage import DocumentStore
 from worker import states
 from worker.config import PaymentsConfig, ProcessingConfig
@@ -32,8 +42,8 @@ from worker.correspondence import finish_analysis
 from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
-from worker.errors import SafeMessage, describe_technical_error
-from adapters.db.locks import PassLocks, lock_key
+from worker.errors import SafeMessage, TechnicalError, describe_technical_error
+from worker.logs import safe_exception_text
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
 from worker.stages import stages_for
 
@@ -92,12 +102,33 @@ class PassReport:
         return {"processed": self.processed, "failed": self.failed, "outcomes": dict(self.outcomes)}
 
 
+@dataclass
+class _Analysed:
+    """One claimed document of a batch, after its analysis (or its technical failure)."""
+
+    claim: Claim
+    doc: StoredDocument
+    t0: float
+    ctx: Context | None = None
+    error: Exception | None = None
+    described: TechnicalError | None = None  # a failure in a pool worker: described there
+    error_text: str = ""  # and its safe traceback
+    outcome: str | None = None
+    declaration_id: int | None = None
+
+
+@dataclass
+class _Batch:
+    items: list[_Analysed]
+    futures: list[Future | None]
+
+
 class Processor:
     LEASE = timedelta(minutes=10)
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Any,
         store: DocumentStore,
         settings: ProcessingSettings,
         config: ProcessingConfig | None = None,
@@ -107,6 +138,7 @@ class Processor:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
+        self.queue = DocumentQueue(engine)
         self.store = store
         self.settings = settings
         self.config = config or ProcessingConfig()
@@ -119,24 +151,10 @@ class Processor:
         self.locks = PassLocks(engine)
         self._alive = False
         self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
-
-    # which documents are due
-
-    def _due(self, now: datetime):
-        d = worker_document.c
-        return or_(
-            d.state == states.RECEIVED,
-            and_(d.state == states.FAILED, d.next_attempt_at.is_not(None), d.next_attempt_at <= now),
-            and_(d.state == states.PROCESSING, d.lease_until < now),
-        )
+        self._shared_pool: ProcessPoolExecutor | None = None
 
     def pending_ids(self, limit: int | None = None) -> list[int]:
-        d = worker_document.c
-        q = select(d.id).where(self._due(self.clock())).order_by(d.received_at, d.id)
-        if limit:
-            q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(q).scalars())
+        return self.queue.due_ids(self.clock(), limit)
 
     def _instance_lock(self, instance: str) -> str:
         return f"processor:{instance}"
@@ -158,12 +176,9 @@ class Processor:
         is held — another daemon working on the same database) is left alone. A holder that
         was wrongly judged gone cannot commit afterwards: its claim token no longer matches."""
         self._announce()
-        d = worker_document.c
-        with self.engine.connect() as conn:
-            claims = conn.execute(select(d.id, d.claim_token).where(d.state == states.PROCESSING)).all()
         gone: list[tuple[int, str | None]] = []
         alive: dict[str, bool] = {}
-        for doc_id, token in claims:
+        for doc_id, token in self.queue.claims():
             owner = (token or "")[:8]
             if owner == self.instance:
                 continue
@@ -171,244 +186,453 @@ class Processor:
                 alive[owner] = self.locks.is_held_elsewhere(self._instance_lock(owner))
             if not owner or not alive[owner]:
                 gone.append((doc_id, token))
-        n = 0
-        if gone:
-            with self.engine.begin() as conn:
-                for doc_id, token in gone:
-                    cond = [d.id == doc_id, d.state == states.PROCESSING]
-                    cond.append(d.claim_token == token if token is not None else d.claim_token.is_(None))
-                    n += conn.execute(
-                        update(worker_document).where(*cond).values(state=states.RECEIVED, claim_token=None, lease_until=None)
-                    ).rowcount
+        n = self.queue.take_back(gone) if gone else 0
         if n:
             log.warning("claims of an interrupted run taken back", extra={"event": "processing.recovered", "count": n})
         return n
 
     def release_orphaned(self) -> int:
         """Give back at once the claims this process could not settle because the database
-        was lost mid-document (rather than leaving them to their lease)."""
+        was lost mid-batch (rather than leaving them to their lease)."""
         if not self._orphaned:
             return 0
-        d = worker_document.c
-        n = 0
-        with self.engine.begin() as conn:
-            for doc_id, token in list(self._orphaned.items()):
-                n += conn.execute(
-                    update(worker_document).where(d.id == doc_id, d.claim_token == token, d.state == states.PROCESSING)
-                    .values(state=states.RECEIVED, claim_token=None, lease_until=None, next_attempt_at=None)
-                ).rowcount
+        n = self.queue.take_back(list(self._orphaned.items()), clear_retry=True)
         self._orphaned.clear()
         log.info("claims cut by a lost database connection released", extra={"event": "processing.released", "count": n})
         return n
 
-    def run_pending(self, stop: threading.Event | None = None, limit: int | None = None) -> PassReport:
+    # passes
+
+    def run_pending(self, stop: threading.Event | None = None, limit: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> PassReport:
+        """Process what is due, batch after batch, until nothing is (or ``stop`` is set:
+        the batches in hand are finished first; or ``limit`` documents were claimed).
+        ``progress`` is called with the number of documents settled after each batch."""
         report = PassReport()
         self._announce()
         self.release_orphaned()
-        while not (stop and stop.is_set()):
-            ids = self.pending_ids(limit=50)
-            if not ids:
-                break
-            for doc_id in ids:
-                if stop and stop.is_set():
-                    break
-                if limit is not None and report.processed + report.failed >= limit:
-                    return report
-                outcome = self.process(doc_id)
-                if outcome is None:
-                    continue
-                if outcome == states.FAILED:
+        claimed = 0
+
+        def next_batch() -> list[Claim] | None:
+            nonlocal claimed
+            if stop is not None and stop.is_set():
+                return None
+            size = self.config.batch_size if limit is None else min(self.config.batch_size, limit - claimed)
+            if size <= 0:
+                return None
+            claims = self.queue.claim_due(size, self._new_token(), self.clock(), self.LEASE)
+            claimed += len(claims)
+            return claims or None
+
+        def settled(items: list[_Analysed]) -> None:
+            for item in items:
+                if item.outcome == states.FAILED:
                     report.failed += 1
-                else:
+                elif item.outcome is not None:
                     report.processed += 1
-                    report.outcomes[outcome] += 1
-            if limit is not None and report.processed + report.failed >= limit:
-                break
+                    report.outcomes[item.outcome] += 1
+            if progress is not None:
+                progress(len(items))
+
+        self._run(next_batch, "worker", settled)
         return report
 
-    # one document
+    def process_ids(self, ids: list[int], *, force: bool = False, actor: str = "worker",
+                    progress: Callable[[int], None] | None = None) -> dict[int, str | None]:
+        """Process the given documents in batches (``force``: whatever their state, as
+        ``reprocess`` does). Returns each one's outcome (or kind), ``FAILED`` on a technical
+        error, ``None`` when it was not due (or claimed by someone else)."""
+        results: dict[int, str | None] = dict.fromkeys(ids)
+        chunks = deque(ids[i:i + self.config.batch_size] for i in range(0, len(ids), self.config.batch_size))
 
-    def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
-        now = self.clock()
-        token = f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
-        d = worker_document.c
-        cond = [d.id == doc_id]
-        if not force:
-            cond.append(self._due(now))
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # the claim need not survive a crash (a lost claim only means the document
-                # is claimed again): no need to wait for the WAL flush
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                # several processes may process at once: a row another one is claiming right
-                # now is skipped, never waited for or fought over
-                cond = [d.id == select(d.id).where(*cond).with_for_update(skip_locked=True).correlate(None).scalar_subquery()]
-            n = conn.execute(
-                update(worker_document)
-                .where(*cond)
-                .values(state=states.PROCESSING, claim_token=token, lease_until=now + self.LEASE, attempts=d.attempts + 1)
-            ).rowcount
-            if n != 1:
-                return None
-            attempt_id = conn.execute(
-                insert(worker_attempt).values(document_id=doc_id, started_at=now).returning(worker_attempt.c.id)
-            ).scalar_one()
-        return token, attempt_id
+        def next_batch() -> list[Claim] | None:
+            while chunks:
+                chunk = chunks.popleft()
+                claims = self.queue.claim(chunk, self._new_token(), self.clock(), self.LEASE, force=force)
+                if progress is not None and len(claims) < len(chunk):
+                    progress(len(chunk) - len(claims))
+                if claims:
+                    return claims
+            return None
+
+        def settled(items: list[_Analysed]) -> None:
+            for item in items:
+                results[item.doc.id] = item.outcome
+            if progress is not None:
+                progress(len(items))
+
+        self._run(next_batch, actor, settled)
+        return results
 
     def process(self, doc_id: int, *, force: bool = False, actor: str = "worker") -> str | None:
         """Process one document. Returns its outcome (or kind), ``FAILED`` on a technical
         error, ``None`` when it was not due (or claimed by someone else)."""
-        claim = self._claim(doc_id, force)
-        if claim is None:
-            return None
-        token, attempt_id = claim
-        _checkpoint("claimed")
-        t0 = time.perf_counter()
-        with self.engine.connect() as conn:
-            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-        extra = {"document_id": doc_id, "channel": doc["channel"], "mailbox": doc["source"]}
-        try:
-            raw = self.store.get(doc["storage_key"])
-            if DocumentStore.digest(raw) != doc["sha256"]:
-                raise StorageCorrupted(f"stored bytes of document {doc_id} do not match their SHA-256")
+        return self.process_ids([doc_id], force=force, actor=actor)[doc_id]
 
-            def on_stage(name: str, dt: float) -> None:
-                log.debug("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
-
-            ctx = self._analyse(doc, raw, on_stage)
-            _checkpoint("analysed")
-            outcome = self._commit(doc, token, attempt_id, ctx, actor)
-        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+    def _run(self, next_batch: Callable[[], list[Claim] | None], actor: str, settled: Callable[[list[_Analysed]], None]) -> None:
+        """Claim batches and settle them. With a pool, the next batch is analysed in the
+        pool while this process loads the one before (two batches in hand at most, so
+        memory does not grow with the backlog)."""
+        in_hand: deque[_Batch] = deque()
+        with self._pool() as pool:
+            depth = 1 if pool is None else 2
             try:
-                self._fail(doc_id, token, attempt_id, exc, t0)
-            except Exception:
-                if database_lost(exc) or _database_lost_now(self.engine):
-                    # the database went away mid-document: give the claim back as soon as it
-                    # is back (the daemon's next pass), not after the lease
-                    self._orphaned[doc_id] = token
-                    self.reset_liveness()  # the instance lock went with the connection
+                exhausted = False
+                while True:
+                    while not exhausted and len(in_hand) < depth:
+                        claims = next_batch()
+                        if claims is None:
+                            exhausted = True
+                        else:
+                            _checkpoint("claimed")
+                            in_hand.append(self._start(claims, pool))
+                    if not in_hand:
+                        break
+                    batch = in_hand[0]
+                    self._finish(batch, actor)
+                    in_hand.popleft()
+                    settled(batch.items)
+            except BaseException:
+                # claims this process can no longer settle (the database lost, a crash of
+                # the pool): given back at the next pass, not after their lease
+                for batch in in_hand:
+                    for item in batch.items:
+                        if item.outcome is None:
+                            self._orphaned[item.claim.document_id] = item.claim.token
+                with contextlib.suppress(Exception):
+                    if database_reachable(self.engine):
+                        self.release_orphaned()
                 raise
-            return states.FAILED
-        dt = time.perf_counter() - t0
+
+    def start_pool(self) -> None:
+        """Start the analysis pool for the life of this processor (the daemon: at start,
+        while the process has a single thread). Without it, each pass starts its own pool,
+        and only when this process has a single thread; otherwise the analysis runs here."""
+        if self.config.workers > 1 and self._shared_pool is None:
+            pool = self._new_pool()
+            pool.submit(int).result()  # the workers are forked now
+            self._shared_pool = pool
+
+    def close(self) -> None:
+        pool, self._shared_pool = self._shared_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.config.workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine),
+        )
+
+    @contextlib.contextmanager
+    def _pool(self) -> Iterator[ProcessPoolExecutor | None]:
+        """The analysis pool of this pass (None: analysis in this process)."""
+        if self._shared_pool is not None:
+            yield self._shared_pool
+            return
+        if self.config.workers <= 1 or threading.active_count() > 1:
+            # forking a process that runs other threads could copy a lock one of them holds
+            yield None
+            return
+        pool = self._new_pool()
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # one batch
+
+    def _new_token(self) -> str:
+        return f"{self.instance}-{str(uuid.uuid4())[9:]}"  # 36 characters, like the column
+
+    def _claim(self, doc_id: int, force: bool) -> tuple[str, int] | None:
+        claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
+        return (claims[0].token, claims[0].attempt_id) if claims else None
+
+    def _start(self, claims: list[Claim], pool: ProcessPoolExecutor | None) -> _Batch:
+        """Read the batch's documents and bytes and start their analysis (in the pool, or
+        here and now)."""
+        docs = self.queue.documents([c.document_id for c in claims])
+        items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
+        futures: list[Future | None] = []
+        for item in items:
+            raw = self._read(item)
+            if raw is None:
+                futures.append(None)
+            elif pool is None or len(items) == 1:
+                futures.append(None)
+                self._analyse_here(item, raw)
+            else:
+                futures.append(pool.submit(_pool_analyse, item.doc, raw))
+        return _Batch(items, futures)
+
+    def _read(self, item: _Analysed) -> bytes | None:
+        doc = item.doc
+        try:
+            raw = self.store.get(doc.storage_key)
+            if DocumentStore.digest(raw) != doc.sha256:
+                raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
+            return raw
+        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+            item.error = exc
+            return None
+
+    def _analyse_here(self, item: _Analysed, raw: bytes) -> None:
+        try:
+            item.ctx = self._analyse(item.doc, raw, _step_logger(item.doc))
+        except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+            item.error = exc
+
+    def _finish(self, batch: _Batch, actor: str) -> None:
+        """Wait for the batch's analysis, then commit it: one transaction for all of it;
+        when that fails, each document alone, so one failure never loses the others' work."""
+        for item, future in zip(batch.items, batch.futures, strict=True):
+            if future is None:
+                continue
+            try:
+                result: _Remote = future.result()
+            except Exception as exc:  # the pool worker died (killed, out of memory): a technical failure
+                item.error = exc
+                if self._shared_pool is not None:  # broken for good: the analysis runs here from now on
+                    log.warning("analysis pool broken; analysing in this process", extra={"event": "processing.pool_broken"})
+                    with contextlib.suppress(Exception):
+                        self._shared_pool.shutdown(wait=False, cancel_futures=True)
+                    self._shared_pool = None
+                continue
+            for record in result.records:
+                logging.getLogger(record.name).handle(record)
+            if result.ctx is not None:
+                item.ctx = dataclasses.replace(result.ctx, settings=self.settings)
+            else:
+                item.error = _AnalysisFailed(result.described.type if result.described else "")
+                item.described, item.error_text = result.described, result.error_text
+        _checkpoint("analysed")
+        ok = [i for i in batch.items if i.error is None]
+        if len(ok) > 1:
+            try:
+                self._commit(ok, actor)
+            except Exception:  # noqa: BLE001 - each is committed (and a failure recorded) alone below
+                for i in ok:
+                    i.outcome = i.declaration_id = None
+            ok = [i for i in ok if i.outcome is None]
+        for item in ok:
+            try:
+                self._commit([item], actor)
+            except Exception as exc:  # a technical failure: recorded, retried, never a rejection
+                item.outcome = item.declaration_id = None
+                item.error = exc
+        for item in batch.items:
+            if item.error is not None:
+                self._record_failure(item)
+            else:
+                self._log_done(item)
+
+    def _record_failure(self, item: _Analysed) -> None:
+        exc = item.error
+        assert exc is not None
+        try:
+            self._fail(item, exc)
+        except Exception:
+            if database_lost(exc) or not database_reachable(self.engine):
+                # the database went away mid-batch: give the claim back as soon as it is
+                # back (the daemon's next pass), not after the lease
+                self.reset_liveness()  # the instance lock went with the connection
+            raise
+        item.outcome = states.FAILED
+
+    def _log_done(self, item: _Analysed) -> None:
+        doc, ctx = item.doc, item.ctx
+        assert ctx is not None
         log.info(
             "document processed",
-            extra={"event": "document.done", "step": "load", "outcome": outcome, "kind": ctx.kind, "duration_ms": round(dt * 1000, 2),
-                   "codes": sorted({f.code for f in ctx.findings}), **extra},
+            extra={"event": "document.done", "step": "load", "outcome": item.outcome, "kind": ctx.kind,
+                   "duration_ms": round((time.perf_counter() - item.t0) * 1000, 2), "codes": sorted({f.code for f in ctx.findings}),
+                   "document_id": doc.id, "channel": doc.channel, "mailbox": doc.source},
         )
-        return outcome
 
-    def _analyse(self, doc: Any, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
-        meta = doc["meta"] or {}
-        return analyse(
-            raw, channel=doc["channel"], filed_at=doc["filed_at"], metadata=meta, settings=self.settings,
-            stages=None if meta.get("czyTestowe") is True else self.stages_for(doc["channel"], meta),
-            document_id=doc["id"], on_stage=on_stage,
-        )
+    def _analyse(self, doc: StoredDocument, raw: bytes, on_stage: Callable[[str, float], None] | None = None) -> Context:
+        return _analyse_document(doc, raw, self.settings, self.stages_for, on_stage)
 
     def reanalyse(self, doc: Any, raw: bytes) -> Context:
         """The stages over a stored document again, writing nothing (the hand-over of
         correspondence and the export of attachments read the verified content from it)."""
-        return self._analyse(doc, raw)
+        return self._analyse(doc if isinstance(doc, StoredDocument) else StoredDocument.from_row(doc), raw)
 
-    def _commit(self, doc: Any, token: str, attempt_id: int, ctx: Context, actor: str) -> str:
+    def _commit(self, items: list[_Analysed], actor: str) -> None:
+        """One transaction: the claims re-checked, every document loaded, DONE and audited."""
         now = self.clock()
-        d = worker_document.c
-        with self.engine.begin() as conn:
-            # first: is the claim still ours? (takes the row lock on PostgreSQL)
-            n = conn.execute(
-                update(worker_document).where(d.id == doc["id"], d.claim_token == token, d.state == states.PROCESSING).values(lease_until=now + self.LEASE)
-            ).rowcount
-            if n != 1:
-                raise ClaimLost(f"claim on document {doc['id']} was taken over")
-            if conn.dialect.name == "postgresql":
-                # loads of several processes one after another (analysis stays parallel): two
-                # declarations of one payer or property never race for the same new row
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("ebok-load")})
-            declaration_id = None
-            outcome = ctx.outcome
-            if ctx.kind in (TEST, CORRESPONDENCE):
-                outcome = ctx.kind if ctx.kind == TEST else REJECTED
-            else:
-                # one signature, one filing: before loading, so that a copy changes nothing
-                signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
-                fit_to_columns(ctx)
-                loaded = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
-                declaration_id, outcome = loaded.declaration_id, loaded.status
+        with self.queue.unit_of_work() as uow:
+            # first: are the claims still ours? (takes the row locks on PostgreSQL)
+            ours = set(uow.confirm_claims([i.claim for i in items], now, self.LEASE))
+            lost = [i.doc.id for i in items if i.doc.id not in ours]
+            if lost:
+                raise ClaimLost(f"claim on document {lost[0]} was taken over")
+            # loads of several processes one after another (analysis stays parallel)
+            uow.serialize_loads()
+            for item in items:
+                ctx = item.ctx
+                assert ctx is not None
+                item.outcome = ctx.outcome
+                if ctx.kind in (TEST, CORRESPONDENCE):
+                    item.outcome = ctx.kind if ctx.kind == TEST else REJECTED
+                else:
+                    # one signature, one filing: before loading, so that a copy changes nothing
+                    uow.record_signatures(item.doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
+                    fit_to_columns(ctx)
+                    loaded = uow.load(item.doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
+                    item.declaration_id, item.outcome = loaded.declaration_id, loaded.status
             _checkpoint("loaded")
-            conn.execute(
-                update(worker_document)
-                .where(d.id == doc["id"])
-                .values(
-                    state=states.DONE, kind=ctx.kind, outcome=outcome, processed_at=now, claim_token=None, lease_until=None,
-                    next_attempt_at=None, last_error=None,
-                    findings=[f.to_dict() for f in ctx.findings],
-                    evidence=_evidence(ctx),
-                )
-            )
-            conn.execute(update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(finished_at=now, result=states.DONE))
-            conn.execute(
-                insert(worker_audit).values(
-                    at=now, document_id=doc["id"], declaration_id=declaration_id, actor=actor,
-                    action="PROCESSED", old_status=doc["outcome"], new_status=outcome,
-                )
-            )
+            uow.mark_all_done([
+                (i.claim, i.ctx.kind, i.outcome, [f.to_dict() for f in i.ctx.findings], _evidence(i.ctx)) for i in items if i.ctx is not None
+            ], now)
+            uow.audit([
+                dict(at=now, document_id=i.doc.id, declaration_id=i.declaration_id, actor=actor, action="PROCESSED",
+                     old_status=i.doc.outcome, new_status=i.outcome)
+                for i in items
+            ])
             _checkpoint("before_commit")
-        return outcome
 
     def preview(self, doc_id: int) -> dict[str, Any]:
         """What processing the document now would give, computed inside a transaction
         that is rolled back: nothing is written (``reprocess --dry-run``)."""
-        with self.engine.connect() as conn:
-            doc = conn.execute(select(worker_document).where(worker_document.c.id == doc_id)).mappings().one()
-        ctx = self._analyse(doc, self.store.get(doc["storage_key"]))
+        doc = self.queue.document(doc_id)
+        ctx = self._analyse(doc, self.store.get(doc.storage_key))
         if ctx.kind in (TEST, CORRESPONDENCE):
             outcome = ctx.kind if ctx.kind == TEST else REJECTED
         else:
             fit_to_columns(ctx)
-            with self.engine.connect() as conn:
-                tx = conn.begin()
-                try:
-                    signature_digests.apply(conn, doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
-                    outcome = ebok.load(conn, doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
-                finally:
-                    tx.rollback()
+            with self.queue.unit_of_work(rollback=True) as uow:
+                uow.record_signatures(doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
+                outcome = uow.load(doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
         return {
             "document_id": doc_id,
-            "old_outcome": doc["outcome"] if doc["state"] == states.DONE else doc["state"],
+            "old_outcome": doc.outcome if doc.state == states.DONE else doc.state,
             "new_outcome": outcome,
-            "old_codes": sorted({f["code"] for f in (doc["findings"] or [])}),
+            "old_codes": sorted({f["code"] for f in (doc.findings or [])}),
             "new_codes": sorted({f.code for f in ctx.findings}),
             "computed_fee": str(ctx.computed_fee) if ctx.computed_fee is not None else None,
         }
 
-    def _fail(self, doc_id: int, token: str, attempt_id: int, exc: Exception, t0: float) -> None:
-        now = self.clock()
-        d = worker_document.c
-        described = describe_technical_error(exc)
+    def _fail(self, item: _Analysed, exc: Exception) -> None:
+        described = item.described or describe_technical_error(exc)
         error = described.text()[:2000]  # never SQL parameters or document content
-        with self.engine.begin() as conn:
-            attempts = conn.execute(select(d.attempts).where(d.id == doc_id)).scalar_one()
-            if attempts >= self.config.max_attempts:
-                next_at = None  # parked: `reprocess` brings it back
-            else:
-                delay = min(self.config.retry_max_s, self.config.retry_initial_s * (2 ** (attempts - 1)))
-                next_at = now + timedelta(seconds=delay)
-            conn.execute(
-                update(worker_document)
-                .where(d.id == doc_id, d.claim_token == token)
-                .values(state=states.FAILED, claim_token=None, lease_until=None, next_attempt_at=next_at, last_error=error)
-            )
-            conn.execute(
-                update(worker_attempt).where(worker_attempt.c.id == attempt_id).values(
-                    finished_at=now, result=states.FAILED, error=error, duration_s=time.perf_counter() - t0
-                )
-            )
-        log.error(
-            "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted",
-            exc_info=exc,
-            extra={"event": "document.failed", "document_id": doc_id, "attempts": attempts, "retry_at": next_at.isoformat() if next_at else None,
-                   **described.log_fields()},
+        c = self.config
+        claim = item.claim
+        failure = self.queue.fail(claim, error, self.clock(), time.perf_counter() - item.t0, max_attempts=c.max_attempts,
+                                  retry_initial_s=c.retry_initial_s, retry_max_s=c.retry_max_s)
+        next_at = failure.next_attempt_at
+        record = log.makeRecord(
+            log.name, logging.ERROR, __file__, 0,
+            "processing failed (technical error, will retry)" if next_at else "processing failed; retries exhausted", (),
+            None if item.described else (type(exc), exc, exc.__traceback__),
+            extra={"event": "document.failed", "document_id": claim.document_id, "attempts": failure.attempts,
+                   "retry_at": next_at.isoformat() if next_at else None, **described.log_fields()},
         )
+        if item.described:
+            record.exc_text = item.error_text  # the pool worker's safe traceback
+        log.handle(record)
+
+
+# --- the pool's side ----------------------------------------------------------------------
+
+
+def _analyse_document(doc: StoredDocument, raw: bytes, settings: ProcessingSettings,
+                      stages_for: Callable[[str, dict[str, Any]], list[Stage]],
+                      on_stage: Callable[[str, float], None] | None = None) -> Context:
+    meta = doc.meta or {}
+    return analyse(
+        raw, channel=doc.channel, filed_at=doc.filed_at, metadata=meta, settings=settings,
+        stages=None if meta.get("czyTestowe") is True else stages_for(doc.channel, meta),
+        document_id=doc.id, on_stage=on_stage,
+    )
+
+
+def _step_logger(doc: StoredDocument) -> Callable[[str, float], None]:
+    extra = {"document_id": doc.id, "channel": doc.channel, "mailbox": doc.source}
+
+    def on_stage(name: str, dt: float) -> None:
+        log.debug("step done", extra={"event": "document.step", "step": name, "duration_ms": round(dt * 1000, 2), **extra})
+
+    return on_stage
+
+
+class _AnalysisFailed(Exception):
+    """The analysis raised in a pool worker (described there: see ``_Analysed.described``)."""
+
+
+@dataclass
+class _Remote:
+    """What a pool worker sends back: the analysed context without its trees (or the
+    failure, described there), and the log records of the analysis."""
+
+    ctx: Context | None
+    records: list[logging.LogRecord]
+    described: TechnicalError | None = None
+    error_text: str = ""
+
+
+#: stands for a verified tree that stayed in the pool worker (the load only asks whether
+#: there was one)
+VERIFIED = "verified"
+
+_POOL: dict[str, Any] = {}
+
+
+class _Records(logging.Handler):
+    """Collects a pool worker's log records for the parent to emit."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            record.exc_text = safe_exception_text(record.exc_info[1])
+            record.exc_info = None
+        record.msg, record.args = record.getMessage(), None
+        _POOL.setdefault("records", []).append(record)
+
+
+def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str, Any]], list[Stage]], engine: Any) -> None:
+    """A pool worker's start (forked): it dies with its parent, never uses the parent's
+    database connections, and sends its log records back with each result."""
+    with contextlib.suppress(Exception):  # Linux: SIGKILL when the parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(1)
+    # the parent decides when to stop (a stop signal sent to the whole group, as systemd
+    # does, must not cut the batch in hand): the pool ends with the pass, or with the parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(Exception):
+        engine.dispose(close=False)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(_Records())
+    _POOL.update(settings=settings, stages_for=stages_for)
+
+
+def _pool_analyse(doc: StoredDocument, raw: bytes) -> _Remote:
+    _POOL["records"] = []
+    try:
+        ctx = _analyse_document(doc, raw, _POOL["settings"], _POOL["stages_for"], _step_logger(doc))
+        return _Remote(_shippable(ctx), _POOL.pop("records"))
+    except Exception as exc:  # a technical failure: described here, recorded by the parent
+        return _Remote(None, _POOL.pop("records"), describe_technical_error(exc), safe_exception_text(exc))
+
+
+def _shippable(ctx: Context) -> Context:
+    """The context without what cannot cross to the parent (lxml trees, the raw bytes):
+    what the load, the findings and the evidence need stays."""
+
+    def verified(root: Any) -> Any:
+        return None if root is None else VERIFIED
+
+    sig = ctx.signature
+    if dataclasses.is_dataclass(sig) and hasattr(sig, "signed_root"):
+        changes: dict[str, Any] = {"signed_root": verified(sig.signed_root)}
+        if hasattr(sig, "checks"):
+            changes["checks"] = tuple(dataclasses.replace(c, signed_root=verified(c.signed_root)) for c in sig.checks)
+        sig = dataclasses.replace(cast(Any, sig), **changes)
+    return dataclasses.replace(ctx, raw=b"", root=None, signed_root=verified(ctx.signed_root), scan_export=None, signature=sig,
+                               settings=cast(Any, None))  # the parent puts its own settings back
 
 
 SIGNER_LIMIT = 300  # ebok_declaration.signer
@@ -421,7 +645,7 @@ def fit_to_columns(ctx: Context) -> None:
     signer = getattr(sig, "signer_name", None)
     if isinstance(signer, str) and len(signer) > SIGNER_LIMIT and dataclasses.is_dataclass(sig):
         # a name from a certificate, not from the sender's form: shown cut, with no finding
-        ctx.signature = dataclasses.replace(sig, signer_name=signer[:SIGNER_LIMIT])
+        ctx.signature = dataclasses.replace(cast(Any, sig), signer_name=signer[:SIGNER_LIMIT])
     if ctx.declaration is None:
         return
     fitted, findings = fit_declaration(ctx.declaration, ctx.channel)
@@ -429,15 +653,6 @@ def fit_to_columns(ctx: Context) -> None:
         ctx.declaration = fitted
         ctx.add(*findings)
 
-
-
-def _database_lost_now(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return False
-    except Exception:  # noqa: BLE001
-        return True
 
 
 class StorageCorrupted(SafeMessage):
@@ -449,16 +664,9 @@ class ClaimLost(SafeMessage):
 
 
 def requeue(conn: Any, doc_ids: Iterable[int], now: datetime) -> int:
-    """Put DONE or FAILED documents back to RECEIVED so they are processed again from raw."""
-    ids = list(doc_ids)
-    if not ids:
-        return 0
-    d = worker_document.c
-    return conn.execute(
-        update(worker_document)
-        .where(d.id.in_(ids), d.state.in_((states.DONE, states.FAILED, states.RECEIVED)))
-        .values(state=states.RECEIVED, attempts=0, next_attempt_at=None, last_error=None)
-    ).rowcount
+    """Put DONE or FAILED documents back to RECEIVED so they are processed again from raw
+    (within the caller's transaction)."""
+    return queue.requeue(conn, doc_ids)
 
 
 def _evidence(ctx: Context) -> dict[str, Any]:

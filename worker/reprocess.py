@@ -6,15 +6,14 @@ union; then every other given filter must match: ``--status`` (an eBOK outcome,
 ``FAILED``, or a kind: ``CORRESPONDENCE``, ``TEST``, ``UNREADABLE``), ``--code`` (a finding
 code), ``--since``/``--until`` (received date, Polish calendar days) and ``--channel``.
 ``--dry-run`` computes each document's new outcome inside a transaction that is rolled
-back; without it the documents go back to RECEIVED and are processed at once, each in its
-own transaction. Output: one Polish line per document (old → new outcome, fee change,
+back; without it the documents go back to RECEIVED and are processed at once, in batches
+(one transaction per batch, the analysis in the pool of ``[processing] workers``). Output: one Polish line per document (old → new outcome, fee change,
 findings added and gone) with a progress bar on a terminal, then a summary; ``--json``
 for scripts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from worker.domain.clock import utcnow
 from worker.errors import UsageError
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.processing import requeue
+from worker.progress import progress_bar
 
 log = logging.getLogger("worker.reprocess")
 
@@ -82,15 +82,18 @@ def select_documents(app: App, sel: Selection) -> list[int]:
     return [doc_id for doc_id, _ in rows]
 
 
-def _current(app: App, doc_id: int) -> dict[str, Any]:
-    """The document's outcome, findings and eBOK declaration (id, computed fee) as stored now."""
+def _current(app: App, doc_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The documents' outcome, findings and eBOK declaration (id, computed fee) as stored now."""
     with app.engine.connect() as conn:
-        r = documents.outcomes(conn, [doc_id])[doc_id]
+        found = documents.outcomes(conn, doc_ids)
     return {
-        "outcome": (r.declaration_status or r.outcome) if r.state == states.DONE else r.state,
-        "codes": sorted({f["code"] for f in r.findings}),
-        "declaration_id": r.declaration_id,
-        "computed_fee": None if r.computed_fee is None else f"{r.computed_fee:.2f}",
+        i: {
+            "outcome": (r.declaration_status or r.outcome) if r.state == states.DONE else r.state,
+            "codes": sorted({f["code"] for f in r.findings}),
+            "declaration_id": r.declaration_id,
+            "computed_fee": None if r.computed_fee is None else f"{r.computed_fee:.2f}",
+        }
+        for i, r in found.items()
     }
 
 
@@ -115,50 +118,49 @@ def _changed(item: dict[str, Any]) -> bool:
     return item["old_outcome"] != item["new_outcome"] or item["old_codes"] != item["new_codes"] or item.get("old_computed_fee") != item.get("computed_fee")
 
 
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, description: str):
-    """A progress bar on a terminal (rich); otherwise nothing. Yields (advance, emit)."""
-    if not enabled or total == 0:
-        yield (lambda: None), print
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-
-        def emit(line: str) -> None:
-            bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-        yield (lambda: bar.advance(task)), emit
-
-
 def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
     ids = select_documents(app, selection)
     interactive = not as_json and sys.stdout.isatty()
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []  # kept for --json only: the summary is counted as it goes
+    seen = changed = fees = 0
+
+    def done(item: dict[str, Any]) -> None:
+        nonlocal seen, changed, fees
+        seen += 1
+        changed += _changed(item)
+        fees += item.get("old_computed_fee") != item.get("computed_fee")
+        if as_json:
+            items.append(item)
+
     failed = 0
-    with _progress(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
-        if not dry_run:
-            before = {i: _current(app, i) for i in ids}
-            with app.engine.begin() as conn:
-                requeue(conn, ids, utcnow())
-        for i in ids:
-            if dry_run:
-                old = _current(app, i)
+    with progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
+        if dry_run:
+            for i in ids:
+                old = _current(app, [i])[i]
                 item = dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])
-            else:
-                old = before[i]
-                outcome = app.processor.process(i, actor="reprocess")
+                done(item)
+                if not as_json:
+                    emit(_line(i, item))
+                advance(1)
+        # in chunks of batches: the documents of a chunk are processed in batches (the
+        # analysis in the pool), then their lines are printed
+        chunk_size = 10 * app.config.processing.batch_size
+        for start in range(0, 0 if dry_run else len(ids), chunk_size):
+            chunk = ids[start:start + chunk_size]
+            before = _current(app, chunk)
+            with app.engine.begin() as conn:
+                requeue(conn, chunk, utcnow())
+            outcomes = app.processor.process_ids(chunk, force=True, actor="reprocess", progress=advance)
+            after = _current(app, chunk)
+            for i in chunk:
+                old, new, outcome = before[i], after[i], outcomes[i]
                 failed += outcome == states.FAILED
-                new = _current(app, i)
                 item = {"document_id": i, "declaration_id": new["declaration_id"] or old["declaration_id"], "outcome": outcome,
                         "old_outcome": old["outcome"], "new_outcome": new["outcome"], "old_codes": old["codes"], "new_codes": new["codes"],
                         "old_computed_fee": old["computed_fee"], "computed_fee": new["computed_fee"]}
-            items.append(item)
-            if not as_json:
-                emit(_line(i, item))
-            advance()
-    changed = sum(_changed(x) for x in items)
+                done(item)
+                if not as_json:
+                    emit(_line(i, item))
     if not dry_run:
         log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed, "changed": changed})
     if as_json:
@@ -167,8 +169,7 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
         else:
             print_json({"reprocessed": items, "changed": changed, "failed": failed})
     else:
-        n = fmt.count(len(items), "dokument", "dokumenty", "dokumentów")
-        fees = sum(x.get("old_computed_fee") != x.get("computed_fee") for x in items)
+        n = fmt.count(seen, "dokument", "dokumenty", "dokumentów")
         if dry_run:
             print(f"Próba, nic nie zapisano: {n}; zmieniłby się wynik lub ustalenia: {changed}, w tym opłata: {fees}.")
         else:

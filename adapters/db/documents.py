@@ -4,10 +4,11 @@ an open connection and several ids where that is natural, so callers can batch."
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -73,7 +74,7 @@ def outcomes(conn: Connection, document_ids: Iterable[int]) -> dict[int, Documen
     return {r.id: DocumentOutcome(r.state, r.outcome, r.findings or [], r.declaration_id, r.status, r.computed_fee) for r in rows}
 
 
-def _correspondence_query():  # type: ignore[no-untyped-def]
+def _correspondence_query() -> Any:
     c = worker_correspondence.c
     return (select(worker_document, c.folder, c.handed_over_at, c.last_error.label("handover_error"))
             .outerjoin(worker_correspondence, c.document_id == worker_document.c.id))

@@ -34,7 +34,7 @@ from worker import channels
 from worker.config import PaymentsConfig
 from worker.domain import model
 from worker.domain.accounts import payer_account
-from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED, SUPERSEDED, Finding, outcome_of
+from worker.domain.findings import ACCEPTED, REJECTED, SUPERSEDED, Finding, outcome_of
 from worker.domain.serialize import declaration_from_dict, declaration_to_dict
 from worker.domain.text import fold
 
@@ -71,7 +71,7 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
         if ctx.gmina:
             property_id = _upsert_property(conn, decl, ctx.gmina, refresh=status_before_db != REJECTED)
     # provisional: without the database findings; the property's reconciliation decides
-    status = _with_decision(status_before_db, doc["review_decision"])
+    status = reconcile.with_decision(status_before_db, doc["review_decision"])
 
     sig = ctx.signature
     channel = channels.get(doc["channel"])
@@ -118,12 +118,6 @@ def load(conn: Connection, doc: Any, ctx: Any, *, payments: PaymentsConfig, rule
     ctx.findings[:] = findings
     final = conn.execute(select(d.status).where(d.id == decl_id)).scalar_one()
     return Loaded(decl_id, final)
-
-
-def _with_decision(status: str, decision: str | None) -> str:
-    if status == NEEDS_REVIEW and decision in (ACCEPTED, REJECTED):
-        return decision  # the office decided this one; a reprocessing that still needs review keeps it
-    return status
 
 
 # --- payer and property -----------------------------------------------------------------
@@ -294,14 +288,9 @@ def recompute_fee_periods(conn: Connection, property_id: int, ruleset: Any) -> N
 
 def _write_fee_periods(conn: Connection, property_id: int, computed: list[Any]) -> None:
     conn.execute(delete(ebok_fee_period).where(ebok_fee_period.c.property_id == property_id))
-    for p in computed:
-        conn.execute(
-            insert(ebok_fee_period).values(
-                property_id=property_id,
-                payer_id=p.payer_id,
-                declaration_id=p.declaration_id,
-                valid_from=p.valid_from,
-                valid_to=p.valid_to,
-                monthly_fee=Decimal(p.monthly_fee),
-            )
-        )
+    if computed:
+        conn.execute(insert(ebok_fee_period), [
+            dict(property_id=property_id, payer_id=p.payer_id, declaration_id=p.declaration_id, valid_from=p.valid_from,
+                 valid_to=p.valid_to, monthly_fee=Decimal(p.monthly_fee))
+            for p in computed
+        ])
