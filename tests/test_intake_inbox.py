@@ -13,33 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from adapters.db.tables import worker_document
-from adapters.scans import ensure_folders, scan_inbox
-from adapters.storage import DocumentStore
-from worker.config import ScansConfig
-from worker.intake import Intake
+from adapters.scans import scan_inbox
+from tests.test_scans_inbox import cfg, intake, store  # noqa: F401  (the scan inbox's fixtures)
 
 DATA = Path(__file__).parent / "data" / "scans"
 XML = "skan-2025-02-03-0001-0007.xml"
 PDF = "skan-2025-02-03-0001-0007.pdf"
 GOOD_XML = (DATA / XML).read_bytes()
 GOOD_PDF = (DATA / PDF).read_bytes()
-
-
-@pytest.fixture
-def cfg(tmp_path) -> ScansConfig:
-    c = ScansConfig(enabled=True, inbox=tmp_path / "in", archive=tmp_path / "archive", quarantine=tmp_path / "quarantine", incomplete_grace_s=600)
-    ensure_folders(c)
-    return c
-
-
-@pytest.fixture
-def store(tmp_path) -> DocumentStore:
-    return DocumentStore(tmp_path / "documents")
-
-
-@pytest.fixture
-def intake(engine, store) -> Intake:
-    return Intake(engine, store)
 
 
 def export(scan_id: str, image: str, image_bytes: bytes) -> bytes:
