@@ -86,21 +86,10 @@ def plan(documents: int) -> list[dict]:
 
 
 def _document(item: dict) -> str:
-    who = _person(item["property"])
-    residents = item["residents"]
-    fee = f"{38 * residents:.2f}"
-    doc = xmlsig.declaration(who, fee=fee, residents=residents)
-    street = STREETS[item["property"] % len(STREETS)]
-    doc = doc.replace("<adr:Ulica>Krapkowicka</adr:Ulica>\n            <adr:Budynek>12</adr:Budynek>\n          </adr:Adres>\n        </wnio:AdresZamieszkania>",
-                      f"<adr:Ulica>{street}</adr:Ulica>\n            <adr:Budynek>{item['property'] // len(STREETS) + 1}</adr:Budynek>\n          </adr:Adres>\n        </wnio:AdresZamieszkania>")
-    doc = doc.replace("<adr:Ulica>Krapkowicka</adr:Ulica>\n          <adr:Budynek>12</adr:Budynek>",
-                      f"<adr:Ulica>{street}</adr:Ulica>\n          <adr:Budynek>{item['property'] // len(STREETS) + 1}</adr:Budynek>")
-    doc = doc.replace("<wnio:Rodzaj>PIERWSZA</wnio:Rodzaj>", f"<wnio:Rodzaj>{item['purpose']}</wnio:Rodzaj>")
-    doc = doc.replace("<wnio:ObowiazujeOd>2025-03-03</wnio:ObowiazujeOd>", f"<wnio:ObowiazujeOd>{item['applies']}</wnio:ObowiazujeOd>")
-    doc = doc.replace("<meta:Czas>2025-03-10</meta:Czas>", f"<meta:Czas>{item['filed_at'][:10]}</meta:Czas>")
-    if item["purpose"] == "KOREKTA":
-        doc = doc.replace("</wnio:ObowiazujeOd>", "</wnio:ObowiazujeOd><wnio:Uzasadnienie>Zmiana liczby mieszkańców.</wnio:Uzasadnienie>")
-    return doc
+    return xmlsig.declaration_at(
+        _person(item["property"]), street=STREETS[item["property"] % len(STREETS)], building=str(item["property"] // len(STREETS) + 1),
+        purpose=item["purpose"], applies=item["applies"], residents=item["residents"], created=item["filed_at"][:10],
+    )
 
 
 def load(documents: int, *, workers: int | None = None, refresh: bool = False) -> Corpus:

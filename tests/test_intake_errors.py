@@ -33,7 +33,7 @@ def test_a_failed_sql_statement_leaves_no_personal_data_in_last_error_or_the_log
         conn.execute(insert(ebok_payer).values(kind="PERSON", pesel=PESEL, name=None, last_name=NAME, street=STREET,
                                                created_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
 
-    monkeypatch.setattr(ebok, "load", load_that_fails)
+    monkeypatch.setattr(ebok, "load_batch", load_that_fails)
     stream = io.StringIO()
     handler = logs.make_handler("json", stream)
     root = logging.getLogger()

@@ -67,14 +67,14 @@ def test_a_document_whose_analysis_raises_fails_alone(engine, tmp_path, caplog, 
 
 def test_a_load_that_fails_loses_nothing_of_the_batch(engine, tmp_path, monkeypatch):
     ids = store_all(engine, tmp_path, [f"<t building='{i}'/>".encode() for i in range(4)])
-    real_load = ebok.load
+    real_load = ebok.load_batch
 
-    def load(conn, doc, ctx, **kw):
-        if doc["id"] == ids[1]:
+    def load(conn, loads, **kw):
+        if any(doc["id"] == ids[1] for doc, _ in loads):
             raise RuntimeError("the database refused this one")
-        return real_load(conn, doc, ctx, **kw)
+        return real_load(conn, loads, **kw)
 
-    monkeypatch.setattr(ebok, "load", load)
+    monkeypatch.setattr(ebok, "load_batch", load)
     proc = make_processor(engine, tmp_path / "documents", config=ProcessingConfig(workers=2, batch_size=10))
     report = proc.run_pending()
     assert (report.processed, report.failed) == (3, 1)

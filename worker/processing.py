@@ -469,6 +469,7 @@ class Processor:
                 raise ClaimLost(f"claim on document {lost[0]} was taken over")
             # loads of several processes one after another (analysis stays parallel)
             uow.serialize_loads()
+            loads: list[_Analysed] = []
             for item in items:
                 ctx = item.ctx
                 assert ctx is not None
@@ -476,11 +477,16 @@ class Processor:
                 if ctx.kind in (TEST, CORRESPONDENCE):
                     item.outcome = ctx.kind if ctx.kind == TEST else REJECTED
                 else:
-                    # one signature, one filing: before loading, so that a copy changes nothing
-                    uow.record_signatures(item.doc, ctx, ruleset=self.settings.ruleset, now=now, actor=actor)
-                    fit_to_columns(ctx)
-                    loaded = uow.load(item.doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
-                    item.declaration_id, item.outcome = loaded.declaration_id, loaded.status
+                    loads.append(item)
+            if loads:
+                pairs = [(i.doc, i.ctx) for i in loads]
+                # one signature, one filing: before loading, so that a copy changes nothing
+                uow.record_signatures(pairs, ruleset=self.settings.ruleset, now=now, actor=actor)
+                for i in loads:
+                    fit_to_columns(cast(Context, i.ctx))
+                results = uow.load(pairs, payments=self.payments, ruleset=self.settings.ruleset, now=now, actor=actor)
+                for i, loaded in zip(loads, results, strict=True):
+                    i.declaration_id, i.outcome = loaded.declaration_id, loaded.status
             _checkpoint("loaded")
             uow.mark_all_done([
                 (i.claim, i.ctx.kind, i.outcome, [f.to_dict() for f in i.ctx.findings], _evidence(i.ctx)) for i in items if i.ctx is not None
@@ -502,8 +508,8 @@ class Processor:
         else:
             fit_to_columns(ctx)
             with self.queue.unit_of_work(rollback=True) as uow:
-                uow.record_signatures(doc, ctx, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
-                outcome = uow.load(doc, ctx, payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run").status
+                uow.record_signatures([(doc, ctx)], ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")
+                outcome = uow.load([(doc, ctx)], payments=self.payments, ruleset=self.settings.ruleset, now=self.clock(), actor="dry-run")[0].status
         return {
             "document_id": doc_id,
             "old_outcome": doc.outcome if doc.state == states.DONE else doc.state,

@@ -261,14 +261,16 @@ class UnitOfWork:
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("ebok-load")})
 
-    def record_signatures(self, doc: StoredDocument, ctx: Any, *, ruleset: Any, now: datetime, actor: str) -> None:
-        """The duplicate-signature rule (:mod:`adapters.db.signature_digests`): before the
-        load, so that a copy changes nothing."""
-        signature_digests.apply(self.conn, doc, ctx, ruleset=ruleset, now=now, actor=actor)
+    def record_signatures(self, docs: Sequence[tuple[StoredDocument, Any]], *, ruleset: Any, now: datetime, actor: str) -> None:
+        """The duplicate-signature rule (:mod:`adapters.db.signature_digests`) for the
+        documents ``(doc, ctx)``: before the load, so that a copy changes nothing."""
+        signature_digests.apply_batch(self.conn, docs, ruleset=ruleset, now=now, actor=actor)
 
-    def load(self, doc: StoredDocument, ctx: Any, *, payments: Any, ruleset: Any, now: datetime, actor: str) -> ebok.Loaded:
-        """The eBOK load of the document and its property's reconciliation."""
-        return ebok.load(self.conn, doc, ctx, payments=payments, ruleset=ruleset, now=now, actor=actor)
+    def load(self, docs: Sequence[tuple[StoredDocument, Any]], *, payments: Any, ruleset: Any, now: datetime,
+             actor: str) -> list[ebok.Loaded]:
+        """The eBOK load of the documents ``(doc, ctx)``, in order, and the reconciliation
+        of the properties they touch (:func:`adapters.db.ebok.load_batch`)."""
+        return ebok.load_batch(self.conn, docs, payments=payments, ruleset=ruleset, now=now, actor=actor)
 
     def mark_done(self, claim: Claim, *, kind: str | None, outcome: str | None, findings: list[dict[str, Any]],
                   evidence: dict[str, Any], now: datetime) -> None:

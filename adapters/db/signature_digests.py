@@ -1,8 +1,8 @@
 """One signature, one filing (``spec/signatures.md``): recording the digests of verified
 signature values and refusing the same signature in another document.
 
-:func:`apply` is called once per processed document, inside the transaction that loads
-it, **before** ``ebok.load``:
+:func:`apply_batch` is called for the processed documents of a batch, inside the
+transaction that loads them, **before** ``ebok.load_batch`` (:func:`apply`: one document):
 
 1. The SHA-256 of every cryptographically verified ``ds:SignatureValue`` of the document
    (``SignatureCheck.value_digest``, VALID or INDETERMINATE signatures only) is recorded
@@ -30,11 +30,12 @@ deciding documents with the same signature at the same time; SQLite has one writ
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from adapters.db.ebok import reconcile_property
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document, worker_signature_digest
@@ -78,53 +79,79 @@ def _key(filed_at: datetime | None, document_id: int) -> tuple:
 
 
 def _lock(conn: Connection, digests: list[str]) -> None:
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not digests:
         return
-    for digest in digests:  # sorted: no deadlock between two workers
-        conn.execute(select(func.pg_advisory_xact_lock(int(digest[:15], 16))))
+    # in key order (no deadlock between two workers), one statement for all
+    keys = sorted({int(digest[:15], 16) for digest in digests})
+    conn.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS s"), {"keys": keys}
+    )
 
 
 def apply(conn: Connection, doc: Any, ctx: Any, *, ruleset: Any, now: datetime, actor: str) -> Decision:
     """Record this document's signature digests and apply the duplicate rule (see the
     module docstring). Adds ``DUPLICATE_SIGNATURE`` to ``ctx.findings`` when this
     document is a copy."""
+    return apply_batch(conn, [(doc, ctx)], ruleset=ruleset, now=now, actor=actor)[0]
+
+
+def apply_batch(conn: Connection, docs: Sequence[tuple[Any, Any]], *, ruleset: Any, now: datetime, actor: str) -> list[Decision]:
+    """:func:`apply` for the documents of a batch, before any of them is loaded: their
+    digests recorded and looked up with one statement each. Every copy of a signature is
+    judged against all the documents that carry it, those of the batch included, so the
+    copy that counts is the one filed first whichever of them arrived first."""
     s = worker_signature_digest.c
     w = worker_document.c
-    digests = verified_digests(ctx.signature) if ctx.kind == DECLARATION else []
-    conn.execute(delete(worker_signature_digest).where(s.document_id == doc["id"]))
-    decision = Decision(digests=digests)
-    if not digests:
-        return decision
-    _lock(conn, digests)
-    conn.execute(insert(worker_signature_digest), [{"digest": d, "document_id": doc["id"], "recorded_at": now} for d in digests])
-    others = conn.execute(
-        select(w.id, w.filed_at)
-        .distinct()
-        .join(worker_signature_digest, s.document_id == w.id)
-        .where(s.digest.in_(digests), w.id != doc["id"])
-    ).all()
-    if not others:
-        return decision
-    everyone = [(r.id, r.filed_at) for r in others] + [(doc["id"], doc["filed_at"])]
-    first_id, first_filed = min(everyone, key=lambda e: _key(e[1], e[0]))
-    if first_id != doc["id"]:
-        decision.first_document_id = first_id
-        ctx.add(duplicate_finding(first_id, first_filed))
-        log.warning(
-            "signature already filed in another document",
-            extra={"event": "signature.duplicate", "document_id": doc["id"], "first_document_id": first_id},
-        )
-    dup = duplicate_finding(first_id, first_filed)
-    for other_id, _ in sorted(everyone, key=lambda e: e[0]):
-        if other_id in (doc["id"], first_id):
+    ids = [doc["id"] for doc, _ in docs]
+    decisions = [Decision(digests=verified_digests(ctx.signature) if ctx.kind == DECLARATION else []) for _, ctx in docs]
+    conn.execute(delete(worker_signature_digest).where(s.document_id.in_(ids)))
+    wanted = sorted({digest for decision in decisions for digest in decision.digests})
+    if not wanted:
+        return decisions
+    _lock(conn, wanted)
+    conn.execute(insert(worker_signature_digest), [
+        {"digest": digest, "document_id": doc["id"], "recorded_at": now}
+        for (doc, _), decision in zip(docs, decisions, strict=True) for digest in decision.digests
+    ])
+    # who carries each digest: the documents before this batch, and the batch's own
+    carriers: dict[str, dict[int, datetime | None]] = {}
+    for r in conn.execute(
+        select(s.digest, w.id, w.filed_at).join(worker_document, s.document_id == w.id).where(s.digest.in_(wanted), w.id.not_in(ids))
+    ):
+        carriers.setdefault(r.digest, {})[r.id] = r.filed_at
+    for (doc, _), decision in zip(docs, decisions, strict=True):
+        for digest in decision.digests:
+            carriers.setdefault(digest, {})[doc["id"]] = doc["filed_at"]
+    redecided: set[int] = set()
+    batch = set(ids)
+    for (doc, ctx), decision in zip(docs, decisions, strict=True):
+        everyone: dict[int, datetime | None] = {}
+        for digest in decision.digests:
+            everyone.update(carriers[digest])
+        if len(everyone) < 2:
             continue
-        if _redecide(conn, other_id, first_id, dup, ruleset=ruleset, now=now, actor=actor):
-            decision.redecided_document_ids.append(other_id)
+        first_id, first_filed = min(everyone.items(), key=lambda e: _key(e[1], e[0]))
+        if first_id != doc["id"]:
+            decision.first_document_id = first_id
+            ctx.add(duplicate_finding(first_id, first_filed))
             log.warning(
-                "a later-filed copy re-decided as a duplicate",
-                extra={"event": "signature.duplicate_redecided", "document_id": other_id, "first_document_id": first_id},
+                "signature already filed in another document",
+                extra={"event": "signature.duplicate", "document_id": doc["id"], "first_document_id": first_id},
             )
-    return decision
+        dup = duplicate_finding(first_id, first_filed)
+        for other_id in sorted(everyone):
+            # a copy of this batch gets its finding before it is loaded (above); one
+            # loaded before is decided again, once
+            if other_id in (doc["id"], first_id) or other_id in batch or other_id in redecided:
+                continue
+            if _redecide(conn, other_id, first_id, dup, ruleset=ruleset, now=now, actor=actor):
+                redecided.add(other_id)
+                decision.redecided_document_ids.append(other_id)
+                log.warning(
+                    "a later-filed copy re-decided as a duplicate",
+                    extra={"event": "signature.duplicate_redecided", "document_id": other_id, "first_document_id": first_id},
+                )
+    return decisions
 
 
 def _redecide(conn: Connection, document_id: int, first_id: int, dup: Finding, *, ruleset: Any, now: datetime, actor: str) -> bool:

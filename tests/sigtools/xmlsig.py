@@ -128,6 +128,25 @@ def declaration(person: Person, *, fee: str = "76.00", residents: int = 2, style
 """
 
 
+def declaration_at(person: Person, *, street: str = "Krapkowicka", building: str = "12", purpose: str = "PIERWSZA",
+                   applies: str = "2025-03-03", residents: int = 2, fee: str | None = None, created: str = "2025-03-10",
+                   justification: str = "Zmiana liczby mieszkańców.") -> str:
+    """:func:`declaration` with another address (the same for the declarant and the
+    property), purpose, start date, residents and creation date; a ``KOREKTA`` gets its
+    justification. ``fee``: 38.00 per resident unless given."""
+    doc = declaration(person, fee=fee or f"{38 * residents:.2f}", residents=residents)
+    doc = doc.replace("<adr:Ulica>Krapkowicka</adr:Ulica>\n            <adr:Budynek>12</adr:Budynek>\n          </adr:Adres>\n        </wnio:AdresZamieszkania>",
+                      f"<adr:Ulica>{street}</adr:Ulica>\n            <adr:Budynek>{building}</adr:Budynek>\n          </adr:Adres>\n        </wnio:AdresZamieszkania>")
+    doc = doc.replace("<adr:Ulica>Krapkowicka</adr:Ulica>\n          <adr:Budynek>12</adr:Budynek>",
+                      f"<adr:Ulica>{street}</adr:Ulica>\n          <adr:Budynek>{building}</adr:Budynek>")
+    doc = doc.replace("<wnio:Rodzaj>PIERWSZA</wnio:Rodzaj>", f"<wnio:Rodzaj>{purpose}</wnio:Rodzaj>")
+    doc = doc.replace("<wnio:ObowiazujeOd>2025-03-03</wnio:ObowiazujeOd>", f"<wnio:ObowiazujeOd>{applies}</wnio:ObowiazujeOd>")
+    doc = doc.replace("<meta:Czas>2025-03-10</meta:Czas>", f"<meta:Czas>{created}</meta:Czas>")
+    if purpose == "KOREKTA":
+        doc = doc.replace("</wnio:ObowiazujeOd>", f"</wnio:ObowiazujeOd><wnio:Uzasadnienie>{justification}</wnio:Uzasadnienie>")
+    return doc
+
+
 def ep_signature(person: Person, *, pesel: str | None = None) -> str:
     """The new Profil Zaufany identity (``pz:EPSignature``), names in capitals as the service gives them."""
     return f"""<pz:EPSignature xmlns:pz="http://crd.gov.pl/xml/schematy/podpis_zaufany/">
