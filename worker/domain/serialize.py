@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,13 +27,30 @@ from worker.domain import model
 
 
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
-    if isinstance(value, (Decimal, datetime, date)):
-        return value.isoformat() if not isinstance(value, Decimal) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass (None: not one), looked up once per class."""
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        return names
 
 
 def declaration_to_dict(decl: model.Declaration) -> dict[str, Any]:
@@ -40,33 +58,34 @@ def declaration_to_dict(decl: model.Declaration) -> dict[str, Any]:
     return encoded
 
 
-def _decode(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(args[0], value)
-    if origin is tuple:
-        (inner, _) = typing.get_args(tp)
-        return tuple(_decode(inner, v) for v in value)
-    if tp is Decimal:
-        return Decimal(value)
-    if tp is datetime:
-        return datetime.fromisoformat(value)
-    if tp is date:
-        return date.fromisoformat(value)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        return tp(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value})
-    return value
+def _optional(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else decode(value)
 
 
 @functools.cache
-def _hints(tp: type) -> dict[str, Any]:
-    return typing.get_type_hints(tp)
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """The function that decodes a JSON value into ``tp`` (built once per type)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _decoder(args[0])
+    if origin is tuple:
+        inner = _decoder(typing.get_args(tp)[0])
+        return _optional(lambda value: tuple(inner(v) for v in value))
+    if tp is Decimal:
+        return _optional(Decimal)
+    if tp is datetime:
+        return _optional(datetime.fromisoformat)
+    if tp is date:
+        return _optional(date.fromisoformat)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(tp)]
+        cls = tp
+        return _optional(lambda value: cls(**{name: decode(value[name]) for name, decode in fields if name in value}))
+    return lambda value: value
 
 
 def declaration_from_dict(data: dict[str, Any]) -> model.Declaration:
-    decoded: model.Declaration = _decode(model.Declaration, data)
+    decoded: model.Declaration = _decoder(model.Declaration)(data)
     return decoded
