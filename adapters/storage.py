@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+_KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
 class DocumentStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._resolved_root = self.root.resolve()
 
     @staticmethod
     def digest(raw: bytes) -> str:
@@ -27,6 +31,8 @@ class DocumentStore:
         return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
     def path_of(self, key: str) -> Path:
+        if _KEY.fullmatch(key):  # what key_for gives: nothing to resolve
+            return self._resolved_root / key
         p = (self.root / key).resolve()
         if self.root.resolve() not in p.parents:
             raise ValueError("storage key outside the storage folder")
