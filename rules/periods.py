@@ -143,11 +143,35 @@ def order_declarations(decls: Iterable[PeriodInput]) -> list[PeriodInput]:
             d.applies_from,
             _PURPOSE_RANK.get(d.purpose, 9),
             d.declaration.monthly_fee if isinstance(d.declaration.monthly_fee, Decimal) else ZERO,
-            repr(d.declaration),  # content, not arrival: two different documents never tie here
+            _Content(d.declaration),  # content, not arrival: two different documents never tie here
             d.declaration_id,
         )
 
     return sorted(items, key=key)
+
+
+class _Content:
+    """A declaration compared by its content (its ``repr``), worked out only when the
+    keys before it tie."""
+
+    __slots__ = ("declaration", "_text")
+
+    def __init__(self, declaration: object) -> None:
+        self.declaration = declaration
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = repr(self.declaration)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Content) and (self.declaration is other.declaration or self.text() == other.text())
+
+    def __lt__(self, other: _Content) -> bool:
+        return self.text() < other.text()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _governing(ordered: list[PeriodInput]) -> list[tuple[date, PeriodInput]]:
