@@ -59,11 +59,12 @@ def test_a_document_cut_by_a_lost_connection_is_released_when_the_database_is_ba
             cut.append(True)
             pg.stop("fast")  # every connection is cut while the document is in hand (committed claims kept)
 
-    from worker.config import PaymentsConfig
+    from worker.config import PaymentsConfig, ProcessingConfig
     from worker.processing import Processor
 
-    proc = Processor(engine, DocumentStore(tmp_path / "documents"), pipeline_doubles.settings(), payments=PaymentsConfig("10901014", "4000"),
-                     stages_for=lambda c, m: [parse_then_lose_the_database])
+    # the analysis in this process (workers = 1): the stage that stops the server runs once
+    proc = Processor(engine, DocumentStore(tmp_path / "documents"), pipeline_doubles.settings(), ProcessingConfig(workers=1),
+                     payments=PaymentsConfig("10901014", "4000"), stages_for=lambda c, m: [parse_then_lose_the_database])
     with pytest.raises(Exception):  # noqa: B017  (whatever the driver raises for a lost server)
         proc.run_pending()
     pg.start()

@@ -147,3 +147,33 @@ def test_a_pool_worker_that_dies_leaves_no_document_claimed(engine, tmp_path):
     assert docs[ids[1]].state == states.FAILED and docs[ids[1]].next_attempt_at is not None
     assert {d.state for d in docs.values()} <= {states.DONE, states.FAILED}  # nothing left claimed
     assert count(engine, ebok_declaration, ebok_declaration.c.document_id == ids[1]) == 0
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["pass-pool", "daemon-pool"])
+def test_a_document_that_kills_its_pool_process_costs_its_batchmates_nothing(engine, tmp_path, caplog, shared):
+    """The analyses lost with the dead process are done again, one by one in a process of
+    their own: only the document that kills its process again fails, and the pool goes on
+    for the batches after it."""
+    bodies = [f"<t building='{i}'/>".encode() for i in range(12)]
+    bodies[3] = b"<t building='3'>DIE</t>"
+    ids = store_all(engine, tmp_path, bodies)
+    proc = processing.Processor(engine, DocumentStore(tmp_path / "documents"), double_settings(),
+                                ProcessingConfig(workers=2, batch_size=5, max_attempts=2, retry_initial_s=0), stages_for=_dying_stages)
+    if shared:
+        proc.start_pool()
+    caplog.set_level(logging.DEBUG)
+    try:
+        for _ in range(3):  # the poisonous one until its attempts run out
+            proc.run_pending()
+    finally:
+        proc.close()
+    docs = states_of(engine)
+    assert [docs[i].state for i in ids] == [states.DONE] * 3 + [states.FAILED] + [states.DONE] * 8
+    assert [docs[i].attempts for i in ids] == [1] * 3 + [2] + [1] * 8  # no batchmate paid an attempt
+    assert docs[ids[3]].next_attempt_at is None and docs[ids[3]].last_error.startswith("AnalysisProcessDied")  # parked
+    assert count(engine, ebok_declaration) == 11 and count(engine, worker_audit) == 11
+    died = [r.document_id for r in caplog.records if getattr(r, "event", None) == "processing.analysis_died"]
+    assert died == [ids[3], ids[3]]
+    # every analysis, also after the break, ran in a pool process, never in this one
+    analysed_in = {r.process for r in caplog.records if getattr(r, "event", None) == "document.step"}
+    assert analysed_in and os.getpid() not in analysed_in

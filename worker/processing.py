@@ -27,6 +27,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -121,6 +122,7 @@ class _Analysed:
 class _Batch:
     items: list[_Analysed]
     futures: list[Future | None]
+    pool: ProcessPoolExecutor | None = None  # the pool the analysis was submitted to
 
 
 class Processor:
@@ -152,6 +154,7 @@ class Processor:
         self._alive = False
         self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
         self._shared_pool: ProcessPoolExecutor | None = None
+        self._pass_pool: ProcessPoolExecutor | None = None  # the pool of the pass under way
 
     def pending_ids(self, limit: int | None = None) -> list[int]:
         return self.queue.due_ids(self.clock(), limit)
@@ -274,8 +277,8 @@ class Processor:
         pool while this process loads the one before (two batches in hand at most, so
         memory does not grow with the backlog)."""
         in_hand: deque[_Batch] = deque()
-        with self._pool() as pool:
-            depth = 1 if pool is None else 2
+        with self._pool():
+            depth = 1 if self._pass_pool is None else 2
             try:
                 exhausted = False
                 while True:
@@ -285,7 +288,7 @@ class Processor:
                             exhausted = True
                         else:
                             _checkpoint("claimed")
-                            in_hand.append(self._start(claims, pool))
+                            in_hand.append(self._start(claims))
                     if not in_hand:
                         break
                     batch = in_hand[0]
@@ -318,27 +321,66 @@ class Processor:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    def _new_pool(self, workers: int | None = None) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.config.workers, mp_context=multiprocessing.get_context("fork"),
+            max_workers=workers or self.config.workers, mp_context=multiprocessing.get_context("fork"),
             initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine),
         )
 
     @contextlib.contextmanager
-    def _pool(self) -> Iterator[ProcessPoolExecutor | None]:
-        """The analysis pool of this pass (None: analysis in this process)."""
+    def _pool(self) -> Iterator[None]:
+        """The analysis pool of this pass, as ``self._pass_pool`` (None: analysis in this
+        process)."""
         if self._shared_pool is not None:
-            yield self._shared_pool
-            return
-        if self.config.workers <= 1 or threading.active_count() > 1:
-            # forking a process that runs other threads could copy a lock one of them holds
-            yield None
-            return
-        pool = self._new_pool()
+            self._pass_pool = self._shared_pool
+        elif self.config.workers > 1 and threading.active_count() == 1:
+            # (forking a process that runs other threads could copy a lock one of them holds)
+            self._pass_pool = self._new_pool()
         try:
-            yield pool
+            yield
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool, self._pass_pool = self._pass_pool, None
+            if pool is not None and pool is not self._shared_pool:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _replace_broken_pool(self, broken: ProcessPoolExecutor | None) -> None:
+        """A pool process died: the pool is broken for good (every analysis in it fails).
+        The pass (and the daemon, when it is the shared pool) goes on with a new one."""
+        if broken is None or broken is not self._pass_pool:
+            return  # already replaced
+        with contextlib.suppress(Exception):
+            broken.shutdown(wait=False, cancel_futures=True)
+        fresh = self._new_pool()
+        if broken is self._shared_pool:
+            self._shared_pool = fresh
+        self._pass_pool = fresh
+        log.warning("analysis pool process ended abnormally; pool restarted", extra={"event": "processing.pool_broken"})
+
+    def _isolate(self, items: list[_Analysed]) -> None:
+        """Analyse again, one after another in a pool process of their own, the documents
+        whose analysis was lost when a pool process died: the document that kills its
+        process again is the one that fails (a technical failure, retried later); the
+        others are analysed and loaded as usual, so one such document never costs its
+        batchmates an attempt."""
+        remaining = [(item, raw) for item in items if (raw := self._read(item)) is not None]
+        while remaining:
+            pool = self._new_pool(workers=1)
+            try:
+                futures = [pool.submit(_pool_analyse, item.doc, raw) for item, raw in remaining]
+                pending, remaining = remaining, []
+                for k, ((item, _), future) in enumerate(zip(pending, futures, strict=True)):
+                    try:
+                        result: _Remote = future.result()
+                    except Exception:  # noqa: BLE001 - this one killed its own process
+                        item.error = AnalysisProcessDied("the analysis process ended abnormally while analysing this document")
+                        log.warning("a document ended its analysis process", extra={"event": "processing.analysis_died",
+                                                                                   "document_id": item.doc.id})
+                        remaining = pending[k + 1:]
+                        break
+                    item.error = None
+                    self._take(item, result)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     # one batch
 
@@ -349,9 +391,10 @@ class Processor:
         claims = self.queue.claim([doc_id], self._new_token(), self.clock(), self.LEASE, force=force)
         return (claims[0].token, claims[0].attempt_id) if claims else None
 
-    def _start(self, claims: list[Claim], pool: ProcessPoolExecutor | None) -> _Batch:
+    def _start(self, claims: list[Claim]) -> _Batch:
         """Read the batch's documents and bytes and start their analysis (in the pool, or
         here and now)."""
+        pool = self._pass_pool
         docs = self.queue.documents([c.document_id for c in claims])
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
         futures: list[Future | None] = []
@@ -359,12 +402,17 @@ class Processor:
             raw = self._read(item)
             if raw is None:
                 futures.append(None)
-            elif pool is None or len(items) == 1:
+            elif pool is None:
                 futures.append(None)
                 self._analyse_here(item, raw)
             else:
-                futures.append(pool.submit(_pool_analyse, item.doc, raw))
-        return _Batch(items, futures)
+                try:
+                    futures.append(pool.submit(_pool_analyse, item.doc, raw))
+                except BrokenProcessPool:  # a process of the pool died since the last batch
+                    self._replace_broken_pool(pool)
+                    pool = cast(ProcessPoolExecutor, self._pass_pool)
+                    futures.append(pool.submit(_pool_analyse, item.doc, raw))
+        return _Batch(items, futures, pool)
 
     def _read(self, item: _Analysed) -> bytes | None:
         doc = item.doc
@@ -386,26 +434,20 @@ class Processor:
     def _finish(self, batch: _Batch, actor: str) -> None:
         """Wait for the batch's analysis, then commit it: one transaction for all of it;
         when that fails, each document alone, so one failure never loses the others' work."""
+        lost: list[_Analysed] = []
         for item, future in zip(batch.items, batch.futures, strict=True):
             if future is None:
                 continue
             try:
                 result: _Remote = future.result()
-            except Exception as exc:  # the pool worker died (killed, out of memory): a technical failure
+            except Exception as exc:  # a pool process died (killed, out of memory, a crash): its analyses are lost
                 item.error = exc
-                if self._shared_pool is not None:  # broken for good: the analysis runs here from now on
-                    log.warning("analysis pool broken; analysing in this process", extra={"event": "processing.pool_broken"})
-                    with contextlib.suppress(Exception):
-                        self._shared_pool.shutdown(wait=False, cancel_futures=True)
-                    self._shared_pool = None
+                lost.append(item)
                 continue
-            for record in result.records:
-                logging.getLogger(record.name).handle(record)
-            if result.ctx is not None:
-                item.ctx = dataclasses.replace(result.ctx, settings=self.settings)
-            else:
-                item.error = _AnalysisFailed(result.described.type if result.described else "")
-                item.described, item.error_text = result.described, result.error_text
+            self._take(item, result)
+        if lost:
+            self._replace_broken_pool(batch.pool)
+            self._isolate(lost)
         _checkpoint("analysed")
         ok = [i for i in batch.items if i.error is None]
         if len(ok) > 1:
@@ -426,6 +468,17 @@ class Processor:
                 self._record_failure(item)
             else:
                 self._log_done(item)
+
+    def _take(self, item: _Analysed, result: _Remote) -> None:
+        """What a pool process sent back for ``item``: its log records, then its context or
+        its failure."""
+        for record in result.records:
+            logging.getLogger(record.name).handle(record)
+        if result.ctx is not None:
+            item.ctx = dataclasses.replace(result.ctx, settings=self.settings)
+        else:
+            item.error = _AnalysisFailed(result.described.type if result.described else "")
+            item.described, item.error_text = result.described, result.error_text
 
     def _record_failure(self, item: _Analysed) -> None:
         exc = item.error
@@ -666,6 +719,10 @@ class StorageCorrupted(SafeMessage):
 
 
 class ClaimLost(SafeMessage):
+    pass
+
+
+class AnalysisProcessDied(SafeMessage):
     pass
 
 
