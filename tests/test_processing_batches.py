@@ -177,3 +177,17 @@ def test_a_document_that_kills_its_pool_process_costs_its_batchmates_nothing(eng
     # every analysis, also after the break, ran in a pool process, never in this one
     analysed_in = {r.process for r in caplog.records if getattr(r, "event", None) == "document.step"}
     assert analysed_in and os.getpid() not in analysed_in
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stored_file_that_no_longer_matches_its_digest_fails_alone(engine, tmp_path, workers):
+    ids = store_all(engine, tmp_path, [f"<t building='{i}'/>".encode() for i in range(4)])
+    store = DocumentStore(tmp_path / "documents")
+    key = states_of(engine)[ids[1]].storage_key
+    store.path_of(key).write_bytes(b"<t building='9'/>")  # a bad disk, a botched restore
+    proc = make_processor(engine, tmp_path / "documents", config=ProcessingConfig(workers=workers, batch_size=10, retry_initial_s=60))
+    report = proc.run_pending()
+    assert (report.processed, report.failed) == (3, 1)
+    docs = states_of(engine)
+    assert [docs[i].state for i in ids] == [states.DONE, states.FAILED, states.DONE, states.DONE]
+    assert docs[ids[1]].last_error.startswith("StorageCorrupted") and count(engine, ebok_declaration) == 3

@@ -324,7 +324,7 @@ class Processor:
     def _new_pool(self, workers: int | None = None) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=workers or self.config.workers, mp_context=multiprocessing.get_context("fork"),
-            initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine),
+            initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine, self.store),
         )
 
     @contextlib.contextmanager
@@ -362,13 +362,13 @@ class Processor:
         process again is the one that fails (a technical failure, retried later); the
         others are analysed and loaded as usual, so one such document never costs its
         batchmates an attempt."""
-        remaining = [(item, raw) for item in items if (raw := self._read(item)) is not None]
+        remaining = list(items)
         while remaining:
             pool = self._new_pool(workers=1)
             try:
-                futures = [pool.submit(_pool_analyse, item.doc, raw) for item, raw in remaining]
+                futures = [pool.submit(_pool_analyse, item.doc) for item in remaining]
                 pending, remaining = remaining, []
-                for k, ((item, _), future) in enumerate(zip(pending, futures, strict=True)):
+                for k, (item, future) in enumerate(zip(pending, futures, strict=True)):
                     try:
                         result: _Remote = future.result()
                     except Exception:  # noqa: BLE001 - this one killed its own process
@@ -399,28 +399,23 @@ class Processor:
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
         futures: list[Future | None] = []
         for item in items:
-            raw = self._read(item)
-            if raw is None:
+            if pool is None:
                 futures.append(None)
-            elif pool is None:
-                futures.append(None)
-                self._analyse_here(item, raw)
-            else:
-                try:
-                    futures.append(pool.submit(_pool_analyse, item.doc, raw))
-                except BrokenProcessPool:  # a process of the pool died since the last batch
-                    self._replace_broken_pool(pool)
-                    pool = cast(ProcessPoolExecutor, self._pass_pool)
-                    futures.append(pool.submit(_pool_analyse, item.doc, raw))
+                raw = self._read(item)
+                if raw is not None:
+                    self._analyse_here(item, raw)
+                continue
+            try:  # the pool process reads the document's bytes itself
+                futures.append(pool.submit(_pool_analyse, item.doc))
+            except BrokenProcessPool:  # a process of the pool died since the last batch
+                self._replace_broken_pool(pool)
+                pool = cast(ProcessPoolExecutor, self._pass_pool)
+                futures.append(pool.submit(_pool_analyse, item.doc))
         return _Batch(items, futures, pool)
 
     def _read(self, item: _Analysed) -> bytes | None:
-        doc = item.doc
         try:
-            raw = self.store.get(doc.storage_key)
-            if DocumentStore.digest(raw) != doc.sha256:
-                raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
-            return raw
+            return read_stored(self.store, item.doc)
         except Exception as exc:  # a technical failure: recorded, retried, never a rejection
             item.error = exc
             return None
@@ -648,7 +643,16 @@ class _Records(logging.Handler):
         _POOL.setdefault("records", []).append(record)
 
 
-def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str, Any]], list[Stage]], engine: Any) -> None:
+def read_stored(store: DocumentStore, doc: StoredDocument) -> bytes:
+    """A stored document's bytes, checked against its SHA-256."""
+    raw = store.get(doc.storage_key)
+    if DocumentStore.digest(raw) != doc.sha256:
+        raise StorageCorrupted(f"stored bytes of document {doc.id} do not match their SHA-256")
+    return raw
+
+
+def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str, Any]], list[Stage]], engine: Any,
+               store: DocumentStore) -> None:
     """A pool worker's start (forked): it dies with its parent, never uses the parent's
     database connections, and sends its log records back with each result."""
     with contextlib.suppress(Exception):  # Linux: SIGKILL when the parent dies
@@ -665,12 +669,14 @@ def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(_Records())
-    _POOL.update(settings=settings, stages_for=stages_for)
+    _POOL.update(settings=settings, stages_for=stages_for, store=store)
 
 
-def _pool_analyse(doc: StoredDocument, raw: bytes) -> _Remote:
+def _pool_analyse(doc: StoredDocument) -> _Remote:
+    """Read the document's stored bytes and analyse them (in a pool process)."""
     _POOL["records"] = []
     try:
+        raw = read_stored(_POOL["store"], doc)
         ctx = _analyse_document(doc, raw, _POOL["settings"], _POOL["stages_for"], _step_logger(doc))
         return _Remote(_shippable(ctx), _POOL.pop("records"))
     except Exception as exc:  # a technical failure: described here, recorded by the parent
