@@ -21,7 +21,7 @@ What is written, and the decisions behind it (see also ``docs/decisions.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -222,21 +222,25 @@ def _upsert_payers(conn: Connection, items: list[_Item], payments: PaymentsConfi
             by_key.setdefault(item.payer_key, []).append(item)
     if not by_key:
         return
-    found: dict[tuple[str, str], tuple[int, str | None]] = {}
-    for column in ("pesel", "nip"):
-        values = sorted({v for c, v in by_key if c == column})
-        if values:
-            for r in conn.execute(select(p.id, p[column], p.bank_account).where(p[column].in_(values))):
-                found[(column, r[1])] = (r.id, r.bank_account)
+
+    def find(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str | None]]:
+        out = {}
+        for column in ("pesel", "nip"):
+            values = sorted({v for c, v in keys if c == column})
+            if values:
+                for r in conn.execute(select(p.id, p[column], p.bank_account).where(p[column].in_(values))):
+                    out[(column, r[1])] = (r.id, r.bank_account)
+        return out
+
+    found = find(by_key)
     new = [key for key in by_key if key not in found]
     if new:
-        rows = []
-        for column, value in new:
-            rows.append(dict(created_at=now, pesel=value if column == "pesel" else None, nip=value if column == "nip" else None,
-                             **_payer_values(by_key[(column, value)][0], now)))
-        ids = conn.execute(insert(ebok_payer).returning(p.id, sort_by_parameter_order=True), rows).scalars().all()
-        for key, pid in zip(new, ids, strict=True):
-            found[key] = (pid, None)
+        conn.execute(insert(ebok_payer), [
+            dict(created_at=now, pesel=value if column == "pesel" else None, nip=value if column == "nip" else None,
+                 **_payer_values(by_key[(column, value)][0], now))
+            for column, value in new
+        ])
+        found.update(find(new))
     refreshes, banks = [], []
     for key, group in by_key.items():
         payer_id, bank = found[key]
@@ -279,9 +283,8 @@ def _upsert_properties(conn: Connection, items: list[_Item]) -> None:
     found: dict[str, int] = {r.match_key: r.id for r in conn.execute(select(pr.match_key, pr.id).where(pr.match_key.in_(sorted(by_key))))}
     new = [key for key in by_key if key not in found]
     if new:
-        rows = [dict(match_key=key, **_property_values(by_key[key][0])) for key in new]
-        ids = conn.execute(insert(ebok_property).returning(pr.id, sort_by_parameter_order=True), rows).scalars().all()
-        found.update(zip(new, ids, strict=True))
+        conn.execute(insert(ebok_property), [dict(match_key=key, **_property_values(by_key[key][0])) for key in new])
+        found.update({r.match_key: r.id for r in conn.execute(select(pr.match_key, pr.id).where(pr.match_key.in_(new)))})
     refreshes = []
     for key, group in by_key.items():
         for item in group:
@@ -340,11 +343,12 @@ def _write_declarations(conn: Connection, items: list[_Item], now: datetime) -> 
             item.declaration_id, item.old_property = found.id, found.property_id
             updates.append({"b_id": found.id, **row})
     if new:
-        ids = conn.execute(
-            insert(ebok_declaration).returning(d.id, sort_by_parameter_order=True), [row for _, row in new]
-        ).scalars().all()
-        for (item, _), decl_id in zip(new, ids, strict=True):
-            item.declaration_id = decl_id
+        conn.execute(insert(ebok_declaration), [row for _, row in new])
+        ids = {r.document_id: r.id for r in conn.execute(
+            select(d.id, d.document_id).where(d.document_id.in_([item.doc["id"] for item, _ in new]))
+        )}
+        for item, _ in new:
+            item.declaration_id = ids[item.doc["id"]]
     if updates:
         conn.execute(update(ebok_declaration).where(d.id == bindparam("b_id")), updates)
     conn.execute(
