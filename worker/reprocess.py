@@ -75,11 +75,9 @@ def select_documents(app: App, sel: Selection) -> list[int]:
         else:
             raise UsageError(f"--status: nieznany status {sel.status}")
     with app.engine.connect() as conn:
-        rows = documents.select_for_reprocessing(conn, ids=None if named is None else sorted(named), failed=failed, kind=kind,
-                                                 declaration_status=status, channel=sel.channel, since=sel.since, until=sel.until)
-    if sel.code:
-        rows = [r for r in rows if any(f.get("code") == sel.code for f in (r[1] or []))]
-    return [doc_id for doc_id, _ in rows]
+        return documents.select_for_reprocessing(conn, ids=None if named is None else sorted(named), failed=failed, kind=kind,
+                                                 declaration_status=status, channel=sel.channel, since=sel.since, until=sel.until,
+                                                 code=sel.code)
 
 
 def _current(app: App, doc_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select
+from sqlalchemy import Connection, Engine, RowMapping, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.db.reports import received_between
@@ -41,11 +41,13 @@ def documents_of_declarations(conn: Connection, declaration_ids: Iterable[int]) 
 def select_for_reprocessing(
     conn: Connection, *, ids: Sequence[int] | None = None, failed: bool = False, kind: str | None = None,
     declaration_status: str | None = None, channel: str | None = None, since: date | None = None, until: date | None = None,
-) -> list[tuple[int, list[dict[str, Any]] | None]]:
-    """(document id, findings) of the documents matching every given filter, not being
-    processed right now, in id order."""
+    code: str | None = None,
+) -> list[int]:
+    """The ids of the documents matching every given filter (``code``: a finding with
+    that code), not being processed right now, in id order. Only the ids are kept: the
+    selection of a whole archive stays small."""
     d = worker_document.c
-    q = select(d.id, d.findings).outerjoin(ebok_declaration, ebok_declaration.c.document_id == d.id)
+    q = select(d.id, d.findings if code else literal(None)).outerjoin(ebok_declaration, ebok_declaration.c.document_id == d.id)
     if ids is not None:
         q = q.where(d.id.in_(sorted(ids)))
     if failed:
@@ -61,7 +63,10 @@ def select_for_reprocessing(
     if window is not None:
         q = q.where(window)
     q = q.where(d.state != states.PROCESSING).order_by(d.id)
-    return [(r.id, r.findings) for r in conn.execute(q).all()]
+    rows = conn.execute(q.execution_options(yield_per=1000))
+    if not code:
+        return [r[0] for r in rows]
+    return [r[0] for r in rows if any(f.get("code") == code for f in (r[1] or []))]
 
 
 def outcomes(conn: Connection, document_ids: Iterable[int]) -> dict[int, DocumentOutcome]:
