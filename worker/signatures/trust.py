@@ -36,6 +36,7 @@ only the CRLs' signatures, which do not, are verified once per CRL and issuer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -87,8 +88,13 @@ QUALIFIED_POLICIES = frozenset({"0.4.0.194112.1.0", "0.4.0.194112.1.2"})
 _CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 
 
+@functools.lru_cache(maxsize=1024)
 def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 fingerprint of a certificate, lowercase hex (as stored in the evidence)."""
+    """SHA-256 fingerprint of a certificate, lowercase hex (as stored in the evidence).
+
+    Remembered: the same few certificates (the seal, the intermediates) are fingerprinted
+    several times per document, and a certificate compares and hashes by its DER bytes,
+    which is cheaper than the digest."""
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
