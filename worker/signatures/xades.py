@@ -34,6 +34,7 @@ covered by the ``URI=""`` reference, re-parsed from its canonical bytes, and the
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from base64 import b64decode
@@ -47,6 +48,7 @@ from lxml import etree
 from signxml import SignatureMethod, VerifyResult
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
+from signxml.util import add_pem_header
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
@@ -256,6 +258,15 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _keyinfo_certificate(text: Any) -> x509.Certificate:
+    """``X509Certificate`` text loaded exactly as signxml loads it (PEM armour added, the
+    base64 re-wrapped by ``textwrap``, which costs more than the rest of the check of the
+    certificate digests), remembered by the text: almost every document carries the same
+    Profil Zaufany seal and intermediates. Failures are not remembered (raised again)."""
+    return x509.load_pem_x509_certificate(add_pem_header(text))
+
+
 class _Verifier(XAdESVerifier):
     """signxml's XAdES verifier, bound to one signature of the document, with the
     ``URI=""`` reference and the transform allow-list handled here (see module doc)."""
@@ -314,6 +325,29 @@ class _Verifier(XAdESVerifier):
         result = super()._verify_reference(reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used)
         self.references.append(ReferenceInfo(uri, reference.get("Type"), algorithms, target))
         return result
+
+    def _verify_cert_digests(self, verify_result):  # noqa: D401 - signxml hook
+        # signxml 5.2.0's XAdESVerifier._verify_cert_digests, the certificates loaded
+        # through _keyinfo_certificate instead of load_pem_x509_certificate(add_pem_header(…))
+        certs = []
+        for x509_data in self._findall(verify_result.signature_xml, "ds:KeyInfo/ds:X509Data"):
+            for cert in self._findall(x509_data, "X509Certificate"):
+                certs.append(_keyinfo_certificate(cert.text))
+        signing_cert = self._find_signing_cert(verify_result, certs)
+        if signing_cert is not None:
+            self._add_cert_if_missing(certs, signing_cert)
+
+        signed_signature_props = self._find(verify_result.signed_xml, "xades:SignedSignatureProperties")
+        signing_cert_node = self._find(signed_signature_props, "xades:SigningCertificate", require=False)
+        signing_cert_v2_node = self._find(signed_signature_props, "xades:SigningCertificateV2", require=False)
+        if signing_cert_node is None and signing_cert_v2_node is None:
+            raise InvalidInput("Expected to find XML element xades:SigningCertificate or xades:SigningCertificateV2")
+        if signing_cert_node is not None and signing_cert_v2_node is not None:
+            raise InvalidInput("Expected to find exactly one of xades:SigningCertificate or xades:SigningCertificateV2")
+        if signing_cert_node is not None:
+            self._verify_cert_digest(signing_cert_node, certs=certs, signing_cert=signing_cert)
+        elif signing_cert_v2_node is not None:
+            self._verify_cert_digest(signing_cert_v2_node, certs=certs, signing_cert=signing_cert)
 
 
 def verify_crypto(
