@@ -271,13 +271,21 @@ class _Verifier(XAdESVerifier):
     """signxml's XAdES verifier, bound to one signature of the document, with the
     ``URI=""`` reference and the transform allow-list handled here (see module doc)."""
 
-    def __init__(self, signature_index: int, allow_base64: bool) -> None:
+    def __init__(self, signature_index: int, allow_base64: bool, parsed: Any = None) -> None:
         super().__init__()
         self._signature_index = signature_index
         self._allow_base64 = allow_base64
+        self._parsed = parsed
         self.references: list[ReferenceInfo] = []
         self.document_content: bytes | None = None
         self.document_root: Any = None
+
+    def get_root(self, data):  # noqa: D401 - signxml hook
+        # the document already parsed safely from exactly these bytes: only read here
+        # (the references work on copies), so it need not be parsed again
+        if self._parsed is not None:
+            return self._parsed
+        return super().get_root(data)
 
     def _get_signature(self, root):  # noqa: D401 - signxml hook
         signatures = signature_elements(root)
@@ -357,6 +365,7 @@ def verify_crypto(
     *,
     allow_sha1: bool = False,
     allow_base64: bool = False,
+    parsed: Any = None,
 ) -> CryptoResult:
     """Verify signature number ``signature_index`` of ``raw`` cryptographically with
     ``signing_cert``: signature value, every reference digest, the XAdES signing-certificate
@@ -365,6 +374,10 @@ def verify_crypto(
     ``allow_sha1`` admits RSA-SHA1 / SHA-1 digests (never for declarations; only to
     examine old reference vectors). ``allow_base64`` admits the base64 transform on
     ``#id`` references (enveloping signatures; not a shape ePUAP declarations take).
+    ``parsed``: the root element of ``raw`` already parsed by a safe parser
+    (:func:`worker.signatures.xmlparse.parse_untrusted` or
+    :func:`worker.forms.safe_xml.parse_untrusted`), used instead of parsing ``raw``
+    again; it is only read, never changed.
     """
     methods = frozenset(m for m in SignatureMethod if allow_sha1 or "SHA1" not in m.name)
     digests = frozenset(d for d in DigestAlgorithm if allow_sha1 or "SHA1" not in d.name)
@@ -376,7 +389,7 @@ def verify_crypto(
         # the validity period is checked by the path validation at the signing time
         verification_time=before + (after - before) / 2,
     )
-    verifier = _Verifier(signature_index, allow_base64)
+    verifier = _Verifier(signature_index, allow_base64, parsed)
     try:
         results = verifier.verify(raw, x509_cert=signing_cert, expect_config=config, parser=safe_parser())
     except CryptoFailure:
