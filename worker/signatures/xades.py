@@ -334,6 +334,14 @@ class _Verifier(XAdESVerifier):
         self.references.append(ReferenceInfo(uri, reference.get("Type"), algorithms, target))
         return result
 
+    def _check_cert_validity(self, cert, cert_source):  # noqa: D401 - signxml hook
+        # signxml's check, without formatting the certificate's description (its subject
+        # as text) when there is nothing to report: signxml raises exactly when the
+        # verification time lies outside the validity period
+        at = self._get_cert_verification_time()
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            super()._check_cert_validity(cert, cert_source)
+
     def _verify_cert_digests(self, verify_result):  # noqa: D401 - signxml hook
         # signxml 5.2.0's XAdESVerifier._verify_cert_digests, the certificates loaded
         # through _keyinfo_certificate instead of load_pem_x509_certificate(add_pem_header(…))
