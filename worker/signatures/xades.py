@@ -34,6 +34,7 @@ covered by the ``URI=""`` reference, re-parsed from its canonical bytes, and the
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import re
@@ -231,8 +232,9 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     if not (enveloped or xpath):
         raise CryptoFailure(FORMAT, "the document reference does not exclude the signature")
 
-    # work on a copy of the whole document (with the processing instructions around the root)
-    doc = etree.fromstring(etree.tostring(doc_root.getroottree()), parser=safe_parser())
+    # work on a copy of the whole document (with the processing instructions around the root;
+    # a deep copy of the tree, which is what serialising and parsing it again gave, cheaper)
+    doc = copy.deepcopy(doc_root.getroottree()).getroot()
     signatures = signature_elements(doc)
     if signature_index >= len(signatures):
         raise CryptoFailure(FORMAT, "signature not found")
