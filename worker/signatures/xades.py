@@ -46,7 +46,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
-from signxml import SignatureMethod, VerifyResult
+from signxml import SignatureConstructionMethod, SignatureMethod, VerifyResult
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
 from signxml.util import add_pem_header
@@ -332,9 +332,40 @@ class _Verifier(XAdESVerifier):
             target = KEY_INFO
         else:
             target = OTHER
-        result = super()._verify_reference(reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used)
+        result = self._verify_id_reference(reference, index, root, target_el, signature, signature_key_used)
         self.references.append(ReferenceInfo(uri, reference.get("Type"), algorithms, target))
         return result
+
+    def _verify_id_reference(self, reference, index, root, target_el, signature, signature_key_used):
+        """signxml 5.2.0's ``XMLVerifier._verify_reference`` for a ``#id`` reference whose
+        target ``target_el`` (in ``root``) is already resolved. One difference: signxml
+        works on a copy of the whole document, serialised and parsed again, because an
+        enveloped-signature transform removes the signature from it; here the copy is made
+        only for such a transform. Nothing else changes the tree: the payload itself is
+        serialised and parsed again before it is canonicalised (``_apply_transforms``)."""
+        transforms = self._find(reference, "Transforms", require=False)
+        algorithms = [] if transforms is None else [t.get("Algorithm") for t in self._findall(transforms, "Transform")]
+        if SignatureConstructionMethod.enveloped.value in algorithms:
+            copied_root = self._fromstring(self._tostring(root))
+            signature_ref = self._get_signature(copied_root)
+            payload = self._resolve_reference(copied_root, reference)
+        else:
+            signature_ref = self._get_signature(root)
+            payload = target_el
+        digest_alg = DigestAlgorithm(self._find(reference, "DigestMethod").get("Algorithm"))
+        digest_value = self._find(reference, "DigestValue")
+        payload_c14n = self._apply_transforms(payload, transforms_node=transforms, signature=signature_ref)
+        self.check_digest_alg_expected(digest_alg)
+        if b64decode(digest_value.text) != self._get_digest(payload_c14n, digest_alg):
+            raise InvalidDigest(f"Digest mismatch for reference {index} ({reference.get('URI')})")
+        # only the canonicalised payload is returned, parsed again (no unsigned data)
+        try:
+            payload_c14n_xml = self._fromstring(payload_c14n)
+        except etree.XMLSyntaxError:
+            payload_c14n_xml = None
+        key = signature_key_used
+        pem = key if isinstance(key, bytes) else key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        return VerifyResult(payload_c14n, payload_c14n_xml, signature, signature_key=pem)
 
     def _check_cert_validity(self, cert, cert_source):  # noqa: D401 - signxml hook
         # signxml's check, without formatting the certificate's description (its subject
