@@ -134,10 +134,23 @@ def keyinfo_certificates(signature: Any) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for el in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS):
         try:
-            certs.append(x509.load_der_x509_certificate(b64decode("".join((el.text or "").split()))))
+            certs.append(_der_certificate("".join((el.text or "").split())))
         except (ValueError, TypeError) as exc:
             raise CryptoFailure(FORMAT, "undecodable X509Certificate in KeyInfo") from exc
     return certs
+
+
+@functools.lru_cache(maxsize=256)
+def _der_certificate(b64: str) -> x509.Certificate:
+    """A certificate from its base64 DER, remembered (failures are raised again)."""
+    return x509.load_der_x509_certificate(b64decode(b64))
+
+
+@functools.lru_cache(maxsize=256)
+def _cert_digest(cert: x509.Certificate, algorithm_uri: str) -> bytes:
+    """The digest of ``cert`` with the XML-DSig digest algorithm ``algorithm_uri``,
+    remembered (ValueError for an unknown algorithm, raised again)."""
+    return cert.fingerprint(_hash_for(algorithm_uri))
 
 
 def pick_signing_certificate(signature: Any, certs: list[x509.Certificate]) -> x509.Certificate | None:
@@ -156,13 +169,14 @@ def pick_signing_certificate(signature: Any, certs: list[x509.Certificate]) -> x
         value = cert_digest.find("ds:DigestValue", namespaces=_NS)
         if method is None or value is None:
             continue
+        uri = method.get("Algorithm", "")
         try:
-            algo = _hash_for(method.get("Algorithm", ""))
+            _hash_for(uri)
             wanted = b64decode("".join((value.text or "").split()))
         except (ValueError, TypeError):
             continue
         for cert in certs:
-            if cert.fingerprint(algo) == wanted:
+            if _cert_digest(cert, uri) == wanted:
                 return cert
         break
     return certs[0]
