@@ -52,6 +52,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 from signxml.util import add_pem_header
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
+from worker.signatures.trust import fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
 
 logger = logging.getLogger(__name__)
@@ -140,16 +141,30 @@ def keyinfo_certificates(signature: Any) -> list[x509.Certificate]:
     return certs
 
 
-@functools.lru_cache(maxsize=256)
+# certificate texts longer than this (real ones are a few thousand characters) are
+# loaded without being remembered, so a hostile document cannot make the caches hold
+# large objects
+_CACHED_CERTIFICATE_TEXT = 16 * 1024
+
+
 def _der_certificate(b64: str) -> x509.Certificate:
-    """A certificate from its base64 DER, remembered (failures are raised again)."""
+    """A certificate from its base64 DER, remembered when of ordinary size (failures
+    are raised again)."""
+    if len(b64) <= _CACHED_CERTIFICATE_TEXT:
+        return _cached_der_certificate(b64)
     return x509.load_der_x509_certificate(b64decode(b64))
 
 
 @functools.lru_cache(maxsize=256)
+def _cached_der_certificate(b64: str) -> x509.Certificate:
+    return x509.load_der_x509_certificate(b64decode(b64))
+
+
 def _cert_digest(cert: x509.Certificate, algorithm_uri: str) -> bytes:
-    """The digest of ``cert`` with the XML-DSig digest algorithm ``algorithm_uri``,
-    remembered (ValueError for an unknown algorithm, raised again)."""
+    """The digest of ``cert`` with the XML-DSig digest algorithm ``algorithm_uri``
+    (the remembered fingerprint for SHA-256; ValueError for an unknown algorithm)."""
+    if algorithm_uri == DigestAlgorithm.SHA256.value:
+        return bytes.fromhex(fingerprint(cert))
     return cert.fingerprint(_hash_for(algorithm_uri))
 
 
@@ -274,12 +289,19 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     )
 
 
-@functools.lru_cache(maxsize=256)
 def _keyinfo_certificate(text: Any) -> x509.Certificate:
     """``X509Certificate`` text loaded exactly as signxml loads it (PEM armour added, the
     base64 re-wrapped by ``textwrap``, which costs more than the rest of the check of the
-    certificate digests), remembered by the text: almost every document carries the same
-    Profil Zaufany seal and intermediates. Failures are not remembered (raised again)."""
+    certificate digests), remembered by the text when of ordinary size: almost every
+    document carries the same Profil Zaufany seal and intermediates. Failures are not
+    remembered (raised again)."""
+    if isinstance(text, str) and len(text) <= _CACHED_CERTIFICATE_TEXT:
+        return _cached_keyinfo_certificate(text)
+    return x509.load_pem_x509_certificate(add_pem_header(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_keyinfo_certificate(text: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(add_pem_header(text))
 
 
