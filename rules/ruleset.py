@@ -40,6 +40,7 @@ Decimal('41.23')
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -67,8 +68,10 @@ class RuleSetError(ValueError):
 
 # --------------------------------------------------------------------------- name folding
 
+@functools.lru_cache(maxsize=4096)
 def fold_name(name: str) -> str:
-    """Fold a gmina name for matching (:func:`worker.domain.text.fold`).
+    """Fold a gmina name for matching (:func:`worker.domain.text.fold`); remembered, as
+    every document folds the rule set's gmina names again.
 
     >>> fold_name("Kedzierzyn-Kozle") == fold_name("Kędzierzyn-Koźle")
     True

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from lxml import etree
 
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, TestPKI
@@ -14,7 +15,7 @@ from worker.domain.findings import ACCEPTED, NEEDS_REVIEW, REJECTED
 from worker.domain.model import EPUAP, INSTITUTION
 from worker.forms import stages as forms
 from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, run_stages
-from worker.signatures import TrustConfig
+from worker.signatures import TrustConfig, verify_document
 from worker.signatures import stages as signatures
 
 BEFORE_MAPPING = [forms.parse, forms.identify, signatures.verify_signature, forms.validate, forms.map_declaration]
@@ -37,6 +38,27 @@ def test_valid_profile_signature_by_the_declarant(pki: TestPKI, trust: TrustConf
     assert ctx.signature.signer_role == signatures.DECLARANT
     assert ctx.signature.evidence["signer_role"] == signatures.DECLARANT
     assert ctx.declaration.declarant.pesel == ALICJA.pesel
+
+
+def test_the_parse_stage_tree_is_reused_unchanged(pki: TestPKI, trust: TrustConfig) -> None:
+    """verify_signature reads the parse stage's tree of the bytes instead of parsing them
+    again: the tree is left as parsed and the outcome is that of verifying the bytes alone."""
+    raw = sign_many(
+        declaration(ALICJA),
+        [
+            (pz_signature(pki.seal, SIGNED_AT, ep_signature(BOGDAN)), pki.seal, None),
+            (pz_signature(pki.seal, SIGNED_AT, ep_signature(ALICJA)), pki.seal, None),
+        ],
+    )
+    ctx = run_stages(context(raw, trust), [forms.parse, forms.identify])
+    parsed = ctx.root
+    before = etree.tostring(parsed.getroottree())
+    run_stages(ctx, [signatures.verify_signature])
+    assert ctx.root is parsed and etree.tostring(parsed.getroottree()) == before
+    alone = verify_document(raw, trust, filed_at=FILED_AT)
+    assert (ctx.signature.status, ctx.signature.evidence) == (alone.status, alone.evidence)
+    assert ctx.signed_root is not None and ctx.signed_root.getroottree().getroot() is not parsed
+    assert etree.tostring(ctx.signed_root) == etree.tostring(alone.signed_root)
 
 
 def test_signer_not_declarant(pki: TestPKI, trust: TrustConfig) -> None:

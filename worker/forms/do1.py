@@ -56,18 +56,23 @@ class _Reader:
 
     def __init__(self, namespace: str) -> None:
         self.w = namespace
+        self._namespaces = {"": namespace, "str": NS_STR, "oso": NS_OSO, "inst": NS_INST, "adr": NS_ADR, "meta": NS_META}
+        self._tags: dict[str, str] = {}
 
     def q(self, step: str) -> str:
-        prefix, _, name = step.rpartition(":")
-        ns = {"": self.w, "str": NS_STR, "oso": NS_OSO, "inst": NS_INST, "adr": NS_ADR, "meta": NS_META}[prefix]
-        return f"{{{ns}}}{name}"
+        tag = self._tags.get(step)
+        if tag is None:
+            prefix, _, name = step.rpartition(":")
+            tag = self._tags[step] = f"{{{self._namespaces[prefix]}}}{name}"
+        return tag
 
     def child(self, elem: Any, *steps: str) -> Any:
         node = elem
         for step in steps:
             if node is None:
                 return None
-            node = node.find(self.q(step))
+            # the first child element of that name (what ``find`` gives, without its path parsing)
+            node = next(node.iterchildren(self.q(step)), None)
         return node
 
     def children(self, elem: Any, step: str) -> list[Any]:

@@ -1,8 +1,10 @@
 """Pipeline stages of signature verification (ePUAP channel).
 
 * ``verify_signature`` runs after ``parse``/``identify`` and before ``validate`` /
-  ``map_declaration``. It verifies ``ctx.raw`` (the bytes as received, never the parsed
-  tree) with ``ctx.settings.trust`` and the filing time ``ctx.filed_at``, sets
+  ``map_declaration``. It verifies ``ctx.raw`` (the bytes as received, never a tree
+  changed or serialised again; the ``parse`` stage's tree of exactly those bytes,
+  ``ctx.root``, is reused read-only instead of parsing them once more) with
+  ``ctx.settings.trust`` and the filing time ``ctx.filed_at``, sets
   ``ctx.signature`` and, when the signed content is cryptographically verified (VALID or
   INDETERMINATE), ``ctx.signed_root``, which ``ctx.content_root`` then returns: the
   declaration is read from it only.
@@ -40,7 +42,7 @@ def verify_signature(ctx: Context) -> None:
     trust = ctx.settings.trust
     if trust is None:
         raise RuntimeError("verify_signature needs ProcessingSettings.trust (the [signatures] configuration)")
-    result = verify_document(ctx.raw, trust, filed_at=ctx.filed_at)
+    result = verify_document(ctx.raw, trust, filed_at=ctx.filed_at, parsed=ctx.root)
     ctx.signature = result
     if result.status in (VALID, INDETERMINATE):
         ctx.signed_root = result.signed_root

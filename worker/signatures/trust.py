@@ -46,7 +46,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -87,9 +86,26 @@ QUALIFIED_POLICIES = frozenset({"0.4.0.194112.1.0", "0.4.0.194112.1.2"})
 _CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 
 
+# fingerprints remembered: the same few certificates (the seal, the intermediates) are
+# fingerprinted several times per document, and a certificate compares and hashes by its
+# DER bytes, which is cheaper than the digest. At most this many, and only certificates
+# of ordinary size (anything larger in a hostile document is never kept).
+_FINGERPRINTS: dict[x509.Certificate, str] = {}
+_FINGERPRINTS_MAX = 1024
+_FINGERPRINT_MAX_DER = 16 * 1024
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 fingerprint of a certificate, lowercase hex (as stored in the evidence)."""
-    return cert.fingerprint(hashes.SHA256()).hex()
+    fp = _FINGERPRINTS.get(cert)
+    if fp is None:
+        der = cert.public_bytes(Encoding.DER)
+        fp = hashlib.sha256(der).hexdigest()
+        if len(der) <= _FINGERPRINT_MAX_DER:
+            if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+                _FINGERPRINTS.clear()
+            _FINGERPRINTS[cert] = fp
+    return fp
 
 
 def _load_certificates(data: bytes, origin: str) -> list[x509.Certificate]:

@@ -330,7 +330,7 @@ def _check_one(
         return fail(NONE, "no_certificate", "no X509Certificate in KeyInfo")
     fps = (fingerprint(leaf),)
     try:
-        crypto = xades.verify_crypto(raw, index, leaf)
+        crypto = xades.verify_crypto(raw, index, leaf, parsed=root)
     except xades.CryptoFailure as exc:
         return fail(claimed, exc.category, exc.reason, certificates=fps)
     if crypto.signed_properties is None or crypto.document_root is None:
@@ -440,23 +440,36 @@ def _result_without_signature(code: str, category: str, reason: str, signatures:
 
 
 def verify_document(
-    raw: bytes, trust: TrustConfig, *, filed_at: datetime | None = None, now: datetime | None = None
+    raw: bytes,
+    trust: TrustConfig,
+    *,
+    filed_at: datetime | None = None,
+    now: datetime | None = None,
+    parsed: Any = None,
 ) -> SignatureResult:
     """Verify every signature of an ePUAP document (the raw bytes as received).
 
     ``filed_at`` is the filing time (ePUAP ``dataNadania``): the proof that the signature
     existed then, and the validation time; without it the time of the check is used
     (``now``, default the current time). Never raises for bad input.
+
+    ``parsed`` is the root element of exactly ``raw`` when it was already parsed by
+    :func:`worker.forms.safe_xml.parse_untrusted` (the ``parse`` stage's ``ctx.root``):
+    then ``raw`` is not parsed again. The tree is only read; what the declaration is
+    read from is still the canonical content of the verified reference, parsed anew.
     """
     if filed_at is None:
         poe, poe_source = (now or datetime.now(UTC)).astimezone(UTC), TIME_CHECK
     else:
         poe_source = TIME_FILING  # a filing time without a zone is Polish local time, like an xs:dateTime without one
         poe = (filed_at if filed_at.tzinfo is not None else filed_at.replace(tzinfo=idn.WARSAW)).astimezone(UTC)
-    try:
-        root = parse_untrusted(raw)
-    except UnsafeXML as exc:
-        return _log(_result_without_signature(SIGNATURE_INVALID, "unreadable", f"document not readable: {exc}"))
+    if parsed is not None:
+        root = parsed
+    else:
+        try:
+            root = parse_untrusted(raw)
+        except UnsafeXML as exc:
+            return _log(_result_without_signature(SIGNATURE_INVALID, "unreadable", f"document not readable: {exc}"))
     all_signatures = xades.signature_elements(root)
     if not all_signatures:
         return _log(_result_without_signature(SIGNATURE_MISSING, "missing", "no ds:Signature in the document"))

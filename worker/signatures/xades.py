@@ -34,6 +34,8 @@ covered by the ``URI=""`` reference, re-parsed from its canonical bytes, and the
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import re
 from base64 import b64decode
@@ -44,11 +46,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
-from signxml import SignatureMethod, VerifyResult
+from signxml import SignatureConstructionMethod, SignatureMethod, VerifyResult
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
+from signxml.util import add_pem_header
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
+from worker.signatures.trust import fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
 
 logger = logging.getLogger(__name__)
@@ -131,10 +135,37 @@ def keyinfo_certificates(signature: Any) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for el in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS):
         try:
-            certs.append(x509.load_der_x509_certificate(b64decode("".join((el.text or "").split()))))
+            certs.append(_der_certificate("".join((el.text or "").split())))
         except (ValueError, TypeError) as exc:
             raise CryptoFailure(FORMAT, "undecodable X509Certificate in KeyInfo") from exc
     return certs
+
+
+# certificate texts longer than this (real ones are a few thousand characters) are
+# loaded without being remembered, so a hostile document cannot make the caches hold
+# large objects
+_CACHED_CERTIFICATE_TEXT = 16 * 1024
+
+
+def _der_certificate(b64: str) -> x509.Certificate:
+    """A certificate from its base64 DER, remembered when of ordinary size (failures
+    are raised again)."""
+    if len(b64) <= _CACHED_CERTIFICATE_TEXT:
+        return _cached_der_certificate(b64)
+    return x509.load_der_x509_certificate(b64decode(b64))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_der_certificate(b64: str) -> x509.Certificate:
+    return x509.load_der_x509_certificate(b64decode(b64))
+
+
+def _cert_digest(cert: x509.Certificate, algorithm_uri: str) -> bytes:
+    """The digest of ``cert`` with the XML-DSig digest algorithm ``algorithm_uri``
+    (the remembered fingerprint for SHA-256; ValueError for an unknown algorithm)."""
+    if algorithm_uri == DigestAlgorithm.SHA256.value:
+        return bytes.fromhex(fingerprint(cert))
+    return cert.fingerprint(_hash_for(algorithm_uri))
 
 
 def pick_signing_certificate(signature: Any, certs: list[x509.Certificate]) -> x509.Certificate | None:
@@ -153,13 +184,14 @@ def pick_signing_certificate(signature: Any, certs: list[x509.Certificate]) -> x
         value = cert_digest.find("ds:DigestValue", namespaces=_NS)
         if method is None or value is None:
             continue
+        uri = method.get("Algorithm", "")
         try:
-            algo = _hash_for(method.get("Algorithm", ""))
+            _hash_for(uri)
             wanted = b64decode("".join((value.text or "").split()))
         except (ValueError, TypeError):
             continue
         for cert in certs:
-            if cert.fingerprint(algo) == wanted:
+            if _cert_digest(cert, uri) == wanted:
                 return cert
         break
     return certs[0]
@@ -229,8 +261,9 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     if not (enveloped or xpath):
         raise CryptoFailure(FORMAT, "the document reference does not exclude the signature")
 
-    # work on a copy of the whole document (with the processing instructions around the root)
-    doc = etree.fromstring(etree.tostring(doc_root.getroottree()), parser=safe_parser())
+    # work on a copy of the whole document (with the processing instructions around the root;
+    # a deep copy of the tree, which is what serialising and parsing it again gave, cheaper)
+    doc = copy.deepcopy(doc_root.getroottree()).getroot()
     signatures = signature_elements(doc)
     if signature_index >= len(signatures):
         raise CryptoFailure(FORMAT, "signature not found")
@@ -256,17 +289,41 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
     )
 
 
+def _keyinfo_certificate(text: Any) -> x509.Certificate:
+    """``X509Certificate`` text loaded exactly as signxml loads it (PEM armour added, the
+    base64 re-wrapped by ``textwrap``, which costs more than the rest of the check of the
+    certificate digests), remembered by the text when of ordinary size: almost every
+    document carries the same Profil Zaufany seal and intermediates. Failures are not
+    remembered (raised again)."""
+    if isinstance(text, str) and len(text) <= _CACHED_CERTIFICATE_TEXT:
+        return _cached_keyinfo_certificate(text)
+    return x509.load_pem_x509_certificate(add_pem_header(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_keyinfo_certificate(text: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(add_pem_header(text))
+
+
 class _Verifier(XAdESVerifier):
     """signxml's XAdES verifier, bound to one signature of the document, with the
     ``URI=""`` reference and the transform allow-list handled here (see module doc)."""
 
-    def __init__(self, signature_index: int, allow_base64: bool) -> None:
+    def __init__(self, signature_index: int, allow_base64: bool, parsed: Any = None) -> None:
         super().__init__()
         self._signature_index = signature_index
         self._allow_base64 = allow_base64
+        self._parsed = parsed
         self.references: list[ReferenceInfo] = []
         self.document_content: bytes | None = None
         self.document_root: Any = None
+
+    def get_root(self, data):  # noqa: D401 - signxml hook
+        # the document already parsed safely from exactly these bytes: only read here
+        # (the references work on copies), so it need not be parsed again
+        if self._parsed is not None:
+            return self._parsed
+        return super().get_root(data)
 
     def _get_signature(self, root):  # noqa: D401 - signxml hook
         signatures = signature_elements(root)
@@ -311,9 +368,71 @@ class _Verifier(XAdESVerifier):
             target = KEY_INFO
         else:
             target = OTHER
-        result = super()._verify_reference(reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used)
+        result = self._verify_id_reference(reference, index, root, target_el, signature, signature_key_used)
         self.references.append(ReferenceInfo(uri, reference.get("Type"), algorithms, target))
         return result
+
+    def _verify_id_reference(self, reference, index, root, target_el, signature, signature_key_used):
+        """signxml 5.2.0's ``XMLVerifier._verify_reference`` for a ``#id`` reference whose
+        target ``target_el`` (in ``root``) is already resolved. One difference: signxml
+        works on a copy of the whole document, serialised and parsed again, because an
+        enveloped-signature transform removes the signature from it; here the copy is made
+        only for such a transform. Nothing else changes the tree: the payload itself is
+        serialised and parsed again before it is canonicalised (``_apply_transforms``)."""
+        transforms = self._find(reference, "Transforms", require=False)
+        algorithms = [] if transforms is None else [t.get("Algorithm") for t in self._findall(transforms, "Transform")]
+        if SignatureConstructionMethod.enveloped.value in algorithms:
+            copied_root = self._fromstring(self._tostring(root))
+            signature_ref = self._get_signature(copied_root)
+            payload = self._resolve_reference(copied_root, reference)
+        else:
+            signature_ref = self._get_signature(root)
+            payload = target_el
+        digest_alg = DigestAlgorithm(self._find(reference, "DigestMethod").get("Algorithm"))
+        digest_value = self._find(reference, "DigestValue")
+        payload_c14n = self._apply_transforms(payload, transforms_node=transforms, signature=signature_ref)
+        self.check_digest_alg_expected(digest_alg)
+        if b64decode(digest_value.text) != self._get_digest(payload_c14n, digest_alg):
+            raise InvalidDigest(f"Digest mismatch for reference {index} ({reference.get('URI')})")
+        # only the canonicalised payload is returned, parsed again (no unsigned data)
+        try:
+            payload_c14n_xml = self._fromstring(payload_c14n)
+        except etree.XMLSyntaxError:
+            payload_c14n_xml = None
+        key = signature_key_used
+        pem = key if isinstance(key, bytes) else key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        return VerifyResult(payload_c14n, payload_c14n_xml, signature, signature_key=pem)
+
+    def _check_cert_validity(self, cert, cert_source):  # noqa: D401 - signxml hook
+        # signxml's check, without formatting the certificate's description (its subject
+        # as text) when there is nothing to report: signxml raises exactly when the
+        # verification time lies outside the validity period
+        at = self._get_cert_verification_time()
+        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+            super()._check_cert_validity(cert, cert_source)
+
+    def _verify_cert_digests(self, verify_result):  # noqa: D401 - signxml hook
+        # signxml 5.2.0's XAdESVerifier._verify_cert_digests, the certificates loaded
+        # through _keyinfo_certificate instead of load_pem_x509_certificate(add_pem_header(…))
+        certs = []
+        for x509_data in self._findall(verify_result.signature_xml, "ds:KeyInfo/ds:X509Data"):
+            for cert in self._findall(x509_data, "X509Certificate"):
+                certs.append(_keyinfo_certificate(cert.text))
+        signing_cert = self._find_signing_cert(verify_result, certs)
+        if signing_cert is not None:
+            self._add_cert_if_missing(certs, signing_cert)
+
+        signed_signature_props = self._find(verify_result.signed_xml, "xades:SignedSignatureProperties")
+        signing_cert_node = self._find(signed_signature_props, "xades:SigningCertificate", require=False)
+        signing_cert_v2_node = self._find(signed_signature_props, "xades:SigningCertificateV2", require=False)
+        if signing_cert_node is None and signing_cert_v2_node is None:
+            raise InvalidInput("Expected to find XML element xades:SigningCertificate or xades:SigningCertificateV2")
+        if signing_cert_node is not None and signing_cert_v2_node is not None:
+            raise InvalidInput("Expected to find exactly one of xades:SigningCertificate or xades:SigningCertificateV2")
+        if signing_cert_node is not None:
+            self._verify_cert_digest(signing_cert_node, certs=certs, signing_cert=signing_cert)
+        elif signing_cert_v2_node is not None:
+            self._verify_cert_digest(signing_cert_v2_node, certs=certs, signing_cert=signing_cert)
 
 
 def verify_crypto(
@@ -323,6 +442,7 @@ def verify_crypto(
     *,
     allow_sha1: bool = False,
     allow_base64: bool = False,
+    parsed: Any = None,
 ) -> CryptoResult:
     """Verify signature number ``signature_index`` of ``raw`` cryptographically with
     ``signing_cert``: signature value, every reference digest, the XAdES signing-certificate
@@ -331,6 +451,10 @@ def verify_crypto(
     ``allow_sha1`` admits RSA-SHA1 / SHA-1 digests (never for declarations; only to
     examine old reference vectors). ``allow_base64`` admits the base64 transform on
     ``#id`` references (enveloping signatures; not a shape ePUAP declarations take).
+    ``parsed``: the root element of ``raw`` already parsed by a safe parser
+    (:func:`worker.signatures.xmlparse.parse_untrusted` or
+    :func:`worker.forms.safe_xml.parse_untrusted`), used instead of parsing ``raw``
+    again; it is only read, never changed.
     """
     methods = frozenset(m for m in SignatureMethod if allow_sha1 or "SHA1" not in m.name)
     digests = frozenset(d for d in DigestAlgorithm if allow_sha1 or "SHA1" not in d.name)
@@ -342,7 +466,7 @@ def verify_crypto(
         # the validity period is checked by the path validation at the signing time
         verification_time=before + (after - before) / 2,
     )
-    verifier = _Verifier(signature_index, allow_base64)
+    verifier = _Verifier(signature_index, allow_base64, parsed)
     try:
         results = verifier.verify(raw, x509_cert=signing_cert, expect_config=config, parser=safe_parser())
     except CryptoFailure:
