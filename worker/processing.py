@@ -307,14 +307,17 @@ class Processor:
                         self.release_orphaned()
                 raise
 
-    def start_pool(self) -> None:
+    def start_pool(self) -> bool:
         """Start the analysis pool for the life of this processor (the daemon: at start,
-        while the process has a single thread). Without it, each pass starts its own pool,
-        and only when this process has a single thread; otherwise the analysis runs here."""
+        while the process has a single thread; ``close`` ends it). Without it, each pass
+        starts its own pool, and only when this process has a single thread; otherwise the
+        analysis runs here. True when a pool was started now."""
         if self.config.workers > 1 and self._shared_pool is None:
             pool = self._new_pool()
             pool.submit(int).result()  # the workers are forked now
             self._shared_pool = pool
+            return True
+        return False
 
     def close(self) -> None:
         pool, self._shared_pool = self._shared_pool, None

@@ -14,8 +14,10 @@ for scripts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -131,7 +133,12 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
             items.append(item)
 
     failed = 0
-    with progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
+    chunk_size = 10 * app.config.processing.batch_size
+    with contextlib.ExitStack() as stack:
+        if not dry_run and len(ids) > chunk_size and threading.active_count() == 1 and app.processor.start_pool():
+            # one analysis pool for all the chunks, forked before the progress display's thread
+            stack.callback(app.processor.close)
+        advance, emit = stack.enter_context(progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie"))
         if dry_run:
             for i in ids:
                 old = _current(app, [i])[i]
@@ -141,8 +148,7 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
                     emit(_line(i, item))
                 advance(1)
         # in chunks of batches: the documents of a chunk are processed in batches (the
-        # analysis in the pool), then their lines are printed
-        chunk_size = 10 * app.config.processing.batch_size
+        # analysis in the pool, one for the whole command), then their lines are printed
         for start in range(0, 0 if dry_run else len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
             before = _current(app, chunk)
