@@ -121,8 +121,8 @@ class _Analysed:
 @dataclass
 class _Batch:
     items: list[_Analysed]
-    futures: list[Future | None]
-    pool: ProcessPoolExecutor | None = None  # the pool the analysis was submitted to
+    parts: list[tuple[list[_Analysed], Future]]  # the analyses under way in the pool, a few documents each
+    pool: ProcessPoolExecutor | None = None  # the pool they were submitted to
 
 
 class Processor:
@@ -400,21 +400,27 @@ class Processor:
         pool = self._pass_pool
         docs = self.queue.documents([c.document_id for c in claims])
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
-        futures: list[Future | None] = []
-        for item in items:
-            if pool is None:
-                futures.append(None)
+        if pool is None:
+            for item in items:
                 raw = self._read(item)
                 if raw is not None:
                     self._analyse_here(item, raw)
-                continue
-            try:  # the pool process reads the document's bytes itself
-                futures.append(pool.submit(_pool_analyse, item.doc))
+            return _Batch(items, [], None)
+        # a few documents per task (about two tasks per pool process and batch): fewer
+        # round trips through the pool's queues, the work still shared evenly
+        size = max(1, -(-len(items) // (2 * self.config.workers)))
+        parts: list[tuple[list[_Analysed], Future]] = []
+        for start in range(0, len(items), size):
+            part = items[start:start + size]
+            docs_of_part = [item.doc for item in part]
+            try:  # the pool process reads the documents' bytes itself
+                future = pool.submit(_pool_analyse_all, docs_of_part)
             except BrokenProcessPool:  # a process of the pool died since the last batch
                 self._replace_broken_pool(pool)
                 pool = cast(ProcessPoolExecutor, self._pass_pool)
-                futures.append(pool.submit(_pool_analyse, item.doc))
-        return _Batch(items, futures, pool)
+                future = pool.submit(_pool_analyse_all, docs_of_part)
+            parts.append((part, future))
+        return _Batch(items, parts, pool)
 
     def _read(self, item: _Analysed) -> bytes | None:
         try:
@@ -433,16 +439,16 @@ class Processor:
         """Wait for the batch's analysis, then commit it: one transaction for all of it;
         when that fails, each document alone, so one failure never loses the others' work."""
         lost: list[_Analysed] = []
-        for item, future in zip(batch.items, batch.futures, strict=True):
-            if future is None:
-                continue
+        for part, future in batch.parts:
             try:
-                result: _Remote = future.result()
+                results: list[_Remote] = future.result()
             except Exception as exc:  # a pool process died (killed, out of memory, a crash): its analyses are lost
-                item.error = exc
-                lost.append(item)
+                for item in part:
+                    item.error = exc
+                lost += part
                 continue
-            self._take(item, result)
+            for item, result in zip(part, results, strict=True):
+                self._take(item, result)
         if lost:
             self._replace_broken_pool(batch.pool)
             self._isolate(lost)
@@ -684,6 +690,11 @@ def _pool_analyse(doc: StoredDocument) -> _Remote:
         return _Remote(_shippable(ctx), _POOL.pop("records"))
     except Exception as exc:  # a technical failure: described here, recorded by the parent
         return _Remote(None, _POOL.pop("records"), describe_technical_error(exc), safe_exception_text(exc))
+
+
+def _pool_analyse_all(docs: list[StoredDocument]) -> list[_Remote]:
+    """:func:`_pool_analyse` for several documents, one after another."""
+    return [_pool_analyse(doc) for doc in docs]
 
 
 def _shippable(ctx: Context) -> Context:
