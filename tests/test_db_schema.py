@@ -6,9 +6,9 @@ import re
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect
 
-from adapters.db.migrate import current_revision, head_revision, upgrade
+from adapters.db.migrate import SCHEMA_REVISION, current_revision, head_revision, make_engine, schema_is_current, upgrade
 from adapters.db.tables import metadata
 
 
@@ -52,3 +52,21 @@ def test_migrations_match_the_table_definitions(engine):
 def test_upgrade_is_idempotent_and_at_head(engine):
     upgrade(engine)
     assert current_revision(engine) == head_revision() is not None
+
+
+def test_the_schema_check_without_alembic_knows_the_scripts_head(engine):
+    """The commands check the schema with plain SQL against SCHEMA_REVISION: it must be
+    the newest migration script."""
+    assert SCHEMA_REVISION == head_revision()
+    assert schema_is_current(engine)
+
+
+def test_a_database_never_migrated_is_not_current(db_url, tmp_path):
+    if db_url.startswith("sqlite"):
+        empty = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    else:  # the same server, a schema with no tables
+        empty = create_engine(db_url, connect_args={"options": "-c search_path=ebok_no_such_schema"})
+    try:
+        assert not schema_is_current(empty)
+    finally:
+        empty.dispose()

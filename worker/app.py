@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from adapters.db.locks import PassLocks
 from adapters.db.migrate import make_engine, upgrade
 from adapters.epuap.errors import EpuapConfigError
-from adapters.epuap.pull import check_config
 from adapters.scans import ensure_folders
 from adapters.storage import DocumentStore
 from rules.ruleset import RuleSetError, load_ruleset
@@ -75,6 +74,8 @@ def check_epuap(config: Config) -> None:
     if not config.epuap.enabled:
         return
     try:
+        from adapters.epuap.pull import check_config  # the SOAP client's libraries only where it is used
+
         check_config(config.epuap)
     except EpuapConfigError as exc:
         raise ConfigError(f"{exc.key}: {exc}") from None

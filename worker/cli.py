@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from adapters.db import errors as db_errors
-from adapters.epuap import double
 from worker import channels, commands, logs
 from worker import config as config_mod
 from worker.config import ConfigError
@@ -130,6 +129,8 @@ def _iso_datetime(text: str) -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["epuap-double"]:
+        from adapters.epuap import double  # the test double's server: only for this command
+
         return double.main(argv[1:])
     args = _parser().parse_args(argv)
     monitor = args.command == "status" and getattr(args, "monitor", False)

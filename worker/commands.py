@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from adapters.db.migrate import current_revision, head_revision
+from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
 from worker import correspondence_cmd, daemon, fmt, monitor, review
 from worker import reprocess as reprocess_mod
@@ -38,7 +38,7 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _require_schema(app: App) -> None:
-    if current_revision(app.engine) != head_revision():
+    if not schema_is_current(app.engine):
         raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 

@@ -33,7 +33,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.db import reports
 from adapters.db.errors import database_lost
-from adapters.epuap.pull import pull_mailboxes
 from adapters.scans import ScanReport, scan_inbox
 from worker import fmt, monitor
 from worker.app import App
@@ -64,6 +63,8 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         return True
     if mailbox is not None and mailbox not in {m.address for m in cfg.mailboxes}:
         raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
+    from adapters.epuap.pull import pull_mailboxes  # the SOAP client's libraries only where it is used
+
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold)  # each pass is logged there
     return all(r.ok for r in reports)
 

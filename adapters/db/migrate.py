@@ -1,14 +1,23 @@
-"""Database engine and migrations (Alembic, run from the installed package)."""
+"""Database engine and migrations (Alembic, run from the installed package).
+
+Alembic is imported only by the functions that migrate or read the migration scripts:
+the commands that process documents check the schema with :func:`schema_is_current`,
+plain SQL against :data:`SCHEMA_REVISION` (a test keeps it equal to the scripts' head).
+"""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+#: the newest migration (``adapters/db/migrations/versions``)
+SCHEMA_REVISION = "0005"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -30,6 +39,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("adapters.db") / "migrations"))
     return cfg
@@ -37,6 +48,8 @@ def _alembic_config() -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent)."""
+    from alembic import command
+
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -44,9 +57,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database is migrated to :data:`SCHEMA_REVISION` (without Alembic)."""
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [SCHEMA_REVISION]
+    except DBAPIError as exc:
+        if exc.connection_invalidated or "alembic_version" not in str(exc.orig):
+            raise  # not "no such table": the database itself is the problem
+        return False
