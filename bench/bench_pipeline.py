@@ -47,6 +47,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -186,12 +187,60 @@ def run_workers(config: Path, argv: list[str], processes: int, log: Path) -> tup
         procs.append((subprocess.Popen([sys.executable, "-m", "worker", *argv, "--config", str(config)],
                                        stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)), out))
     codes = []
+    sampler = RssSampler([p.pid for p, _ in procs])
+    sampler.start()
     for p, out in procs:
         codes.append(p.wait())
         out.close()
     dt = time.perf_counter() - t0
+    sampler.stop()
+    SAMPLED[argv[0]] = sampler.peaks
     outputs = [log.with_suffix(f".{k}.log").read_text(errors="replace") for k in range(processes)]
     return dt, codes, outputs
+
+
+SAMPLED: dict[str, dict[str, float]] = {}
+
+
+class RssSampler(threading.Thread):
+    """Samples the resident set of the worker processes and of their pool processes
+    (``/proc``, every 20 ms): which of them the peak belongs to, and when."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peaks: dict[str, float] = {"worker_mb": 0.0, "pool_mb": 0.0}
+        self._stop_event = threading.Event()
+
+    @staticmethod
+    def _rss_mb(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                return [int(x) for x in fh.read().split()]
+        except OSError:
+            return []
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.02):
+            for pid in self.pids:
+                self.peaks["worker_mb"] = max(self.peaks["worker_mb"], self._rss_mb(pid))
+                for child in self._children(pid):
+                    self.peaks["pool_mb"] = max(self.peaks["pool_mb"], self._rss_mb(child))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def children_peak_rss_mb() -> float:
@@ -319,7 +368,8 @@ def main() -> int:
             rate = n / dt
             res["end_to_end"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
                                  "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
-                                 "peak_rss_mb": round(children_peak_rss_mb(), 1), "exit_codes": codes, "log_events": events(outs)}
+                                 "peak_rss_mb": round(children_peak_rss_mb(), 1), "sampled_rss_mb": SAMPLED.get("process"),
+                                 "exit_codes": codes, "log_events": events(outs)}
         res["outcomes_after_process"] = outcomes(app)
 
         if not args.skip_reprocess and not args.profile:
@@ -330,7 +380,8 @@ def main() -> int:
             rate = n / dt
             res["reprocess"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
                                 "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
-                                "peak_rss_mb": round(children_peak_rss_mb(), 1), "exit_codes": codes}
+                                "peak_rss_mb": round(children_peak_rss_mb(), 1), "sampled_rss_mb": SAMPLED.get("reprocess"),
+                                "exit_codes": codes}
             res["outcomes_after_reprocess"] = outcomes(app)
         app.engine.dispose()
     finally:
@@ -346,7 +397,8 @@ def main() -> int:
         r = res.get(phase)
         if r and "ratio" in r:
             print(f"{phase + ':':12} {r['documents_per_s']:8.1f} documents/s  floor {r['floor']:.1f}  ratio {r['ratio']:.3f}  "
-                  f"CPU {r['cpu_ms_per_document']:.1f} ms/document  peak RSS {r['peak_rss_mb']:.0f} MB  exit {r['exit_codes']}")
+                  f"CPU {r['cpu_ms_per_document']:.1f} ms/document  peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(sampled: worker {r['sampled_rss_mb']['worker_mb']:.0f}, pool {r['sampled_rss_mb']['pool_mb']:.0f})  exit {r['exit_codes']}")
     print(f"outcomes: {res['outcomes_after_process']}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
