@@ -30,6 +30,12 @@ def _holidays_of(year: int) -> frozenset[date]:
     return frozenset(_holidays.country_holidays("PL", years=year).keys())
 
 
+def warm_up(year: int | None = None) -> None:
+    """Load the calendar now (the ``holidays`` package imports every country's module on
+    first use, ≈ 0.15 s): before forking processes that would each load it again."""
+    _holidays_of(year or date.today().year)
+
+
 def is_public_holiday(day: date) -> bool:
     """Whether ``day`` is a Polish statutory public holiday (Sundays aside)."""
     return day in _holidays_of(day.year)
@@ -47,4 +53,4 @@ def next_working_day(day: date) -> date:
     return day
 
 
-__all__ = ["is_public_holiday", "is_working_day", "next_working_day"]
+__all__ = ["is_public_holiday", "is_working_day", "next_working_day", "warm_up"]
