@@ -4,6 +4,7 @@ document is loaded exactly once."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from datetime import UTC, datetime
@@ -191,3 +192,38 @@ def test_a_stored_file_that_no_longer_matches_its_digest_fails_alone(engine, tmp
     docs = states_of(engine)
     assert [docs[i].state for i in ids] == [states.DONE, states.FAILED, states.DONE, states.DONE]
     assert docs[ids[1]].last_error.startswith("StorageCorrupted") and count(engine, ebok_declaration) == 3
+
+
+class _FinalisedOnce:
+    """Unreachable garbage with a finaliser (a reference cycle): records the process that
+    finalises it, as an unfinished lock context would run its SQL there."""
+
+    def __init__(self, path):
+        self.path = path
+        self.cycle = self
+
+    def __del__(self):
+        with open(self.path, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+
+def _collect_garbage_here():
+    gc.collect()
+    return os.getpid()
+
+
+def test_a_pool_process_never_finalises_what_it_inherited(engine, tmp_path):
+    marker = tmp_path / "finalised-by"
+    proc = make_processor(engine, tmp_path / "documents", config=ProcessingConfig(workers=2))
+    gc.disable()
+    try:
+        _FinalisedOnce(str(marker))  # garbage now, collected only by a collection
+        assert proc.start_pool()
+        pool_pids = {proc._shared_pool.submit(_collect_garbage_here).result() for _ in range(4)}
+        assert os.getpid() not in pool_pids
+        assert not marker.exists()  # the pool processes collected without finalising it
+    finally:
+        proc.close()
+        gc.enable()
+    gc.collect()
+    assert marker.read_text().split() == [str(os.getpid())]  # this process finalises it, once

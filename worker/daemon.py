@@ -222,8 +222,14 @@ def process_backlog(app: App, *, summary: bool = True) -> PassReport:
     line at the end (stdout stays the logs' or the command's result)."""
     interactive = sys.stderr.isatty()
     total = len(app.processor.pending_ids()) if interactive else 0
-    with progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
-        report = app.processor.run_pending(progress=advance)
+    # the analysis pool forked before the progress display starts its thread
+    started = interactive and total > 0 and threading.active_count() == 1 and app.processor.start_pool()
+    try:
+        with progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
+            report = app.processor.run_pending(progress=advance)
+    finally:
+        if started:
+            app.processor.close()
     if interactive and summary:
         outcomes = ", ".join(f"{fmt.status(k)} {v}" for k, v in sorted(report.outcomes.items()))
         print(f"Przetworzono: {report.processed}" + (f" ({outcomes})" if outcomes else "") + f", błędy techniczne: {report.failed}",

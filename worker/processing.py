@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
@@ -156,6 +157,7 @@ class Processor:
         self._orphaned: dict[int, str] = {}  # claims whose failure could not be recorded (database lost)
         self._shared_pool: ProcessPoolExecutor | None = None
         self._pass_pool: ProcessPoolExecutor | None = None  # the pool of the pass under way
+        self._pool_wanted = False  # the pass starts its own pool with its first batch
 
     def pending_ids(self, limit: int | None = None) -> list[int]:
         return self.queue.due_ids(self.clock(), limit)
@@ -279,7 +281,7 @@ class Processor:
         memory does not grow with the backlog)."""
         in_hand: deque[_Batch] = deque()
         with self._pool():
-            depth = 1 if self._pass_pool is None else 2
+            depth = 1 if self._pass_pool is None and not self._pool_wanted else 2
             try:
                 exhausted = False
                 while True:
@@ -314,10 +316,7 @@ class Processor:
         starts its own pool, and only when this process has a single thread; otherwise the
         analysis runs here. True when a pool was started now."""
         if self.config.workers > 1 and self._shared_pool is None:
-            _before_fork()
-            pool = self._new_pool()
-            pool.submit(int).result()  # the workers are forked now
-            self._shared_pool = pool
+            self._shared_pool = self._new_pool()
             return True
         return False
 
@@ -327,10 +326,21 @@ class Processor:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _new_pool(self, workers: int | None = None) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A pool whose processes are forked now, while this process's objects are frozen
+        for the garbage collector: a pool process never collects, and so never finalises,
+        an object it inherited (an unfinished lock context of this process, collected
+        there, would run its statement on this process's database connection)."""
+        _before_fork()
+        pool = ProcessPoolExecutor(
             max_workers=workers or self.config.workers, mp_context=multiprocessing.get_context("fork"),
             initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine, self.store),
         )
+        gc.freeze()
+        try:
+            pool.submit(int).result()  # a fork-context pool starts all its processes at the first task
+        finally:
+            gc.unfreeze()
+        return pool
 
     @contextlib.contextmanager
     def _pool(self) -> Iterator[None]:
@@ -339,11 +349,13 @@ class Processor:
         if self._shared_pool is not None:
             self._pass_pool = self._shared_pool
         elif self.config.workers > 1 and threading.active_count() == 1:
-            # (forking a process that runs other threads could copy a lock one of them holds)
-            self._pass_pool = self._new_pool()
+            # (forking a process that runs other threads could copy a lock one of them holds);
+            # started with the first batch, so a pass with nothing to do forks nothing
+            self._pool_wanted = True
         try:
             yield
         finally:
+            self._pool_wanted = False
             pool, self._pass_pool = self._pass_pool, None
             if pool is not None and pool is not self._shared_pool:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -399,6 +411,8 @@ class Processor:
     def _start(self, claims: list[Claim]) -> _Batch:
         """Read the batch's documents and bytes and start their analysis (in the pool, or
         here and now)."""
+        if self._pass_pool is None and self._pool_wanted:
+            self._pass_pool = self._new_pool()
         pool = self._pass_pool
         docs = self.queue.documents([c.document_id for c in claims])
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
@@ -408,7 +422,6 @@ class Processor:
                 if raw is not None:
                     self._analyse_here(item, raw)
             return _Batch(items, [], None)
-        _before_fork()  # the pool's processes are forked at the first submission
         # a few documents per task (about two tasks per pool process and batch): fewer
         # round trips through the pool's queues, the work still shared evenly
         size = max(1, -(-len(items) // (2 * self.config.workers)))
