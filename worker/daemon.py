@@ -223,13 +223,9 @@ def process_backlog(app: App, *, summary: bool = True) -> PassReport:
     interactive = sys.stderr.isatty()
     total = len(app.processor.pending_ids()) if interactive else 0
     # the analysis pool forked before the progress display starts its thread
-    started = interactive and total > 0 and threading.active_count() == 1 and app.processor.start_pool()
-    try:
-        with progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
-            report = app.processor.run_pending(progress=advance)
-    finally:
-        if started:
-            app.processor.close()
+    with app.processor.command_pool(interactive and total > 0), \
+            progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
+        report = app.processor.run_pending(progress=advance)
     if interactive and summary:
         outcomes = ", ".join(f"{fmt.status(k)} {v}" for k, v in sorted(report.outcomes.items()))
         print(f"Przetworzono: {report.processed}" + (f" ({outcomes})" if outcomes else "") + f", błędy techniczne: {report.failed}",

@@ -320,6 +320,18 @@ class Processor:
             return True
         return False
 
+    @contextlib.contextmanager
+    def command_pool(self, wanted: bool = True) -> Iterator[None]:
+        """One analysis pool for a whole command, forked now (before a progress display
+        starts its thread) and closed at its end; nothing when not ``wanted``, when this
+        process runs other threads, or when a pool is already running."""
+        started = wanted and threading.active_count() == 1 and self.start_pool()
+        try:
+            yield
+        finally:
+            if started:
+                self.close()
+
     def close(self) -> None:
         pool, self._shared_pool = self._shared_pool, None
         if pool is not None:
@@ -330,7 +342,7 @@ class Processor:
         for the garbage collector: a pool process never collects, and so never finalises,
         an object it inherited (an unfinished lock context of this process, collected
         there, would run its statement on this process's database connection)."""
-        _before_fork()
+        workdays.warm_up()  # the holiday calendar (≈ 0.15 s), loaded here once, not in each pool process
         pool = ProcessPoolExecutor(
             max_workers=workers or self.config.workers, mp_context=multiprocessing.get_context("fork"),
             initializer=_pool_init, initargs=(self.settings, self.stages_for, self.engine, self.store),
@@ -666,17 +678,6 @@ class _Records(logging.Handler):
             record.exc_info = None
         record.msg, record.args = record.getMessage(), None
         _POOL.setdefault("records", []).append(record)
-
-
-_WARMED: list[bool] = []
-
-
-def _before_fork() -> None:
-    """Load once, in this process, what every pool process would otherwise load on its
-    first document (the holiday calendar: ≈ 0.15 s each); forked processes inherit it."""
-    if not _WARMED:
-        workdays.warm_up()
-        _WARMED.append(True)
 
 
 def read_stored(store: DocumentStore, doc: StoredDocument) -> bytes:

@@ -14,10 +14,8 @@ for scripts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -134,11 +132,9 @@ def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json:
 
     failed = 0
     chunk_size = 10 * app.config.processing.batch_size
-    with contextlib.ExitStack() as stack:
-        if not dry_run and len(ids) > chunk_size and threading.active_count() == 1 and app.processor.start_pool():
-            # one analysis pool for all the chunks, forked before the progress display's thread
-            stack.callback(app.processor.close)
-        advance, emit = stack.enter_context(progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie"))
+    # one analysis pool for all the chunks, forked before the progress display's thread
+    with app.processor.command_pool(not dry_run and len(ids) > chunk_size), \
+            progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
         if dry_run:
             for i in ids:
                 old = _current(app, [i])[i]
