@@ -21,7 +21,7 @@ What is written, and the decisions behind it (see also ``docs/decisions.md``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -214,12 +214,19 @@ def _final_values(items: list[_Item], created: _Item | None) -> _Item | None:
     return None if last is created else last
 
 
+def _grouped(items: list[_Item], key_of: Callable[[_Item], Any]) -> dict[Any, list[_Item]]:
+    """The items by their key (those without one left out), in order."""
+    groups: dict[Any, list[_Item]] = {}
+    for item in items:
+        key = key_of(item)
+        if key is not None:
+            groups.setdefault(key, []).append(item)
+    return groups
+
+
 def _upsert_payers(conn: Connection, items: list[_Item], payments: PaymentsConfig, now: datetime) -> None:
     p = ebok_payer.c
-    by_key: dict[tuple[str, str], list[_Item]] = {}
-    for item in items:
-        if item.payer_key is not None:
-            by_key.setdefault(item.payer_key, []).append(item)
+    by_key = _grouped(items, lambda item: item.payer_key)
     if not by_key:
         return
 
@@ -233,7 +240,7 @@ def _upsert_payers(conn: Connection, items: list[_Item], payments: PaymentsConfi
         return out
 
     found = find(by_key)
-    new = [key for key in by_key if key not in found]
+    new = {key: None for key in by_key if key not in found}  # in order
     if new:
         conn.execute(insert(ebok_payer), [
             dict(created_at=now, pesel=value if column == "pesel" else None, nip=value if column == "nip" else None,
@@ -274,17 +281,18 @@ def _property_values(item: _Item) -> dict[str, Any]:
 
 def _upsert_properties(conn: Connection, items: list[_Item]) -> None:
     pr = ebok_property.c
-    by_key: dict[str, list[_Item]] = {}
-    for item in items:
-        if item.property_key is not None:
-            by_key.setdefault(item.property_key, []).append(item)
+    by_key = _grouped(items, lambda item: item.property_key)
     if not by_key:
         return
-    found: dict[str, int] = {r.match_key: r.id for r in conn.execute(select(pr.match_key, pr.id).where(pr.match_key.in_(sorted(by_key))))}
-    new = [key for key in by_key if key not in found]
+
+    def find(keys: Iterable[str]) -> dict[str, int]:
+        return {r.match_key: r.id for r in conn.execute(select(pr.match_key, pr.id).where(pr.match_key.in_(sorted(keys))))}
+
+    found = find(by_key)
+    new = {key: None for key in by_key if key not in found}  # in order
     if new:
         conn.execute(insert(ebok_property), [dict(match_key=key, **_property_values(by_key[key][0])) for key in new])
-        found.update({r.match_key: r.id for r in conn.execute(select(pr.match_key, pr.id).where(pr.match_key.in_(new)))})
+        found.update(find(new))
     refreshes = []
     for key, group in by_key.items():
         for item in group:
