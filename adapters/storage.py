@@ -34,7 +34,7 @@ class DocumentStore:
         if _KEY.fullmatch(key):  # what key_for gives: nothing to resolve
             return self._resolved_root / key
         p = (self.root / key).resolve()
-        if self.root.resolve() not in p.parents:
+        if self._resolved_root not in p.parents:
             raise ValueError("storage key outside the storage folder")
         return p
 

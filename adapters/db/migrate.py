@@ -10,8 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, create_engine, event, inspect, text
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -71,10 +70,7 @@ def head_revision() -> str | None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database is migrated to :data:`SCHEMA_REVISION` (without Alembic)."""
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [SCHEMA_REVISION]
-    except DBAPIError as exc:
-        if exc.connection_invalidated or "alembic_version" not in str(exc.orig):
-            raise  # not "no such table": the database itself is the problem
-        return False
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [SCHEMA_REVISION]
