@@ -357,31 +357,28 @@ def main() -> int:
         t_store = store_all(app, corpus)
         res["intake"] = {"seconds": round(t_store, 2), "documents_per_s": round(n / t_store, 1)}
 
+        def phase(argv: list[str], processes: int, name: str) -> tuple[dict, list[str]]:
+            """One timed run of the worker's command, with the floor measured after it."""
+            cpu0 = children_cpu_s()
+            dt, codes, outs = run_workers(config, argv, processes, tmp / name)
+            cpu = (children_cpu_s() - cpu0) / n
+            floor_rate = (floors[-1]["documents_per_s"] + floor_now()) / 2
+            rate = n / dt
+            return {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
+                    "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
+                    "peak_rss_mb": round(children_peak_rss_mb(), 1), "sampled_rss_mb": SAMPLED.get(argv[0]),
+                    "exit_codes": codes}, outs
+
         if args.profile:
             res["profile"] = profile_process(app, args.profile, n)
             res["end_to_end"] = {"documents_per_s": res["profile"]["documents_per_s"], "profiled": True}
         else:
-            cpu0 = children_cpu_s()
-            dt, codes, outs = run_workers(config, ["process"], args.processes, tmp / "process")
-            cpu = (children_cpu_s() - cpu0) / n
-            floor_rate = (floors[-1]["documents_per_s"] + floor_now()) / 2
-            rate = n / dt
-            res["end_to_end"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
-                                 "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
-                                 "peak_rss_mb": round(children_peak_rss_mb(), 1), "sampled_rss_mb": SAMPLED.get("process"),
-                                 "exit_codes": codes, "log_events": events(outs)}
+            res["end_to_end"], outs = phase(["process"], args.processes, "process")
+            res["end_to_end"]["log_events"] = events(outs)
         res["outcomes_after_process"] = outcomes(app)
 
         if not args.skip_reprocess and not args.profile:
-            cpu0 = children_cpu_s()
-            dt, codes, outs = run_workers(config, ["reprocess", "--channel", "EPUAP"], 1, tmp / "reprocess")
-            cpu = (children_cpu_s() - cpu0) / n
-            floor_rate = (floors[-1]["documents_per_s"] + floor_now()) / 2
-            rate = n / dt
-            res["reprocess"] = {"seconds": round(dt, 2), "documents_per_s": round(rate, 1), "floor": round(floor_rate, 1),
-                                "ratio": round(rate / floor_rate, 3), "cpu_ms_per_document": round(cpu * 1000, 2),
-                                "peak_rss_mb": round(children_peak_rss_mb(), 1), "sampled_rss_mb": SAMPLED.get("reprocess"),
-                                "exit_codes": codes}
+            res["reprocess"], _ = phase(["reprocess", "--channel", "EPUAP"], 1, "reprocess")
             res["outcomes_after_reprocess"] = outcomes(app)
         app.engine.dispose()
     finally:
