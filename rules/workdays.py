@@ -31,9 +31,12 @@ def _holidays_of(year: int) -> frozenset[date]:
 
 
 def warm_up(year: int | None = None) -> None:
-    """Load the calendar now (the ``holidays`` package imports every country's module on
-    first use, ≈ 0.15 s): before forking processes that would each load it again."""
-    _holidays_of(year or date.today().year)
+    """Load the calendar of ``year`` and the year before (default: this year) now — the
+    ``holidays`` package imports every country's module on first use (≈ 0.15 s) and works
+    out each year once (≈ 0.05 s): before forking processes that would each do it again."""
+    year = year or date.today().year
+    _holidays_of(year - 1)
+    _holidays_of(year)
 
 
 def is_public_holiday(day: date) -> bool:

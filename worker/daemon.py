@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from adapters.db import reports
 from adapters.db.errors import database_lost
 from adapters.scans import ScanReport, scan_inbox
-from worker import fmt, monitor
+from worker import fmt, monitor, parallel
 from worker.app import App
 from worker.correspondence import HandoverReport, hand_over_pending
 from worker.errors import UsageError, describe_technical_error
@@ -221,11 +221,16 @@ def process_backlog(app: App, *, summary: bool = True) -> PassReport:
     """Process everything pending; on a terminal (stderr), with a progress bar and a summary
     line at the end (stdout stays the logs' or the command's result)."""
     interactive = sys.stderr.isatty()
-    total = len(app.processor.pending_ids()) if interactive else 0
-    # the analysis pool forked before the progress display starts its thread
-    with app.processor.command_pool(interactive and total > 0), \
-            progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
-        report = app.processor.run_pending(progress=advance)
+    cfg = app.config.processing
+    # how much there is (on a terminal: all of it, for the bar; else enough to decide how
+    # many processes to fork)
+    total = len(app.processor.pending_ids(None if interactive else cfg.batch_size * cfg.workers))
+    processes = min(cfg.workers, -(-total // cfg.batch_size)) if cfg.workers > 1 and parallel.can_fork() else 0
+    with progress_bar(total, interactive, "przetwarzanie", stderr=True) as (advance, _):
+        if processes:  # one process per core, each claiming, analysing and loading its own batches
+            report = app.processor.run_pending_shared(processes, progress=advance)
+        else:
+            report = app.processor.run_pending(progress=advance)
     if interactive and summary:
         outcomes = ", ".join(f"{fmt.status(k)} {v}" for k, v in sorted(report.outcomes.items()))
         print(f"Przetworzono: {report.processed}" + (f" ({outcomes})" if outcomes else "") + f", błędy techniczne: {report.failed}",

@@ -39,7 +39,7 @@ from adapters.db.locks import PassLocks
 from adapters.db.queue import Claim, DocumentQueue, StoredDocument, database_reachable
 from adapters.storage import DocumentStore
 from rules import workdays
-from worker import states
+from worker import parallel, states
 from worker.config import PaymentsConfig, ProcessingConfig
 from worker.correspondence import finish_analysis
 from worker.domain.clock import utcnow
@@ -104,6 +104,12 @@ class PassReport:
     def as_dict(self) -> dict[str, Any]:
         return {"processed": self.processed, "failed": self.failed, "outcomes": dict(self.outcomes)}
 
+    def add(self, other: dict[str, Any]) -> None:
+        """Count in another report (:meth:`as_dict` of a processor in another process)."""
+        self.processed += other["processed"]
+        self.failed += other["failed"]
+        self.outcomes.update(other["outcomes"])
+
 
 @dataclass
 class _Analysed:
@@ -159,6 +165,16 @@ class Processor:
         self._pass_pool: ProcessPoolExecutor | None = None  # the pool of the pass under way
         self._pool_wanted = False  # the pass starts its own pool with its first batch
 
+    def sibling(self) -> Processor:
+        """A processor of its own for a process forked from this one (``worker.parallel``):
+        the same settings, a new instance (its claims and its sign of life), new database
+        connections, the analysis in its own process. This processor stays referenced by
+        the child, unused: dropping it would finalise its locks over the parent's
+        connections."""
+        self.engine.dispose(close=False)  # the parent's connections are never used here
+        return Processor(self.engine, self.store, self.settings, dataclasses.replace(self.config, workers=1), self.payments,
+                         stages_for=self.stages_for, clock=self.clock)
+
     def pending_ids(self, limit: int | None = None) -> list[int]:
         return self.queue.due_ids(self.clock(), limit)
 
@@ -210,11 +226,12 @@ class Processor:
     # passes
 
     def run_pending(self, stop: threading.Event | None = None, limit: int | None = None,
-                    progress: Callable[[int], None] | None = None) -> PassReport:
+                    progress: Callable[[int], None] | None = None, report: PassReport | None = None) -> PassReport:
         """Process what is due, batch after batch, until nothing is (or ``stop`` is set:
         the batches in hand are finished first; or ``limit`` documents were claimed).
-        ``progress`` is called with the number of documents settled after each batch."""
-        report = PassReport()
+        ``progress`` is called with the number of documents settled after each batch, once
+        they are counted in ``report`` (returned; a new one when not given)."""
+        report = report if report is not None else PassReport()
         self._announce()
         self.release_orphaned()
         claimed = 0
@@ -241,6 +258,39 @@ class Processor:
                 progress(len(items))
 
         self._run(next_batch, "worker", settled)
+        return report
+
+    def run_pending_shared(self, processes: int, progress: Callable[[int], None] | None = None) -> PassReport:
+        """:meth:`run_pending` in ``processes`` forked processes at once (each claims,
+        analyses and loads its own batches), then here what they left: the claims of one
+        that died are taken back and processed here, with the analysis in a pool, so the
+        document that crashed it fails alone. Call only when ``parallel.can_fork()``."""
+        so_far: dict[int, dict[str, Any]] = {}  # each process's report after its last batch (also of one that died)
+
+        def work(_number: int, send: parallel.Send, stop: threading.Event) -> None:
+            own, mine = self.sibling(), PassReport()
+            own.run_pending(stop=stop, report=mine, progress=lambda n: send("settled", (n, mine.as_dict())))
+
+        died = False
+        workdays.warm_up()  # the holiday calendar loaded once, before the fork
+        children = parallel.fork(processes, work)
+        try:
+            for number, kind, payload in children.messages():
+                if kind == "settled":
+                    so_far[number] = payload[1]
+                    if progress is not None:
+                        progress(payload[0])
+                elif kind == parallel.ENDED and not payload:
+                    died = True
+        except BaseException:
+            children.stop()
+            raise
+        if died:
+            self.recover_stale()
+        report = PassReport()
+        for part in so_far.values():
+            report.add(part)
+        report.add(self.run_pending(progress=progress).as_dict())
         return report
 
     def process_ids(self, ids: list[int], *, force: bool = False, actor: str = "worker",

@@ -7,7 +7,7 @@ union; then every other given filter must match: ``--status`` (an eBOK outcome,
 code), ``--since``/``--until`` (received date, Polish calendar days) and ``--channel``.
 ``--dry-run`` computes each document's new outcome inside a transaction that is rolled
 back; without it the documents go back to RECEIVED and are processed at once, in batches
-(one transaction per batch, the analysis in the pool of ``[processing] workers``). Output: one Polish line per document (old → new outcome, fee change,
+(one transaction per batch), shared by ``[processing] workers`` processes. Output: one Polish line per document (old → new outcome, fee change,
 findings added and gone) with a progress bar on a terminal, then a summary; ``--json``
 for scripts.
 """
@@ -15,18 +15,22 @@ for scripts.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from adapters.db import documents
-from worker import fmt, states
+from rules import workdays
+from worker import fmt, parallel, states
 from worker.app import App
 from worker.domain.clock import utcnow
 from worker.errors import UsageError
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
-from worker.processing import requeue
+from worker.processing import Processor, requeue
 from worker.progress import progress_bar
 
 log = logging.getLogger("worker.reprocess")
@@ -116,51 +120,128 @@ def _changed(item: dict[str, Any]) -> bool:
     return item["old_outcome"] != item["new_outcome"] or item["old_codes"] != item["new_codes"] or item.get("old_computed_fee") != item.get("computed_fee")
 
 
+def _reprocess_chunk(app: App, processor: Processor, chunk: list[int], before: dict[int, dict[str, Any]],
+                     advance: Callable[[int], None], *, requeued: Callable[[], None] = lambda: None,
+                     rest_only: bool = False) -> list[dict[str, Any]]:
+    """Put a chunk of documents back to RECEIVED (``requeued`` is called once that is
+    committed) and process them; each document's line (``before``: what was stored before).
+    ``rest_only``: the chunk was put back already, by a process that died while processing
+    it — only what it left unsettled is processed."""
+    todo = chunk
+    if rest_only:
+        todo = [i for i, now in _current(app, chunk).items() if now["outcome"] in (states.RECEIVED, states.PROCESSING)]
+        advance(len(chunk) - len(todo))
+    else:
+        with app.engine.begin() as conn:
+            requeue(conn, chunk, utcnow())
+        requeued()
+    outcomes = processor.process_ids(todo, force=True, actor="reprocess", progress=advance)
+    after = _current(app, chunk)
+    lines = []
+    for i in chunk:
+        old, new = before[i], after[i]
+        lines.append({"document_id": i, "declaration_id": new["declaration_id"] or old["declaration_id"],
+                      "outcome": outcomes.get(i, new["outcome"]), "old_outcome": old["outcome"], "new_outcome": new["outcome"],
+                      "old_codes": old["codes"], "new_codes": new["codes"], "old_computed_fee": old["computed_fee"],
+                      "computed_fee": new["computed_fee"]})
+    return lines
+
+
+def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance: Callable[[int], None],
+                      done: Callable[[list[dict[str, Any]]], None]) -> None:
+    """The chunks shared by ``processes`` forked processes, each taking the next chunk
+    when it has finished one. What a process that died left of its chunk (and any chunk
+    none took) is done here afterwards, with the analysis in a pool, from what was stored
+    before: every document is processed again once."""
+    following = multiprocessing.get_context("fork").Value("q", 0)  # the next chunk to take
+
+    def work(_number: int, send: parallel.Send, stop: threading.Event) -> None:
+        own = app.processor.sibling()
+        while not stop.is_set():
+            with following.get_lock():
+                k = following.value
+                following.value += 1
+            if k >= len(chunks):
+                return
+            before = _current(app, chunks[k])
+            send("chunk", (k, before))
+
+            def put_back(k: int = k) -> None:
+                send("requeued", k)
+
+            lines = _reprocess_chunk(app, own, chunks[k], before, lambda n: send("progress", n), requeued=put_back)
+            send("lines", (k, lines))
+
+    before_of: dict[int, dict[int, dict[str, Any]]] = {}  # chunk → what was stored before it
+    requeued: set[int] = set()
+    finished: set[int] = set()
+    workdays.warm_up()  # the holiday calendar loaded once, before the fork
+    children = parallel.fork(processes, work)
+    try:
+        for _number, kind, payload in children.messages():
+            if kind == "progress":
+                advance(payload)
+            elif kind == "chunk":
+                before_of[payload[0]] = payload[1]
+            elif kind == "requeued":
+                requeued.add(payload)
+            elif kind == "lines":
+                finished.add(payload[0])
+                before_of.pop(payload[0], None)
+                done(payload[1])
+    except BaseException:
+        children.stop()
+        raise
+    left = [k for k in range(len(chunks)) if k not in finished]
+    if left:
+        app.processor.recover_stale()  # the claims of the process that died
+        with app.processor.command_pool():
+            for k in left:
+                before = before_of[k] if k in before_of else _current(app, chunks[k])
+                done(_reprocess_chunk(app, app.processor, chunks[k], before, advance, rest_only=k in requeued))
+
+
 def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
     ids = select_documents(app, selection)
     interactive = not as_json and sys.stdout.isatty()
     items: list[dict[str, Any]] = []  # kept for --json only: the summary is counted as it goes
-    seen = changed = fees = 0
+    seen = changed = fees = failed = 0
 
-    def done(item: dict[str, Any]) -> None:
-        nonlocal seen, changed, fees
-        seen += 1
-        changed += _changed(item)
-        fees += item.get("old_computed_fee") != item.get("computed_fee")
-        if as_json:
-            items.append(item)
+    with progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
 
-    failed = 0
-    chunk_size = 10 * app.config.processing.batch_size
-    # one analysis pool for all the chunks, forked before the progress display's thread
-    with app.processor.command_pool(not dry_run and len(ids) > chunk_size), \
-            progress_bar(len(ids), interactive, "próba" if dry_run else "przetwarzanie") as (advance, emit):
+        def done(chunk_items: list[dict[str, Any]]) -> None:
+            nonlocal seen, changed, fees, failed
+            for item in chunk_items:
+                seen += 1
+                changed += _changed(item)
+                fees += item.get("old_computed_fee") != item.get("computed_fee")
+                failed += item.get("outcome") == states.FAILED
+                if as_json:
+                    items.append(item)
+                else:
+                    emit(_line(item["document_id"], item))
+
         if dry_run:
             for i in ids:
                 old = _current(app, [i])[i]
-                item = dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])
-                done(item)
-                if not as_json:
-                    emit(_line(i, item))
+                done([dict(app.processor.preview(i), declaration_id=old["declaration_id"], old_computed_fee=old["computed_fee"])])
                 advance(1)
-        # in chunks of batches: the documents of a chunk are processed in batches (the
-        # analysis in the pool, one for the whole command), then their lines are printed
-        for start in range(0, 0 if dry_run else len(ids), chunk_size):
-            chunk = ids[start:start + chunk_size]
-            before = _current(app, chunk)
-            with app.engine.begin() as conn:
-                requeue(conn, chunk, utcnow())
-            outcomes = app.processor.process_ids(chunk, force=True, actor="reprocess", progress=advance)
-            after = _current(app, chunk)
-            for i in chunk:
-                old, new, outcome = before[i], after[i], outcomes[i]
-                failed += outcome == states.FAILED
-                item = {"document_id": i, "declaration_id": new["declaration_id"] or old["declaration_id"], "outcome": outcome,
-                        "old_outcome": old["outcome"], "new_outcome": new["outcome"], "old_codes": old["codes"], "new_codes": new["codes"],
-                        "old_computed_fee": old["computed_fee"], "computed_fee": new["computed_fee"]}
-                done(item)
-                if not as_json:
-                    emit(_line(i, item))
+        else:
+            cfg = app.config.processing
+            # in chunks of a few batches: the documents of a chunk are processed in batches,
+            # then their lines are printed; with several workers, each chunk by one of
+            # ``workers`` forked processes (one per core), otherwise here with the analysis
+            # in a pool
+            shared = cfg.workers > 1 and len(ids) > cfg.batch_size and parallel.can_fork()
+            size = (2 if shared else 10) * cfg.batch_size
+            chunks = [ids[k:k + size] for k in range(0, len(ids), size)]
+            if shared:
+                _reprocess_shared(app, chunks, min(cfg.workers, len(chunks)), advance, done)
+            else:
+                with app.processor.command_pool(len(chunks) > 1):
+                    for chunk in chunks:
+                        done(_reprocess_chunk(app, app.processor, chunk, _current(app, chunk), advance))
+    items.sort(key=lambda item: item["document_id"])
     if not dry_run:
         log.info("reprocess done", extra={"event": "reprocess.done", "count": len(ids), "failed": failed, "changed": changed})
     if as_json:
