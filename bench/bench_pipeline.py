@@ -21,6 +21,10 @@ measured in the same run, with the peak memory of the worker. Not a test: it pri
   database — timed on ``--floor-sample`` documents in this process (one core), then × ``--cores``.
   The floor is measured before each phase and after the last one; a phase's ratio uses the
   mean of the two floors around it (the disk's commit latency drifts on a shared machine).
+* **scaling** (not part of the ratio): the floor's parse + signature + XSD timed alone and
+  in ``--cores`` processes at once (at the start and at the end): how far this machine
+  itself gets from one core to all of them — the ratio a pipeline that did nothing but the
+  floor's work could reach here.
 * **ratio** = docs/s ÷ floor; **peak RSS**: the largest resident set of a worker subprocess
   (``getrusage(RUSAGE_CHILDREN)``), so the benchmark's own memory is not counted.
 * **CPU ms per document** of the worker subprocesses (user + system, ``RUSAGE_CHILDREN``)
@@ -120,8 +124,9 @@ level = "INFO"
 # -- floor ------------------------------------------------------------------------------
 
 
-def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int) -> dict:
-    """Seconds per document of the essential library work, on one core."""
+def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int, *, insert: bool = True, offset: int = 0) -> dict:
+    """Seconds per document of the essential library work, on one core (``insert``: with
+    the committed insert; ``offset``: the first document of the sample)."""
     from cryptography import x509
 
     from worker.forms.registry import DEFAULT_REGISTRY
@@ -132,9 +137,10 @@ def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int) -> dict:
     seal = x509.load_pem_x509_certificate(corpus.seal.read_bytes())
     md = MetaData()
     table = Table("bench_floor", md, Column("id", Integer, primary_key=True), Column("sha", String(64)), Column("body", LargeBinary))
-    md.create_all(app.engine)
-    n = min(sample, len(corpus.documents))
-    raws = [corpus.raw(i) for i in range(n)]
+    if insert:
+        md.create_all(app.engine)
+    n = min(sample, len(corpus.documents) - offset)
+    raws = [corpus.raw(offset + i) for i in range(n)]
     spec = None
     parts = {"parse": 0.0, "xsd": 0.0, "signature": 0.0, "insert": 0.0}
     cpu0 = time.process_time()
@@ -150,8 +156,9 @@ def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int) -> dict:
             spec = DEFAULT_REGISTRY.identify(content)
         ok = spec.lxml_schema().validate(content)
         t3 = time.perf_counter()
-        with app.engine.begin() as conn:
-            conn.execute(table.insert().values(sha=hashlib.sha256(raw).hexdigest(), body=raw[:256]))
+        if insert:
+            with app.engine.begin() as conn:
+                conn.execute(table.insert().values(sha=hashlib.sha256(raw).hexdigest(), body=raw[:256]))
         t4 = time.perf_counter()
         assert sigs and ok, "the floor sample must be valid documents"
         parts["parse"] += t1 - t0
@@ -159,10 +166,36 @@ def measure_floor(app: App, corpus: corpus_mod.Corpus, sample: int) -> dict:
         parts["xsd"] += t3 - t2
         parts["insert"] += t4 - t3
     cpu = (time.process_time() - cpu0) / n
-    md.drop_all(app.engine)
+    if insert:
+        md.drop_all(app.engine)
     per_doc = sum(parts.values()) / n
     return {"sample": n, "ms_per_document": round(per_doc * 1000, 3), "cpu_ms_per_document": round(cpu * 1000, 3),
             "ms_parts": {k: round(v / n * 1000, 3) for k, v in parts.items()}}
+
+
+_SCALING: dict = {}
+
+
+def _floor_cpu_part(k: int) -> float:
+    """ms per document of the floor's parse + signature + XSD, in a forked process."""
+    app, corpus, sample = _SCALING["args"]
+    return measure_floor(app, corpus, sample, insert=False, offset=k * sample)["ms_per_document"]
+
+
+def floor_scaling(app: App, corpus: corpus_mod.Corpus, sample: int, cores: int) -> dict:
+    """How this machine scales the floor's own CPU work (parse, signature, XSD; no insert,
+    so no database lock) from one core to ``cores`` processes at once: the ratio a perfect
+    pipeline could reach here if its only cost were the floor's work. Not part of the
+    ratio: it tells how much of the gap to 1.0 is the machine's."""
+    import multiprocessing
+
+    alone = [measure_floor(app, corpus, sample, insert=False, offset=k * sample)["ms_per_document"] for k in range(cores)]
+    _SCALING["args"] = (app, corpus, sample)
+    with multiprocessing.get_context("fork").Pool(cores) as pool:
+        together = pool.map(_floor_cpu_part, range(cores))
+    single = sum(alone) / len(alone)
+    return {"alone_ms": round(single, 3), "together_ms": [round(t, 3) for t in together],
+            "scaling": round(sum(single / t for t in together) / cores, 3)}
 
 
 # -- phases -----------------------------------------------------------------------------
@@ -348,6 +381,7 @@ def main() -> int:
 
         floor_now()
         res["floors"] = floors
+        res["floor_scaling"] = [floor_scaling(app, corpus, args.floor_sample, args.cores)]
 
         # the fixed cost of one `process` run (interpreter, imports, configuration, pool),
         # on the empty queue: part of every end-to-end figure below
@@ -380,6 +414,7 @@ def main() -> int:
         if not args.skip_reprocess and not args.profile:
             res["reprocess"], _ = phase(["reprocess", "--channel", "EPUAP"], 1, "reprocess")
             res["outcomes_after_reprocess"] = outcomes(app)
+        res["floor_scaling"].append(floor_scaling(app, corpus, args.floor_sample, args.cores))
         app.engine.dispose()
     finally:
         db.drop()
@@ -388,6 +423,9 @@ def main() -> int:
     for f in res["floors"]:
         print(f"floor:       {f['documents_per_s']:8.1f} documents/s ({f['ms_per_document']:.2f} ms/document/core × {args.cores}, "
               f"CPU {f['cpu_ms_per_document']:.2f} ms; {f['ms_parts']})")
+    for f in res["floor_scaling"]:
+        print(f"scaling:     {f['scaling']:8.3f} (the floor's parse + signature + XSD: {f['alone_ms']:.2f} ms/document alone, "
+              f"{f['together_ms']} in {args.cores} processes at once)")
     print(f"startup:     {res['startup']['seconds']:8.2f} s (one `process` run on the empty queue, exit {res['startup']['exit_codes']})")
     print(f"intake:      {res['intake']['documents_per_s']:8.1f} documents/s")
     for phase in ("end_to_end", "reprocess"):

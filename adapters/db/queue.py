@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, or_, select, text, update
 
 from adapters.db import ebok, signature_digests
-from adapters.db.locks import lock_key
+from adapters.db.locks import PassLocks, lock_key
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from worker import states
 
@@ -78,6 +78,7 @@ class Failure:
 class DocumentQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._turn = PassLocks(engine).writer_turn  # claims and loads of several processes on one SQLite file
 
     @staticmethod
     def _due(now: datetime) -> Any:
@@ -125,7 +126,7 @@ class DocumentQueue:
         cond = [d.id.in_(list(ids))]
         if not force:
             cond.append(self._due(now))
-        with self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # a lost claim only means the document is claimed again: no WAL flush wait
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
@@ -154,7 +155,7 @@ class DocumentQueue:
         collide."""
         d = worker_document.c
         due = select(d.id).where(self._due(now)).order_by(d.received_at, d.id).limit(limit)
-        with self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 due = due.with_for_update(skip_locked=True)
@@ -205,7 +206,7 @@ class DocumentQueue:
     def unit_of_work(self, *, rollback: bool = False) -> Iterator[UnitOfWork]:
         """One transaction, committed when the block ends (rolled back on an exception, or
         always with ``rollback``: a dry run)."""
-        with self.engine.connect() as conn:
+        with self._turn(), self.engine.connect() as conn:
             tx = conn.begin()
             try:
                 yield UnitOfWork(conn)
