@@ -350,7 +350,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--profile", type=Path, help="profile the process phase in this process (cProfile) instead of subprocesses")
     ap.add_argument("--label", default="", help="a name for this run in the JSON (e.g. baseline)")
-    ap.add_argument("--workers", type=int, default=0, help="[processing] workers of each worker process (0: the default, the cores)")
+    ap.add_argument("--workers", type=int, default=0, help="[processing] workers: the processes sharing each command's work (0: the default, the cores)")
     ap.add_argument("--batch-size", type=int, default=0, help="[processing] batch_size (0: the default)")
     args = ap.parse_args()
 

@@ -27,10 +27,6 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from adapters.db import reports
 from adapters.db.errors import database_lost
 from adapters.scans import ScanReport, scan_inbox
@@ -269,6 +265,11 @@ def _run_once(app: App) -> int:
 
 
 def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
+    # the scheduler only where it runs (the one-shot commands start without it)
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     app.processor.recover_stale()
     _recompute_rates(app)
     # the analysis pool is forked now, while this process has one thread (forking later,
