@@ -3,12 +3,15 @@ checkpoint: the crash tests' way of stopping the worker "between any two steps".
 
     python tests/crash_runner.py DB_URL STORAGE ACTION [CHECKPOINT]
 
-ACTION is ``store:<building>`` (store one test document) or ``process``.
+ACTION is ``store:<building>`` (store one test document), ``process`` or ``process-shared``
+(two forked processes share the work, as the ``process`` command does; the checkpoint in
+either of them kills the whole command with SIGKILL, and its processes with it).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +22,17 @@ from adapters.db.migrate import make_engine  # noqa: E402
 from adapters.storage import DocumentStore  # noqa: E402
 from tests.pipeline_doubles import make_processor  # noqa: E402
 from worker import intake as intake_mod  # noqa: E402
-from worker import processing
+from worker import processing  # noqa: E402
+from worker.config import ProcessingConfig  # noqa: E402
 
 
 def main(url: str, storage: str, action: str, checkpoint: str | None = None) -> int:
+    command = os.getpid()
+
     def die(name: str) -> None:
         if name == checkpoint:
+            if os.getpid() != command:  # a forked process of the command: the command is killed
+                os.kill(command, signal.SIGKILL)
             os._exit(137)
 
     processing._checkpoint = die
@@ -37,6 +45,10 @@ def main(url: str, storage: str, action: str, checkpoint: str | None = None) -> 
             channel="EPUAP", source_ref=f"/cr/dekl#{building}", raw=raw,
             filed_at=datetime(2025, 3, 5, tzinfo=UTC), metadata={}, mailbox="/cr/dekl",
         )
+    elif action == "process-shared":
+        proc = make_processor(engine, Path(storage), config=ProcessingConfig(workers=2, batch_size=1))
+        proc.recover_stale()
+        proc.run_pending_shared(2)
     else:
         proc = make_processor(engine, Path(storage))
         proc.recover_stale()
