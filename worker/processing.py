@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -164,6 +164,10 @@ class Processor:
         self._shared_pool: ProcessPoolExecutor | None = None
         self._pass_pool: ProcessPoolExecutor | None = None  # the pool of the pass under way
         self._pool_wanted = False  # the pass starts its own pool with its first batch
+        self._overlap = False  # analyse the next batch in a thread while this one waits for its turn to load (sibling)
+        self._thread: ThreadPoolExecutor | None = None  # that thread, during a pass
+        self._may_analyse = threading.Event()  # cleared while this process holds its turn to write
+        self._may_analyse.set()
 
     def sibling(self) -> Processor:
         """A processor of its own for a process forked from this one (``worker.parallel``):
@@ -172,8 +176,22 @@ class Processor:
         the child, unused: dropping it would finalise its locks over the parent's
         connections."""
         self.engine.dispose(close=False)  # the parent's connections are never used here
-        return Processor(self.engine, self.store, self.settings, dataclasses.replace(self.config, workers=1), self.payments,
-                         stages_for=self.stages_for, clock=self.clock)
+        sibling = Processor(self.engine, self.store, self.settings, dataclasses.replace(self.config, workers=1), self.payments,
+                            stages_for=self.stages_for, clock=self.clock)
+        # while its batch waits for the other processes' loads (their turn to write), its
+        # next batch is analysed by a thread of its own: the wait no longer leaves the core idle
+        sibling._overlap = True
+        sibling.queue.on_turn = sibling._on_turn
+        return sibling
+
+    def _on_turn(self, holding: bool) -> None:
+        """This process holds its turn to write (``holding``) or has given it back: the
+        analysis thread pauses meanwhile, so that the transaction — which the other
+        processes wait for — runs at full speed instead of sharing the interpreter."""
+        if holding:
+            self._may_analyse.clear()
+        else:
+            self._may_analyse.set()
 
     def pending_ids(self, limit: int | None = None) -> list[int]:
         return self.queue.due_ids(self.clock(), limit)
@@ -331,7 +349,7 @@ class Processor:
         memory does not grow with the backlog)."""
         in_hand: deque[_Batch] = deque()
         with self._pool():
-            depth = 1 if self._pass_pool is None and not self._pool_wanted else 2
+            depth = 1 if self._pass_pool is None and not self._pool_wanted and self._thread is None else 2
             try:
                 exhausted = False
                 while True:
@@ -410,6 +428,8 @@ class Processor:
         process)."""
         if self._shared_pool is not None:
             self._pass_pool = self._shared_pool
+        elif self._overlap:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebok-analysis")
         elif self.config.workers > 1 and threading.active_count() == 1:
             # (forking a process that runs other threads could copy a lock one of them holds);
             # started with the first batch, so a pass with nothing to do forks nothing
@@ -418,6 +438,9 @@ class Processor:
             yield
         finally:
             self._pool_wanted = False
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                thread.shutdown(wait=True, cancel_futures=True)
             pool, self._pass_pool = self._pass_pool, None
             if pool is not None and pool is not self._shared_pool:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -478,6 +501,8 @@ class Processor:
         pool = self._pass_pool
         docs = self.queue.documents([c.document_id for c in claims])
         items = [_Analysed(c, docs[c.document_id], time.perf_counter()) for c in claims]
+        if pool is None and self._thread is not None:  # the whole batch by the analysis thread
+            return _Batch(items, [(items, self._thread.submit(self._analyse_all_here, [item.doc for item in items]))], None)
         if pool is None:
             for item in items:
                 raw = self._read(item)
@@ -499,6 +524,18 @@ class Processor:
                 future = pool.submit(_pool_analyse_all, docs_of_part)
             parts.append((part, future))
         return _Batch(items, parts, pool)
+
+    def _analyse_all_here(self, docs: list[StoredDocument]) -> list[_Remote]:
+        """Read and analyse documents in this process (the analysis thread): as a pool
+        process does, without shipping the result anywhere."""
+        out = []
+        for doc in docs:
+            self._may_analyse.wait()
+            try:
+                out.append(_Remote(self._analyse(doc, read_stored(self.store, doc), _step_logger(doc)), []))
+            except Exception as exc:  # a technical failure: described here, recorded by the loading thread
+                out.append(_Remote(None, [], describe_technical_error(exc), safe_exception_text(exc)))
+        return out
 
     def _read(self, item: _Analysed) -> bytes | None:
         try:
@@ -527,7 +564,7 @@ class Processor:
                 continue
             for item, result in zip(part, results, strict=True):
                 self._take(item, result)
-        if lost:
+        if lost and batch.pool is not None:  # (the analysis thread fails no document but with its own error)
             self._replace_broken_pool(batch.pool)
             self._isolate(lost)
         _checkpoint("analysed")

@@ -12,7 +12,7 @@ Documents are read as :class:`StoredDocument` records, never as rows.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,20 @@ class DocumentQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._turn = PassLocks(engine).writer_turn  # claims and loads of several processes on one SQLite file
+        #: called with True once this process's turn to write has come, with False when its
+        #: transaction is over (the processor pauses its analysis thread meanwhile)
+        self.on_turn: Callable[[bool], None] | None = None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._turn():
+            if self.on_turn is not None:
+                self.on_turn(True)
+            try:
+                yield
+            finally:
+                if self.on_turn is not None:
+                    self.on_turn(False)
 
     @staticmethod
     def _due(now: datetime) -> Any:
@@ -126,7 +140,7 @@ class DocumentQueue:
         cond = [d.id.in_(list(ids))]
         if not force:
             cond.append(self._due(now))
-        with self._turn(), self.engine.begin() as conn:
+        with self._writing(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # a lost claim only means the document is claimed again: no WAL flush wait
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
@@ -155,7 +169,7 @@ class DocumentQueue:
         collide."""
         d = worker_document.c
         due = select(d.id).where(self._due(now)).order_by(d.received_at, d.id).limit(limit)
-        with self._turn(), self.engine.begin() as conn:
+        with self._writing(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 due = due.with_for_update(skip_locked=True)
@@ -206,7 +220,7 @@ class DocumentQueue:
     def unit_of_work(self, *, rollback: bool = False) -> Iterator[UnitOfWork]:
         """One transaction, committed when the block ends (rolled back on an exception, or
         always with ``rollback``: a dry run)."""
-        with self._turn(), self.engine.connect() as conn:
+        with self._writing(), self.engine.connect() as conn:
             tx = conn.begin()
             try:
                 yield UnitOfWork(conn)
