@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -193,3 +194,48 @@ def test_reprocess_finishes_the_chunk_of_a_process_that_died(db_url, tmp_path, t
         assert (tmp_path / "died").exists()
     finally:
         app.close()
+
+
+def test_each_process_analyses_its_next_batch_while_waiting_for_its_turn(db_url, tmp_path):
+    """A forked processor's analysis runs in a thread of its own, one batch ahead of the
+    loads; while the process holds its turn to write, the thread starts no further
+    document (at most the one it had in hand goes on)."""
+    from adapters.db.migrate import make_engine
+
+    engine = make_engine(db_url)  # the sibling lets go of the engine's connections, as in a forked process
+    try:
+        ids = store_all(engine, tmp_path, [f"<t building='{i}'/>".encode() for i in range(12)])
+        events: list[tuple[str, str]] = []
+
+        def stages_for(channel, metadata):
+            def note(ctx):
+                events.append(("analyse", threading.current_thread().name))
+
+            note.name = "note"
+            return [note, parse_test]
+
+        parent = processing.Processor(engine, DocumentStore(tmp_path / "documents"), double_settings(),
+                                      ProcessingConfig(workers=2, batch_size=3), stages_for=stages_for)
+        proc = parent.sibling()
+        turn = proc.queue.on_turn
+
+        def on_turn(holding):
+            events.append(("turn", "held" if holding else "given back"))
+            turn(holding)
+
+        proc.queue.on_turn = on_turn
+        assert proc.run_pending().processed == 12
+        assert {documents(engine)[i].state for i in ids} == {states.DONE}
+        analysed_in = {name for kind, name in events if kind == "analyse"}
+        assert len(analysed_in) == 1 and analysed_in != {threading.current_thread().name}
+        holding, during = False, []
+        for kind, what in events:
+            if kind == "turn":
+                holding = what == "held"
+                during.append(0)
+            elif holding:
+                during[-1] += 1
+        assert during and max(during) <= 1, during
+        assert sum(1 for kind, what in events if kind == "turn" and what == "held") >= 8  # 4 claims + 4 loads
+    finally:
+        engine.dispose()
