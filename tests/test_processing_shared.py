@@ -239,3 +239,24 @@ def test_each_process_analyses_its_next_batch_while_waiting_for_its_turn(db_url,
         assert sum(1 for kind, what in events if kind == "turn" and what == "held") >= 8  # 4 claims + 4 loads
     finally:
         engine.dispose()
+
+
+def test_a_process_that_dies_after_a_commit_is_still_counted(engine, tmp_path, monkeypatch):
+    """The process dies between committing a batch and telling the command: the batch
+    stays loaded once, and the command's report counts it from what was stored."""
+    ids = store_all(engine, tmp_path, [f"<t building='{i}' residents='{1 + i % 3}'/>".encode() for i in range(9)])
+    command = os.getpid()
+    real = processing.PassReport.as_dict
+
+    def as_dict(self):
+        if os.getpid() != command:
+            os._exit(9)  # right after its first commit, before its counts are sent
+        return real(self)
+
+    monkeypatch.setattr(processing.PassReport, "as_dict", as_dict)
+    proc = processing.Processor(engine, DocumentStore(tmp_path / "documents"), double_settings(),
+                                ProcessingConfig(workers=2, batch_size=3), stages_for=noting_stages(tmp_path / "analyses.txt"))
+    report = proc.run_pending_shared(1)
+    assert (report.processed, report.failed) == (9, 0) and sum(report.outcomes.values()) == 9
+    assert {documents(engine)[i].state for i in ids} == {states.DONE}
+    assert count(engine, ebok_declaration) == 9 and count(engine, worker_audit, worker_audit.c.action == "PROCESSED") == 9

@@ -244,25 +244,29 @@ class Processor:
     # passes
 
     def run_pending(self, stop: threading.Event | None = None, limit: int | None = None,
-                    progress: Callable[[int], None] | None = None, report: PassReport | None = None) -> PassReport:
+                    progress: Callable[[int], None] | None = None, report: PassReport | None = None,
+                    claimed: Callable[[list[int]], None] | None = None) -> PassReport:
         """Process what is due, batch after batch, until nothing is (or ``stop`` is set:
         the batches in hand are finished first; or ``limit`` documents were claimed).
-        ``progress`` is called with the number of documents settled after each batch, once
-        they are counted in ``report`` (returned; a new one when not given)."""
+        ``claimed`` is called with the ids of each batch claimed; ``progress`` with the
+        number of documents settled after each batch (batches settle in the order they were
+        claimed), once they are counted in ``report`` (returned; a new one when not given)."""
         report = report if report is not None else PassReport()
         self._announce()
         self.release_orphaned()
-        claimed = 0
+        count = 0
 
         def next_batch() -> list[Claim] | None:
-            nonlocal claimed
+            nonlocal count
             if stop is not None and stop.is_set():
                 return None
-            size = self.config.batch_size if limit is None else min(self.config.batch_size, limit - claimed)
+            size = self.config.batch_size if limit is None else min(self.config.batch_size, limit - count)
             if size <= 0:
                 return None
             claims = self.queue.claim_due(size, self._new_token(), self.clock(), self.LEASE)
-            claimed += len(claims)
+            count += len(claims)
+            if claims and claimed is not None:
+                claimed([c.document_id for c in claims])
             return claims or None
 
         def settled(items: list[_Analysed]) -> None:
@@ -283,31 +287,46 @@ class Processor:
         analyses and loads its own batches), then here what they left: the claims of one
         that died are taken back and processed here, with the analysis in a pool, so the
         document that crashed it fails alone. Call only when ``parallel.can_fork()``."""
-        so_far: dict[int, dict[str, Any]] = {}  # each process's report after its last batch (also of one that died)
+        so_far: dict[int, dict[str, Any]] = {}  # each process's report after its last batch
+        unsettled: dict[int, deque[int]] = {}  # each process's claimed documents not reported yet, in claim order
 
         def work(_number: int, send: parallel.Send, stop: threading.Event) -> None:
             own, mine = self.sibling(), PassReport()
-            own.run_pending(stop=stop, report=mine, progress=lambda n: send("settled", (n, mine.as_dict())))
+            own.run_pending(stop=stop, report=mine, claimed=lambda ids: send("claimed", ids),
+                            progress=lambda n: send("settled", (n, mine.as_dict())))
 
-        died = False
+        dead: list[int] = []
         workdays.warm_up()  # the holiday calendar loaded once, before the fork
         children = parallel.fork(processes, work)
         try:
             for number, kind, payload in children.messages():
-                if kind == "settled":
+                if kind == "claimed":
+                    unsettled.setdefault(number, deque()).extend(payload)
+                elif kind == "settled":
                     so_far[number] = payload[1]
+                    for _ in range(payload[0]):
+                        unsettled[number].popleft()
                     if progress is not None:
                         progress(payload[0])
                 elif kind == parallel.ENDED and not payload:
-                    died = True
+                    dead.append(number)
         except BaseException:
             children.stop()
             raise
-        if died:
-            self.recover_stale()
         report = PassReport()
         for part in so_far.values():
             report.add(part)
+        if dead:
+            # what a process that died had settled without saying so (it died after a commit)
+            # is counted as stored; the rest of its claims are taken back and done here
+            left = [i for number in dead for i in unsettled.get(number, ())]
+            for doc in self.queue.documents(left).values():
+                if doc.state == states.DONE:
+                    report.processed += 1
+                    report.outcomes[doc.outcome or doc.state] += 1
+                elif doc.state == states.FAILED:
+                    report.failed += 1
+            self.recover_stale()
         report.add(self.run_pending(progress=progress).as_dict())
         return report
 
