@@ -15,35 +15,16 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from adapters.db.tables import ebok_declaration, worker_audit, worker_document
+from adapters.db.tables import ebok_declaration, worker_audit
 from adapters.storage import DocumentStore
 from tests.pipeline_doubles import parse_test
 from tests.pipeline_doubles import settings as double_settings
 from tests.test_e2e_declarations import deliver, signed
+from tests.test_processing_batches import count, states_of, store_all
 from worker import config as config_mod
 from worker import processing, reprocess, states
 from worker.app import App
 from worker.config import ProcessingConfig
-from worker.intake import Intake
-
-
-def store_all(engine, tmp_path, bodies):
-    intake = Intake(engine, DocumentStore(tmp_path / "documents"))
-    return [
-        intake.store(channel="EPUAP", source_ref=f"r{i}", raw=body, filed_at=datetime(2025, 3, 5, tzinfo=UTC), metadata={},
-                     mailbox="/cr/dekl").document_id
-        for i, body in enumerate(bodies)
-    ]
-
-
-def count(engine, table, *where):
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-
-
-def documents(engine):
-    with engine.connect() as conn:
-        return {r.id: r for r in conn.execute(select(worker_document)).all()}
 
 
 def analyses(path: Path) -> list[tuple[int, int]]:
@@ -81,7 +62,7 @@ def test_processes_share_the_backlog_and_each_document_is_processed_once(engine,
     report = proc.run_pending_shared(2, progress=moved.append)
     assert (report.processed, report.failed) == (40, 0) and sum(report.outcomes.values()) == 40
     assert sum(moved) == 40
-    docs = documents(engine)
+    docs = states_of(engine)
     assert {d.state for d in docs.values()} == {states.DONE} and {d.attempts for d in docs.values()} == {1}
     seen = analyses(noted)
     assert sorted(d for _, d in seen) == sorted(ids)  # each analysed once
@@ -105,7 +86,7 @@ def test_a_document_that_kills_its_process_fails_alone(engine, tmp_path, caplog)
     caplog.set_level(logging.INFO)
     report = proc.run_pending_shared(2)
     assert (report.processed, report.failed) == (19, 1)
-    docs = documents(engine)
+    docs = states_of(engine)
     assert {d.state for i, d in docs.items() if i != ids[7]} == {states.DONE}
     poisoned = docs[ids[7]]
     assert poisoned.state == states.FAILED and poisoned.last_error.startswith("AnalysisProcessDied")
@@ -153,17 +134,17 @@ def _noting_analysis(monkeypatch, path: Path, *, die_for: int | None = None, onc
 def test_reprocess_is_shared_by_processes_and_each_document_runs_once(db_url, tmp_path, trust_files, pki, monkeypatch, capsys):
     app = _reprocess_app(db_url, tmp_path, trust_files, pki, 30)
     try:
-        outcomes = {i: d.outcome for i, d in documents(app.engine).items()}
+        outcomes = {i: d.outcome for i, d in states_of(app.engine).items()}
         noted = tmp_path / "analyses.txt"
         _noting_analysis(monkeypatch, noted)
         capsys.readouterr()
         assert reprocess.reprocess(app, reprocess.Selection(channel="EPUAP"), as_json=True) == 0
         out = json.loads(capsys.readouterr().out)
-        assert [item["document_id"] for item in out["reprocessed"]] == sorted(documents(app.engine))
+        assert [item["document_id"] for item in out["reprocessed"]] == sorted(states_of(app.engine))
         assert all(item["old_outcome"] == item["new_outcome"] == outcomes[item["document_id"]] for item in out["reprocessed"])
         assert out["changed"] == 0 and out["failed"] == 0
         seen = analyses(noted)
-        assert sorted(d for _, d in seen) == sorted(documents(app.engine))
+        assert sorted(d for _, d in seen) == sorted(states_of(app.engine))
         assert len({p for p, _ in seen}) == 2 and os.getpid() not in {p for p, _ in seen}
         assert count(app.engine, worker_audit, worker_audit.c.action == "PROCESSED") == 60  # once at first, once again
     finally:
@@ -175,8 +156,8 @@ def test_reprocess_finishes_the_chunk_of_a_process_that_died(db_url, tmp_path, t
     what it had finished), and the lines show what was stored before the reprocessing."""
     app = _reprocess_app(db_url, tmp_path, trust_files, pki, 30)
     try:
-        ids = sorted(documents(app.engine))
-        outcomes = {i: d.outcome for i, d in documents(app.engine).items()}
+        ids = sorted(states_of(app.engine))
+        outcomes = {i: d.outcome for i, d in states_of(app.engine).items()}
         noted = tmp_path / "analyses.txt"
         _noting_analysis(monkeypatch, noted, die_for=ids[14], once=tmp_path / "died")  # the second batch of a chunk
         capsys.readouterr()
@@ -185,7 +166,7 @@ def test_reprocess_finishes_the_chunk_of_a_process_that_died(db_url, tmp_path, t
         assert [item["document_id"] for item in out["reprocessed"]] == ids
         assert all(item["old_outcome"] == item["new_outcome"] == outcomes[item["document_id"]] for item in out["reprocessed"])
         assert out["changed"] == 0 and out["failed"] == 0
-        assert {d.state for d in documents(app.engine).values()} == {states.DONE}
+        assert {d.state for d in states_of(app.engine).values()} == {states.DONE}
         with app.engine.connect() as conn:
             per_document = conn.execute(
                 select(worker_audit.c.document_id, func.count()).where(worker_audit.c.action == "PROCESSED").group_by(worker_audit.c.document_id)
@@ -225,7 +206,7 @@ def test_each_process_analyses_its_next_batch_while_waiting_for_its_turn(db_url,
 
         proc.queue.on_turn = on_turn
         assert proc.run_pending().processed == 12
-        assert {documents(engine)[i].state for i in ids} == {states.DONE}
+        assert {states_of(engine)[i].state for i in ids} == {states.DONE}
         analysed_in = {name for kind, name in events if kind == "analyse"}
         assert len(analysed_in) == 1 and analysed_in != {threading.current_thread().name}
         holding, during = False, []
@@ -258,5 +239,5 @@ def test_a_process_that_dies_after_a_commit_is_still_counted(engine, tmp_path, m
                                 ProcessingConfig(workers=2, batch_size=3), stages_for=noting_stages(tmp_path / "analyses.txt"))
     report = proc.run_pending_shared(1)
     assert (report.processed, report.failed) == (9, 0) and sum(report.outcomes.values()) == 9
-    assert {documents(engine)[i].state for i in ids} == {states.DONE}
+    assert {states_of(engine)[i].state for i in ids} == {states.DONE}
     assert count(engine, ebok_declaration) == 9 and count(engine, worker_audit, worker_audit.c.action == "PROCESSED") == 9
