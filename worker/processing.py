@@ -4,7 +4,8 @@ A pass *claims* a batch of due documents (RECEIVED → PROCESSING, committed, wi
 token and a lease; ``[processing] batch_size`` at a time), reads their raw bytes back from
 storage and runs the pure stages over them — in a pool of worker processes
 (``[processing] workers``; 1: in this process) while this process loads the previous
-batch —, then in one transaction checks the claims are still ours, loads every outcome
+batch; for the commands, each of ``workers`` forked processes does all of it for its own
+batches (:meth:`Processor.run_pending_shared`, ``worker.parallel``) —, then in one transaction checks the claims are still ours, loads every outcome
 into the eBOK tables and marks the documents DONE. A technical failure of one document
 (its analysis, or its load) never loses the others' work: a batch whose transaction fails
 is committed again one document at a time, and the failing one is recorded as a technical
@@ -172,9 +173,9 @@ class Processor:
     def sibling(self) -> Processor:
         """A processor of its own for a process forked from this one (``worker.parallel``):
         the same settings, a new instance (its claims and its sign of life), new database
-        connections, the analysis in its own process. This processor stays referenced by
-        the child, unused: dropping it would finalise its locks over the parent's
-        connections."""
+        connections, the analysis in its own process, one batch ahead in a thread. This
+        processor stays referenced by the child, unused: dropping it would finalise its
+        locks over the parent's connections."""
         self.engine.dispose(close=False)  # the parent's connections are never used here
         sibling = Processor(self.engine, self.store, self.settings, dataclasses.replace(self.config, workers=1), self.payments,
                             stages_for=self.stages_for, clock=self.clock)
