@@ -74,3 +74,30 @@ def test_a_child_that_ignores_the_stop_is_killed_after_the_grace():
     children.stop(grace_s=0.5)
     assert time.monotonic() - t0 < 10
     assert [(kind, p) for _, kind, p in messages] == [(parallel.ENDED, False)]
+
+
+def test_a_fork_that_fails_stops_the_children_already_started(monkeypatch):
+    import multiprocessing.context
+
+    started = []
+    real_start = multiprocessing.context.ForkProcess.start
+
+    def start(self):
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")  # the second fork fails
+        real_start(self)
+        started.append(self)
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", start)
+
+    def work(number, send, stop):
+        while not stop.is_set():
+            time.sleep(0.01)
+
+    try:
+        parallel.fork(2, work)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failed fork was not reported")
+    assert len(started) == 1 and not started[0].is_alive()  # asked to stop (before it began, SIGTERM ends it at once)

@@ -116,6 +116,9 @@ def fork(count: int, work: Work) -> Children:
             process.start()
             writer.close()
             children.children.append(_Child(number, process, reader))
+    except BaseException:  # a fork that failed (no memory, a process limit): the others stop too
+        children.stop()
+        raise
     finally:
         gc.unfreeze()
     return children
