@@ -101,3 +101,20 @@ def test_a_fork_that_fails_stops_the_children_already_started(monkeypatch):
     else:
         raise AssertionError("the failed fork was not reported")
     assert len(started) == 1 and not started[0].is_alive()  # asked to stop (before it began, SIGTERM ends it at once)
+
+
+def test_leaving_the_block_on_an_exception_stops_the_children():
+    def work(number, send, stop):
+        send("ready", number)
+        while not stop.is_set():
+            time.sleep(0.01)
+
+    try:
+        with parallel.fork(2, work) as children:
+            messages = children.messages()
+            next(messages), next(messages)  # both at work
+            raise KeyboardInterrupt  # Ctrl-C while the command reads their messages
+    except KeyboardInterrupt:
+        pass
+    assert all(not c.process.is_alive() for c in children.children)
+    assert all(c.process.exitcode == 0 for c in children.children)  # each finished what it had in hand

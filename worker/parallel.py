@@ -58,7 +58,8 @@ class _Child:
 
 @dataclass
 class Children:
-    """Forked children at work; :meth:`messages` yields what they send until all ended."""
+    """Forked children at work; :meth:`messages` yields what they send until all ended.
+    As a context manager, it stops them when its block is left on an exception."""
 
     children: list[_Child] = field(default_factory=list)
 
@@ -87,6 +88,14 @@ class Children:
                     child.finished = True
                     continue
                 yield child.number, kind, payload
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Leaving the block on an exception (Ctrl-C, a lost database) stops the children."""
+        if exc_type is not None:
+            self.stop()
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Ask the children that still run to stop (the command is interrupted): each

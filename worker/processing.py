@@ -185,6 +185,13 @@ class Processor:
         sibling.queue.on_turn = sibling._on_turn
         return sibling
 
+    def fork_siblings(self, processes: int, work: Callable[[Processor, parallel.Send, threading.Event], None]) -> parallel.Children:
+        """Fork ``processes`` processes, each running ``work(processor, send, stop)`` with a
+        processor of its own (:meth:`sibling`); the holiday calendar is loaded once before
+        the fork. Call only when ``parallel.can_fork()``."""
+        workdays.warm_up()
+        return parallel.fork(processes, lambda _number, send, stop: work(self.sibling(), send, stop))
+
     def _on_turn(self, holding: bool) -> None:
         """This process holds its turn to write (``holding``) or has given it back: the
         analysis thread pauses meanwhile, so that the transaction — which the other
@@ -291,15 +298,13 @@ class Processor:
         so_far: dict[int, dict[str, Any]] = {}  # each process's report after its last batch
         unsettled: dict[int, deque[int]] = {}  # each process's claimed documents not reported yet, in claim order
 
-        def work(_number: int, send: parallel.Send, stop: threading.Event) -> None:
-            own, mine = self.sibling(), PassReport()
+        def work(own: Processor, send: parallel.Send, stop: threading.Event) -> None:
+            mine = PassReport()
             own.run_pending(stop=stop, report=mine, claimed=lambda ids: send("claimed", ids),
                             progress=lambda n: send("settled", (n, mine.as_dict())))
 
         dead: list[int] = []
-        workdays.warm_up()  # the holiday calendar loaded once, before the fork
-        children = parallel.fork(processes, work)
-        try:
+        with self.fork_siblings(processes, work) as children:
             for number, kind, payload in children.messages():
                 if kind == "claimed":
                     unsettled.setdefault(number, deque()).extend(payload)
@@ -311,9 +316,6 @@ class Processor:
                         progress(payload[0])
                 elif kind == parallel.ENDED and not payload:
                     dead.append(number)
-        except BaseException:
-            children.stop()
-            raise
         report = PassReport()
         for part in so_far.values():
             report.add(part)

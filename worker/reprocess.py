@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any
 
 from adapters.db import documents
-from rules import workdays
 from worker import fmt, parallel, states
 from worker.app import App
 from worker.domain.clock import utcnow
@@ -155,8 +154,7 @@ def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance
     before: every document is processed again once."""
     following = multiprocessing.get_context("fork").Value("q", 0)  # the next chunk to take
 
-    def work(_number: int, send: parallel.Send, stop: threading.Event) -> None:
-        own = app.processor.sibling()
+    def work(own: Processor, send: parallel.Send, stop: threading.Event) -> None:
         while not stop.is_set():
             with following.get_lock():
                 k = following.value
@@ -175,9 +173,7 @@ def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance
     before_of: dict[int, dict[int, dict[str, Any]]] = {}  # chunk → what was stored before it
     requeued: set[int] = set()
     finished: set[int] = set()
-    workdays.warm_up()  # the holiday calendar loaded once, before the fork
-    children = parallel.fork(processes, work)
-    try:
+    with app.processor.fork_siblings(processes, work) as children:
         for _number, kind, payload in children.messages():
             if kind == "progress":
                 advance(payload)
@@ -189,9 +185,6 @@ def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance
                 finished.add(payload[0])
                 before_of.pop(payload[0], None)
                 done(payload[1])
-    except BaseException:
-        children.stop()
-        raise
     left = [k for k in range(len(chunks)) if k not in finished]
     if left:
         app.processor.recover_stale()  # the claims of the process that died
