@@ -553,10 +553,7 @@ class Processor:
         out = []
         for doc in docs:
             self._may_analyse.wait()
-            try:
-                out.append(_Remote(self._analyse(doc, read_stored(self.store, doc), _step_logger(doc)), []))
-            except Exception as exc:  # a technical failure: described here, recorded by the loading thread
-                out.append(_Remote(None, [], describe_technical_error(exc), safe_exception_text(exc)))
+            out.append(_analysis_of(self.store, doc, self.settings, self.stages_for))
         return out
 
     def _read(self, item: _Analysed) -> bytes | None:
@@ -818,15 +815,23 @@ def _pool_init(settings: ProcessingSettings, stages_for: Callable[[str, dict[str
     _POOL.update(settings=settings, stages_for=stages_for, store=store)
 
 
-def _pool_analyse(doc: StoredDocument) -> _Remote:
-    """Read the document's stored bytes and analyse them (in a pool process)."""
-    _POOL["records"] = []
+def _analysis_of(store: DocumentStore, doc: StoredDocument, settings: ProcessingSettings,
+                 stages_for: Callable[[str, dict[str, Any]], list[Stage]], ship: Callable[[Context], Context] = lambda ctx: ctx) -> _Remote:
+    """Read a document's stored bytes and analyse them; a technical failure is described
+    here (recorded by whoever loads the batch). ``ship``: what of the context is sent on."""
     try:
-        raw = read_stored(_POOL["store"], doc)
-        ctx = _analyse_document(doc, raw, _POOL["settings"], _POOL["stages_for"], _step_logger(doc))
-        return _Remote(_shippable(ctx), _POOL.pop("records"))
-    except Exception as exc:  # a technical failure: described here, recorded by the parent
-        return _Remote(None, _POOL.pop("records"), describe_technical_error(exc), safe_exception_text(exc))
+        return _Remote(ship(_analyse_document(doc, read_stored(store, doc), settings, stages_for, _step_logger(doc))), [])
+    except Exception as exc:  # a technical failure: described here, recorded by the loader
+        return _Remote(None, [], describe_technical_error(exc), safe_exception_text(exc))
+
+
+def _pool_analyse(doc: StoredDocument) -> _Remote:
+    """Read the document's stored bytes and analyse them (in a pool process), with the log
+    records of the analysis for the parent to emit."""
+    _POOL["records"] = []
+    result = _analysis_of(_POOL["store"], doc, _POOL["settings"], _POOL["stages_for"], _shippable)
+    result.records = _POOL.pop("records")
+    return result
 
 
 def _pool_analyse_all(docs: list[StoredDocument]) -> list[_Remote]:
