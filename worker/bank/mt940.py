@@ -209,7 +209,10 @@ def _movement(tag: _Tag, details: list[_Tag], n: int, statement_ref: str, page: 
     value_on = _date(m.group("year"), m.group("month"), m.group("day"), tag.line)
     entry_mm, entry_dd = (m.group("entry_month") or "").strip(), (m.group("entry_day") or "").strip()
     booked_on = _entry_date(value_on, entry_mm, entry_dd, tag.line) if entry_mm and entry_dd else value_on
-    bank_ref = (m.group("bank_reference") or "").strip() or None
+    # the bank reference runs to the end of the first line (the library caps it at 23
+    # characters, past SWIFT's 16; a bank writing a 26-digit virtual account there needs all)
+    first_line = tag.lines[0]
+    bank_ref = first_line.split("//", 1)[1].strip() or None if "//" in first_line else None
     subfields, labels = _details(details, fmt)
 
     source, argument = fmt.va_source, fmt.va_argument

@@ -51,10 +51,10 @@ def normalise_account(value: str) -> str:
 @dataclass(frozen=True)
 class BankFormat:
     account: str  # the collection account (NRB or IBAN); stored as its 26 digits
-    format: str = MT940  # mt940 | camt053
+    format: str  # mt940 | camt053
+    virtual_account_from: str  # where the bank writes the virtual account paid to (no default: the bank's description says)
     encoding: str = "cp852"  # MT940 only
     subfield_mark: str = "~"  # MT940 only
-    virtual_account_from: str = "mt940-86-subfield:38"
     unique_ref: str = "none"  # MT940 only
 
     def __post_init__(self) -> None:
