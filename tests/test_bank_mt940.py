@@ -166,9 +166,9 @@ def test_the_61_bank_reference_as_unique_reference_and_virtual_account():
 def mbank_file() -> bytes:
     """mBank's layout: SOH before and '-' ETX after the block, labelled parts in :86:, lines
     broken anywhere (the TNR too), ISO-8859-2."""
-    d1 = ("911 TRANSAKCJA COLLECT; ID IPH: XX400000000012; Z RACH.: \n" + OTHER_ACCOUNT + "; OD: ŁUCJA WĘGIEREK  \n"
+    d1 = ("911 TRANSAKCJA COLLECT; ID IPH: XX000000000012; Z RACH.: \n" + OTHER_ACCOUNT + "; OD: ŁUCJA WĘGIEREK  \n"
           "UL. KRÓTKA 5 47-200 KĘDZIERZYN-KOŹLE; TYT.: OPŁATA ZA ODPADY   ; TNR: 1793010738\n37502.000001")
-    d2 = "911 TRANSAKCJA COLLECT; ID IPH: XX400000000013; Z RACH.: " + OTHER_ACCOUNT + "; OD: JAN NOWAK; TYT.: LUTY; \nTNR: 179301073844398.000001"
+    d2 = "911 TRANSAKCJA COLLECT; ID IPH: XX000000000013; Z RACH.: " + OTHER_ACCOUNT + "; OD: JAN NOWAK; TYT.: LUTY; \nTNR: 179301073844398.000001"
     text = mt940_page([Line("C", "45,00", details=[d1], kind="NTRF"), Line("C", "44,00", details=[d2])], opening="0,46", number="3/1")
     lines = text.split("\r\n")
     framed = "\x01\r\n" + "\r\n".join(lines[:-2]) + "\r\n-\x03\r\n"
@@ -179,7 +179,7 @@ def test_mbank_labels_soh_etx_and_line_breaks_anywhere():
     (s,) = read_statements(mbank_file(), MBANK)
     a, b = s.movements
     assert (a.tx_ref, b.tx_ref) == ("179301073837502.000001", "179301073844398.000001")
-    assert (a.virtual_account, b.virtual_account) == ("XX400000000012", "XX400000000013")
+    assert (a.virtual_account, b.virtual_account) == ("XX000000000012", "XX000000000013")
     assert (a.title, a.counterparty_name) == ("OPŁATA ZA ODPADY", "ŁUCJA WĘGIEREK")  # the address stays in the file
     assert b.counterparty_name == "JAN NOWAK"
     assert s.closing == Decimal("89.46")
