@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-CREDIT = "CREDIT"
-DEBIT = "DEBIT"
+from rules.ledger import CREDIT, DEBIT
 
 MT940 = "mt940"
 CAMT053 = "camt053"
@@ -142,6 +141,14 @@ def compare_resent(stored: Statement, new: Statement) -> str:
     return "duplicate" if stored.movement_set == new.movement_set else "conflict"
 
 
+def check_balance(opening: Decimal, movements: Iterable[Movement], closing: Decimal, *, line: int | None, page: int) -> None:
+    """Opening + credits − debits must be the closing balance to the grosz (per page):
+    ``balance_mismatch`` otherwise."""
+    net = sum((m.amount if m.direction == CREDIT else -m.amount for m in movements), Decimal("0.00"))
+    if opening + net != closing:
+        raise StatementRefused("balance_mismatch", line=line, page=page)
+
+
 def check_unique_refs(statements: Iterable[Statement]) -> None:
     """Every movement of a file has its own ``tx_ref`` (the table's key with the account):
     ``structure_invalid`` at the first one given twice."""
@@ -188,6 +195,7 @@ __all__ = [
     "Movement",
     "Statement",
     "StatementRefused",
+    "check_balance",
     "check_unique_refs",
     "compare_resent",
     "statement_gaps",

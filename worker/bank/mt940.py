@@ -34,7 +34,7 @@ from mt940.tags import Tags
 
 from worker.bank import mbank, zbp
 from worker.bank.codepage import decode_strict
-from worker.bank.model import CREDIT, DEBIT, MT940, Movement, Statement, StatementRefused, check_unique_refs
+from worker.bank.model import CREDIT, DEBIT, MT940, Movement, Statement, StatementRefused, check_balance, check_unique_refs
 from worker.bank.options import BankFormat, normalise_account
 
 _TAG_LINE = re.compile(r":([0-9]{2}[A-Z]?|NS):")
@@ -178,9 +178,7 @@ def _page(block: list[_Tag], index: int, fmt: BankFormat) -> Statement:
                 following.append(t)
         movements.append(_movement(line_tag, following, n, statement_ref, index, fmt))
 
-    net = sum((m.amount if m.direction == CREDIT else -m.amount for m in movements), Decimal("0.00"))
-    if opening + net != closing:
-        raise StatementRefused("balance_mismatch", line=closing_tag.line, page=index)
+    check_balance(opening, movements, closing, line=closing_tag.line, page=index)
     return Statement(
         format=MT940,
         account=account,
