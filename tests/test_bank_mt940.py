@@ -204,3 +204,13 @@ def test_the_other_format_and_unknown_files():
 
 def test_text_before_the_first_tag_is_refused():
     assert refused(b"NAGLOWEK\r\n" + zbp_file(), ZBP).reason == "structure_invalid"
+
+
+def test_reading_and_refusing_log_nothing(caplog):
+    """The parsers never log: a statement's names, titles and accounts stay out of the logs
+    (the mt-940 library logs a tag's text when its own parse fails; it is not used)."""
+    caplog.set_level("DEBUG")
+    read_statements(zbp_file(), ZBP)
+    refused(zbp_file().replace(b":61:2501100110CN174,50", b":61:JAN KOWALSKI 174,50"), ZBP)
+    refused(mbank_file().replace(b"0110CN45,00", b"0110CN45,01"), MBANK)
+    assert caplog.records == []
