@@ -18,6 +18,9 @@ naming the table and the rate — never a traceback:
   the grosz; a rate table with no base in force on its first day is refused as well;
 - a rate table that does not start on the first day of a month (the fee is monthly, and
   fee periods are split at rate changes month by month);
+- two due-day rules (``[[due_dates]]``: the day of the month the fee is due, from a month
+  on) in force from the same month; a month charged with no rule in force is refused where
+  the charges are derived (:func:`rules.duedates.require_due_days`);
 
 the checks across values (all but the first item) run on the validated document in
 :func:`_build`, with the table named by its first day.
@@ -217,6 +220,16 @@ class Deadlines:
 
 
 @dataclass(frozen=True)
+class DueDay:
+    """The due day of the monthly fee: day ``day`` of each month charged from the month
+    ``valid_from`` on, until the next rule's ``valid_from`` (payments: ``rules.duedates``)."""
+
+    valid_from: date
+    day: int
+    resolution: str | None = None
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """The union's rules, validated. Look-ups by date pick the table in force on it."""
 
@@ -227,6 +240,7 @@ class RuleSet:
     statutory: StatutoryMaxima
     deadlines: Deadlines = field(default_factory=Deadlines)
     source: str = "<rules>"
+    due_days: tuple[DueDay, ...] = ()  # sorted by valid_from
 
     # -- gminas
     def canonical_gmina(self, name: str | None) -> str | None:
@@ -254,6 +268,10 @@ class RuleSet:
 
     def container_rates(self, on: date) -> ContainerRates | None:
         return _in_force(self.containers, on)
+
+    def due_day(self, month: date) -> DueDay | None:
+        """The due-day rule in force for the month of ``month`` (None: none is)."""
+        return _in_force(self.due_days, month.replace(day=1))
 
     def rate_change_dates(self) -> tuple[date, ...]:
         """Every day on which some rate table starts (sorted): fee periods split there."""
@@ -354,6 +372,12 @@ class _Deadlines(_Table):
     death_decrease_months: Days = 6
 
 
+class _DueDay(_Table):
+    valid_from: MonthStart
+    day: Annotated[int, Strict(), Field(ge=1, le=28)]  # a day every month has
+    resolution: Text | None = None
+
+
 class _Document(_Table):
     union: _Union
     gminas: Annotated[list[_Gmina], Field(min_length=1)]
@@ -361,6 +385,7 @@ class _Document(_Table):
     containers: Annotated[list[_Containers], Field(min_length=1)]
     statutory: _Statutory
     deadlines: _Deadlines = _Deadlines()
+    due_dates: list[_DueDay] = []
 
 
 # pydantic's error types → the message after "<file>: <dotted.key>: " ({…}: the error's context)
@@ -514,6 +539,12 @@ def _build(doc: _Document, source: str) -> RuleSet:
             raise fail(where, "two container tables valid from the same day (overlapping periods)")
         containers.append(ContainerRates(c.valid_from, MappingProxyType(dict(sorted(rates.items()))), c.resolution))
 
+    due_days: list[DueDay] = []
+    for u in doc.due_dates:
+        if any(other.valid_from == u.valid_from for other in due_days):
+            raise fail(f"due-day rule valid from {u.valid_from}", "two due-day rules valid from the same month")
+        due_days.append(DueDay(u.valid_from, u.day, u.resolution))
+
     d = doc.deadlines
     return RuleSet(
         name=doc.union.name,
@@ -523,6 +554,7 @@ def _build(doc: _Document, source: str) -> RuleSet:
         statutory=statutory,
         deadlines=Deadlines(d.first_declaration_days, d.change_day_of_next_month, d.death_decrease_months),
         source=source,
+        due_days=tuple(sorted(due_days, key=lambda u: u.valid_from)),
     )
 
 
@@ -554,6 +586,7 @@ def _overlap(a: Membership, b: Membership) -> bool:
 __all__ = [
     "ContainerRates",
     "Deadlines",
+    "DueDay",
     "Membership",
     "ResidentialRates",
     "RuleSet",
