@@ -32,11 +32,11 @@ from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
 from worker.domain.attachments import extract, safe_name
 from worker.domain.clock import WARSAW, utcnow
-from worker.domain.findings import Finding, finding
+from worker.domain.findings import INFO, Finding, finding
 from worker.domain.model import EPUAP
 from worker.errors import describe_technical_error
 from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
-from worker.pipeline import CORRESPONDENCE, Context
+from worker.pipeline import CORRESPONDENCE, DECLARATION, Context
 from worker.signatures import INDETERMINATE, VALID, verify_document
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,17 @@ def finish_analysis(ctx: Context) -> Context:
         if result.status in (VALID, INDETERMINATE):
             ctx.signed_root = result.signed_root
     if ctx.signed_root is not None:
-        ctx.attachments = extract(ctx.signed_root, max_bytes=ctx.settings.max_attachment_bytes)
+        referenced = ctx.metadata.get("referenced_files")
+        ctx.attachments = extract(ctx.signed_root, max_bytes=ctx.settings.max_attachment_bytes,
+                                  referenced=referenced if isinstance(referenced, dict) else None)
         for a in ctx.attachments:
-            if a.problem:
-                ctx.add(finding("ATTACHMENT_UNREADABLE", f"Zalaczniki/Zalacznik[{a.index}]", f"Załącznik {a.index}: {a.problem}"))
+            where = f"Zalaczniki/Zalacznik[{a.index}]"
+            if a.unavailable:
+                # the office asks the sender for it: a declaration waits for review, a letter is handed over with the note
+                ctx.add(finding("ATTACHMENT_UNAVAILABLE", where, f"Załącznik {a.index}: {a.problem}",
+                                severity=None if ctx.kind == DECLARATION else INFO))
+            elif a.problem:
+                ctx.add(finding("ATTACHMENT_UNREADABLE", where, f"Załącznik {a.index}: {a.problem}"))
     return ctx
 
 
@@ -128,9 +135,10 @@ def build_item(app: Any, doc: Any) -> Item:
     used: set[str] = set()
     for a in ctx.attachments:
         summary = a.summary()
-        if a.data is not None:
+        data = attachment_data(app.store, a)
+        if data is not None:
             used.add(a.name.casefold())
-            files[f"{ATTACHMENTS_DIR}/{a.name}"] = a.data
+            files[f"{ATTACHMENTS_DIR}/{a.name}"] = data
             summary["file"] = f"{ATTACHMENTS_DIR}/{a.name}"
         attachments.append(summary)
     pdf = meta.get("pdf") if isinstance(meta.get("pdf"), dict) else None
@@ -171,6 +179,19 @@ def build_item(app: Any, doc: Any) -> Item:
     }
     files[METADATA_FILE] = (json.dumps(metadata, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
     return Item(doc["id"], folder_of(doc), files, metadata, ctx)
+
+
+def attachment_data(store: DocumentStore, a: Any) -> bytes | None:
+    """An attachment's bytes: decoded from the document, or — sent by reference — the file
+    fetched from ePUAP's repository, read back from storage and checked against its SHA-256."""
+    if a.data is not None:
+        return bytes(a.data)
+    if a.storage_key is None:
+        return None
+    data = store.get(a.storage_key)
+    if DocumentStore.digest(data) != a.stored_sha256:
+        raise OutboxError(f"stored bytes of the attachment by reference {a.file_id} do not match their SHA-256")
+    return data
 
 
 def reread(app: Any, doc: Any, raw: bytes) -> Context:

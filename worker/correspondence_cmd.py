@@ -14,7 +14,7 @@ from adapters.db import documents
 from adapters.outbox import write_folder
 from adapters.storage import DocumentStore
 from worker import states
-from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
+from worker.correspondence import ATTACHMENTS_DIR, POLISH, attachment_data, build_item, handed_over_kinds, local
 from worker.domain.attachments import DANE
 from worker.errors import UsageError
 from worker.forms.validation import local_name
@@ -178,6 +178,10 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
         if a.get("description"):
             line += f" — {clean(a['description'], 200)}"
         print(line)
+        if a.get("by_reference"):
+            origin = "nie pobrano" if a.get("unavailable") else "pobrany"
+            print(f"       przekazany przez odniesienie (repozytorium plików ePUAP, {origin}; fileId {clean(a.get('file_id') or '—', 200)}): "
+                  "plik nie jest objęty podpisem dokumentu, podpis obejmuje tylko odnośnik")
         if a.get("problem"):
             print(f"       uwaga: {clean(a['problem'], 500)}")
 
@@ -216,7 +220,7 @@ def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
     ctx = app.processor.reanalyse(doc, raw)
-    files = {f"{ATTACHMENTS_DIR}/{a.name}": a.data for a in ctx.attachments if a.data is not None}
+    files = {f"{ATTACHMENTS_DIR}/{a.name}": data for a in ctx.attachments if (data := attachment_data(app.store, a)) is not None}
     if not files:
         print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))
         _print_attachments([a.summary() for a in ctx.attachments])

@@ -62,7 +62,7 @@ def select_for_reprocessing(
     window = received_between(since, until)
     if window is not None:
         q = q.where(window)
-    q = q.where(d.state != states.PROCESSING).order_by(d.id)
+    q = q.where(d.state.not_in((states.PROCESSING, states.FETCHING))).order_by(d.id)
     rows = conn.execute(q.execution_options(yield_per=1000))
     if not code:
         return [r[0] for r in rows]
