@@ -8,7 +8,6 @@ and fetches nothing twice when it runs again."""
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
-from worker import correspondence_cmd, daemon, fmt, monitor, review
+from worker import correspondence_cmd, daemon, fmt, monitor, package, review
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
@@ -113,6 +113,11 @@ def reprocess(app: App, args: argparse.Namespace) -> int:
         since=args.since, until=args.until, channel=args.channel,
     )
     return reprocess_mod.reprocess(app, selection, dry_run=args.dry_run, as_json=getattr(args, "json", False))
+
+
+def import_package(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app)
+    return package.import_package(app, Path(args.file), args.mailbox, args.user)
 
 
 # --- review -----------------------------------------------------------------------------

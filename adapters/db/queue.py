@@ -137,7 +137,7 @@ class DocumentQueue:
         if not ids:
             return []
         d = worker_document.c
-        cond = [d.id.in_(list(ids))]
+        cond: list[Any] = [d.id.in_(list(ids))]
         if not force:
             cond.append(self._due(now))
         else:  # a document still waiting for its attachments by reference is not processed yet
