@@ -8,9 +8,12 @@ and fetches nothing twice when it runs again."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import subprocess
 import sys
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -278,3 +281,49 @@ def test_the_double_hands_a_file_out_once_and_refuses_unknown_ones(epuap_double,
         assert client.round_trips == 3
     # requests are signed with the system key, answers verified against the pinned certificate
     assert all(b"BinarySecurityToken" in r.body for r in server.requests if r.operation == "downloadFile")
+
+
+def windows_zip(entries: dict[str, bytes]) -> bytes:
+    """A ZIP as Windows' own tools write it: names in CP852 without the UTF-8 flag."""
+    buf = io.BytesIO()
+    placeholders = {}
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i, (name, data) in enumerate(entries.items()):
+            encoded = name.encode("cp852")
+            placeholder = (f"~{i:03d}" + "_" * len(encoded))[: len(encoded)] if len(encoded) >= 4 else name
+            placeholders[placeholder.encode()] = encoded
+            z.writestr(placeholder, data)
+    raw = buf.getvalue()
+    for placeholder, encoded in placeholders.items():
+        raw = raw.replace(placeholder, encoded)
+    return raw
+
+
+def test_zip_attachments_come_out_unpacked_with_their_polish_names(setup, db_url, pki):
+    cfg, env, server, tmp, raw = setup
+    inline_zip = windows_zip({"Oświadczenie żółte.pdf": DEED, "skany/strona ąę 1.png": PHOTO, "../poza.txt": b"x"})
+    fetched_zip = windows_zip({"Pełnomocnictwo ŁÓDŹ.pdf": SCAN})
+    server.add_file("F-ZIP", fetched_zip, "dokumenty.zip", "application/zip")
+    complaint = letter_linking(pki, [("załączniki.zip", "application/zip", inline_zip)],
+                               by_reference("dokumenty.zip", "application/zip", "F-ZIP"))
+    server.enqueue(f"/{LETTER_MAILBOX}", complaint, {**META, "dataNadania": FILED}, name="02-zip.xml")
+    r = run_cli(cfg, "run", "--once", env=env)
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    doc = next(d for d in documents(db_url) if d["sha256"] == hashlib.sha256(complaint).hexdigest())
+    folder = tmp / "outbox" / "2025-03-10" / str(doc["id"]) / "zalaczniki"
+    assert (folder / "załączniki.zip").read_bytes() == inline_zip
+    assert (folder / "załączniki-rozpakowany" / "Oświadczenie żółte.pdf").read_bytes() == DEED
+    assert (folder / "załączniki-rozpakowany" / "skany" / "strona ąę 1.png").read_bytes() == PHOTO
+    assert (folder / "dokumenty-rozpakowany" / "Pełnomocnictwo ŁÓDŹ.pdf").read_bytes() == SCAN
+    assert not list(tmp.rglob("poza.txt"))
+    meta = json.loads((folder.parent / "metadane.json").read_text(encoding="utf-8"))
+    unpacked = {u["name"]: u for a in meta["attachments"] for u in a.get("unpacked") or []}
+    assert "zawiera „..”" in unpacked["../poza.txt"]["problem"] and unpacked["../poza.txt"]["file"] is None
+    assert unpacked["Oświadczenie żółte.pdf"]["file"] == "zalaczniki/załączniki-rozpakowany/Oświadczenie żółte.pdf"
+    shown = run_cli(cfg, "correspondence", "show", str(doc["id"]), env=env).stdout
+    assert "w archiwum: Oświadczenie żółte.pdf → załączniki-rozpakowany/Oświadczenie żółte.pdf" in shown
+    assert "w archiwum: ../poza.txt → (nie rozpakowano) — pominięto: nazwa wychodzi poza archiwum" in shown
+    r = run_cli(cfg, "correspondence", "export", str(doc["id"]), "--to", str(tmp / "eksport"), env=env)
+    assert r.returncode == 0, r.stderr
+    out = tmp / "eksport" / str(doc["id"]) / "zalaczniki"
+    assert (out / "dokumenty-rozpakowany" / "Pełnomocnictwo ŁÓDŹ.pdf").read_bytes() == SCAN
