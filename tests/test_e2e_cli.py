@@ -138,7 +138,7 @@ def test_pull_then_process_and_an_unknown_mailbox(setup):
     assert r.returncode == 0, r.stderr
     assert len(server.mailboxes["/czystyregion/korespondencja"].queue) == 0 and len(server.mailboxes["/czystyregion/deklaracje"].queue) == 6
     p = cli(cfg, env, "process")
-    assert p.returncode == 0 and "Przetworzono: 1" in p.stdout
+    assert p.returncode == 0 and "Przetworzono: 2" in p.stdout  # the general letter and the letter with an attachment by reference
 
 
 def test_check_json_prints_the_contract_shape(setup, shared_dir):
@@ -164,7 +164,7 @@ def test_reprocess_by_received_date(setup):
     none = json.loads(cli(cfg, env, "reprocess", "--until", "2000-01-01", "--dry-run", "--json").stdout)
     assert none["documents"] == []
     today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run", "--json").stdout)
-    assert len(today["documents"]) == 7
+    assert len(today["documents"]) == 8  # six declarations, two letters
     assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
 
