@@ -27,6 +27,7 @@ from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA
 from tests.sigtools.xmlsig import ep_signature, pz_signature, sign
 from tests.test_correspondence import META, letter
+from worker.domain.clock import WARSAW
 
 ROOT = Path(__file__).resolve().parent.parent
 DEED = b"%PDF-1.7\n% pelnomocnictwo\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"  # 16 KiB
@@ -327,3 +328,33 @@ def test_zip_attachments_come_out_unpacked_with_their_polish_names(setup, db_url
     assert r.returncode == 0, r.stderr
     out = tmp / "eksport" / str(doc["id"]) / "zalaczniki"
     assert (out / "dokumenty-rozpakowany" / "Pełnomocnictwo ŁÓDŹ.pdf").read_bytes() == SCAN
+
+
+def test_an_imported_document_gets_its_files_and_the_pull_delivering_it_fetches_nothing_again(setup, db_url):
+    cfg, env, server, tmp, raw = setup
+    when = xmlsig_filed().astimezone(WARSAW)
+    desc = ('<Dokumenty><Dokument><DanePodmiotu><Identyfikator>mieszkaniec01</Identyfikator><TypOsoby>F</TypOsoby>'
+            "<ImieSkrot/><NazwiskoNazwa/><Nip/><Pesel/><Regon/><Zgoda>true</Zgoda></DanePodmiotu>"
+            "<DaneNadawcy><Uzytkownik>mieszkaniec01</Uzytkownik><System/></DaneNadawcy>"
+            f"<DataNadania>{when:%d.%m.%YT%H:%M:%S}.000</DataNadania><NazwaSkrytki>deklaracje</NazwaSkrytki>"
+            f"<AdresSkrytki>/{DECL_MAILBOX}</AdresSkrytki><AdresOdpowiedzi>/mieszkaniec01/SkrytkaESP</AdresOdpowiedzi>"
+            "<DaneDodatkowe/><NazwaPliku>deklaracja.xml</NazwaPliku><SciezkaWArchiwum>deklaracja.xml</SciezkaWArchiwum>"
+            "</Dokument></Dokumenty>")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("Deskryptor.xml", desc)
+        z.writestr("deklaracja.xml", raw["decl"])
+    (tmp / "paczka.zip").write_bytes(buf.getvalue())
+    r = run_cli(cfg, "import-package", str(tmp / "paczka.zip"), "--mailbox", f"/{DECL_MAILBOX}", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "zapisano jako dokument #1" in r.stdout and "załączniki przekazane przez odniesienie: 1" in r.stdout
+    assert server.downloaded == {"F-DEED": 1} and documents(db_url)[0]["state"] == "RECEIVED"
+    assert documents(db_url)[0]["filed_at"] == xmlsig_filed()
+    r = run_cli(cfg, "run", "--once", env=env)
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    assert server.download_requests.count("F-DEED") == 1
+    assert server.pending(f"/{DECL_MAILBOX}") == [] and len(server.confirmed(f"/{DECL_MAILBOX}")) == 1
+    decl_docs = [d for d in documents(db_url) if d["source"] == f"/{DECL_MAILBOX}"]
+    assert len(decl_docs) == 1 and decl_docs[0]["state"] == "DONE"
+    with create_engine(db_url).connect() as conn:
+        assert conn.execute(select(ebok_declaration.c.status)).scalars().all() == ["ACCEPTED"]
