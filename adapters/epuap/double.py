@@ -516,6 +516,20 @@ class DoubleServer(ThreadingHTTPServer):
         return envelope, payload
 
 
+def _parse_request(raw: bytes) -> tuple[etree._Element, etree._Element]:
+    """A request's SOAP envelope and its body's element, parsed safely; ValueError (or an
+    XMLSyntaxError) when it is not a SOAP 1.1 request."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    envelope = etree.fromstring(raw, parser)
+    if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
+        raise ValueError("not a SOAP 1.1 envelope")
+    body = envelope.find(f"{{{wssec.SOAP11}}}Body")
+    payload = body[0] if body is not None and len(body) else None
+    if payload is None:
+        raise ValueError("unknown operation")
+    return envelope, payload
+
+
 def _request_fields(payload: etree._Element) -> dict[str, str]:
     return {etree.QName(c).localname: (c.text or "") for c in payload if isinstance(c.tag, str)}
 
@@ -588,13 +602,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         operation = None
         try:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-            envelope = etree.fromstring(raw, parser)
-            if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
-                raise ValueError("not a SOAP 1.1 envelope")
-            body = envelope.find(f"{{{wssec.SOAP11}}}Body")
-            payload = body[0] if body is not None and len(body) else None
-            if payload is None or etree.QName(payload).namespace != OBJ_NS or etree.QName(payload).localname not in OPERATIONS:
+            envelope, payload = _parse_request(raw)
+            if etree.QName(payload).namespace != OBJ_NS or etree.QName(payload).localname not in OPERATIONS:
                 raise ValueError("unknown operation")
             operation = OPERATIONS[etree.QName(payload).localname]
         except (etree.XMLSyntaxError, ValueError) as exc:
@@ -620,46 +629,48 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = server.faults.take(operation)
         server.requests.append(RequestRecord(operation, raw, True, fault))
-        if fault == "http500":
-            self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
-        elif fault == "drop":
+        if self._transport_fault(fault, filerepo=False):
+            return
+        envelope, payload = server.respond(operation, request, fault)
+        if fault == "confirm-lost":
             self._drop()
-        elif fault == "hang":
-            server.stopping.wait(server.faults.hang_s)
-            self._drop()
-        elif fault in ("soap-fault", "soap-fault-200"):
-            body_bytes = fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)")
-            self._send(500 if fault == "soap-fault" else 200, body_bytes)
-        elif fault == "garbage":
-            self._send(200, b"\x00\x01<<<to nie jest XML>>>")
-        else:
-            envelope, payload = server.respond(operation, request, fault)
-            if fault == "confirm-lost":
-                self._drop()
-                return
-            if fault != "unsigned":
-                envelope = wssec.sign_envelope(envelope, server.identity)
-            if fault == "bad-signature":
-                status_text = payload.find("status/komunikat")
-                status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
-            self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+            return
+        if fault != "unsigned":
+            envelope = wssec.sign_envelope(envelope, server.identity)
+        if fault == "bad-signature":
+            status_text = payload.find("status/komunikat")
+            status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
+        self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
     def _refuse(self, raw: bytes, operation: str | None, kod: int, komunikat: str, *, filerepo: bool = False) -> None:
         self.server.requests.append(RequestRecord(operation, raw, False, None))
         log.info("epuap double refused a request", extra={"event": "epuap.double.refused", "operation": operation, "kod": kod})
         self._send(500, fault_envelope(kod, komunikat, filerepo=filerepo))
 
+    def _transport_fault(self, fault: str | None, *, filerepo: bool) -> bool:
+        """Answer with an injected fault that needs no regular answer; True when it did."""
+        if fault == "http500":
+            self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
+        elif fault == "drop":
+            self._drop()
+        elif fault == "hang":
+            self.server.stopping.wait(self.server.faults.hang_s)
+            self._drop()
+        elif fault in ("soap-fault", "soap-fault-200"):
+            body_bytes = fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)", filerepo=filerepo)
+            self._send(500 if fault == "soap-fault" else 200, body_bytes)
+        elif fault == "garbage":
+            self._send(200, b"\x00\x01<<<to nie jest XML>>>")
+        else:
+            return False
+        return True
+
     def _filerepo(self, raw: bytes) -> None:
         """``downloadFile``: the file once, signed; a Fault for an unknown or taken one."""
         server = self.server
         try:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-            envelope = etree.fromstring(raw, parser)
-            if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
-                raise ValueError("not a SOAP 1.1 envelope")
-            body = envelope.find(f"{{{wssec.SOAP11}}}Body")
-            payload = body[0] if body is not None and len(body) else None
-            if payload is None or payload.tag != f"{{{FC_NS}}}DownloadFileParam":
+            envelope, payload = _parse_request(raw)
+            if payload.tag != f"{{{FC_NS}}}DownloadFileParam":
                 raise ValueError("unknown operation")
         except (etree.XMLSyntaxError, ValueError) as exc:
             self._refuse(raw, None, -2, f"Niepoprawne żądanie SOAP: {exc}", filerepo=True)
@@ -676,22 +687,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = _request_fields(payload)
         fault = server.faults.take(DOWNLOAD)
         server.requests.append(RequestRecord(DOWNLOAD, raw, True, fault))
-        if fault == "http500":
-            self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
-            return
-        if fault == "drop":
-            self._drop()
-            return
-        if fault == "hang":
-            server.stopping.wait(server.faults.hang_s)
-            self._drop()
-            return
-        if fault in ("soap-fault", "soap-fault-200"):
-            self._send(500 if fault == "soap-fault" else 200,
-                       fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)", filerepo=True))
-            return
-        if fault == "garbage":
-            self._send(200, b"\x00\x01<<<to nie jest XML>>>")
+        if self._transport_fault(fault, filerepo=True):
             return
         found, refusal = server.download(request.get("fileId", ""))
         if found is None:
