@@ -791,11 +791,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"ePUAP double: {server.url}  (WSDL: {server.url}?wsdl)")
-    print(f"  file repository: {server.filerepo_url}  ({len(server.files)} file(s))")
     print(f"  response certificate to pin: {keys.double_certificate}")
     print(f"  system certificate/key:      {keys.system_certificate} / {keys.system_key} (password: {keys.directory / 'system.key.password'})")
     for address, mailbox in sorted(server.mailboxes.items()):
         print(f"  mailbox {address}: {len(mailbox.queue)} document(s)")
+    print(f"  file repository: {server.filerepo_url}  ({len(server.files)} file(s))")
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):

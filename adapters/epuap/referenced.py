@@ -160,6 +160,7 @@ class ReferencedFiles:
         """Fetch what is still pending of ``file_ids`` (linked by the document); when all are
         settled, release the document (FETCHING → RECEIVED). True: nothing is pending now."""
         if not file_ids:
+            self.ledger.release(document_id, {})  # nothing to wait for (a no-op unless it is FETCHING)
             return True
         self.ledger.ensure(file_ids, subject, document_id, self.clock())
         records = self.ledger.get(file_ids)
