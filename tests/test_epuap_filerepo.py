@@ -358,3 +358,32 @@ def test_an_imported_document_gets_its_files_and_the_pull_delivering_it_fetches_
     assert len(decl_docs) == 1 and decl_docs[0]["state"] == "DONE"
     with create_engine(db_url).connect() as conn:
         assert conn.execute(select(ebok_declaration.c.status)).scalars().all() == ["ACCEPTED"]
+
+
+def test_a_dropped_answer_is_retried_within_the_pass_and_the_file_fetched_once(setup, db_url):
+    cfg, env, server, tmp, raw = setup
+    server.faults.add("drop", "downloadFile", times=1)  # the connection cut before any answer: not handed out
+    r = run_cli(cfg, "pull", "--mailbox", f"/{DECL_MAILBOX}", env=env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert [r.fault for r in server.requests if r.operation == "downloadFile"] == ["drop", None]
+    assert server.download_requests == ["F-DEED"] and server.downloaded == {"F-DEED": 1}
+    f = remote_files(db_url)["F-DEED"]
+    assert (f["state"], f["attempts"], f["failed_passes"]) == ("FETCHED", 2, 0)
+    assert server.pending(f"/{DECL_MAILBOX}") == []
+
+
+def test_a_file_above_the_size_limit_is_unavailable_without_blocking(setup, db_url):
+    cfg, env, server, tmp, raw = setup
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[epuap]\n", "[epuap]\nfilerepo_max_file_bytes = 4096\n", 1),
+                   encoding="utf-8")
+    r = run_cli(cfg, "run", "--once", env=env)
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    f = remote_files(db_url)["F-DEED"]
+    assert (f["state"], f["reason"], f["attempts"]) == ("UNAVAILABLE", "too_large", 1)  # not asked for again
+    assert "filerepo_max_file_bytes" in f["last_error"]
+    assert server.pending(f"/{DECL_MAILBOX}") == []
+    with create_engine(db_url).connect() as conn:
+        decl = conn.execute(select(ebok_declaration)).mappings().one()
+    assert decl["status"] == "NEEDS_REVIEW"
+    (finding,) = [x for x in decl["findings"] if x["code"] == "ATTACHMENT_UNAVAILABLE"]
+    assert "większy niż dopuszczalny" in finding["message"]

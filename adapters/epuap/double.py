@@ -361,7 +361,7 @@ class DoubleServer(ThreadingHTTPServer):
         self._filerepo_schema = etree.XMLSchema(etree.parse(str(FILEREPO_XSD)))
         self.files: dict[str, RepositoryFile] = {}
         self.downloaded: dict[str, int] = {}  # fileId → downloadFile answers that carried it (at most 1)
-        self.download_requests: list[str] = []  # every fileId asked for, in order
+        self.download_requests: list[str] = []  # every fileId asked for and answered (no fault injected), in order
         self._thread: threading.Thread | None = None
         self.gzip_responses = False  # tests: answer gzip-compressed when the client accepts it
         self.gzipped_responses = 0
