@@ -182,12 +182,5 @@ def read_package(archive: SafeZip) -> Iterator[PackageDocument]:
         yield item
 
 
-def named_files(archive: SafeZip, documents: list[PackageDocument]) -> set[str]:
-    """The entries the descriptor names (itself included), by their path, case-folded."""
-    named = {DESCRIPTOR.casefold()}
-    named |= {"/".join(p for p in d.path.replace("\\", "/").split("/") if p not in ("", ".")).casefold() for d in documents}
-    return named
-
-
 def entry_path(entry: Entry) -> str:
     return posix_name(entry) or entry.name
