@@ -387,3 +387,41 @@ def test_a_file_above_the_size_limit_is_unavailable_without_blocking(setup, db_u
     assert decl["status"] == "NEEDS_REVIEW"
     (finding,) = [x for x in decl["findings"] if x["code"] == "ATTACHMENT_UNAVAILABLE"]
     assert "większy niż dopuszczalny" in finding["message"]
+
+
+def test_requests_answers_and_descriptors_match_the_published_schemas(epuap_double, keys, monkeypatch, shared_dir):
+    """The project writes its own WSDL/XSD; what it sends and what the double answers are
+    valid against the union's reference copies of ePUAP's published files."""
+    from lxml import etree
+
+    from adapters.epuap.filerepo import FileRepoClient
+    from adapters.epuap.wssec import SOAP11
+    from worker.config import EpuapConfig
+
+    reference = shared_dir / "reference" / "epuap"
+    filerepo = etree.XMLSchema(etree.parse(str(reference / "filerepocore.xsd")))
+    server = epuap_double(None, mailboxes=["/czystyregion/deklaracje"])
+    server.add_file("X1", b"%PDF-1.4 x", "x.pdf")
+    monkeypatch.setenv("TEST_EPUAP_KEY_PASSWORD", keys.system_key_password)
+    cfg = EpuapConfig(enabled=True, endpoint=server.url, filerepo_endpoint=server.filerepo_url, certificate=keys.system_certificate,
+                      private_key=keys.system_key, private_key_password_env="TEST_EPUAP_KEY_PASSWORD",
+                      response_certificate=keys.double_certificate, timeout_s=5.0)
+    answers = []
+    with FileRepoClient.for_config(cfg) as client:
+        post = client.transport.post
+        client.transport.post = lambda *a: answers.append(post(*a)) or answers[-1]  # type: ignore[method-assign]
+        client.download("X1", "czystyregion")
+    (request,) = [r for r in server.requests if r.operation == "downloadFile"]
+    payload = etree.fromstring(request.body).find(f"{{{SOAP11}}}Body")[0]
+    assert filerepo.validate(payload), filerepo.error_log
+    (answer,) = answers
+    data_document = etree.fromstring(answer.content).find(f"{{{SOAP11}}}Body")[0]
+    assert etree.QName(data_document).localname == "DataDocument" and filerepo.validate(data_document), filerepo.error_log
+    package = etree.XMLSchema(etree.parse(str(reference / "EmergencyDownload.xsd")))
+    ours = etree.XMLSchema(etree.parse(str(ROOT / "schemas" / "epuap" / "EmergencyDownload.xsd")))
+    from tests.test_import_package import descriptor, dokument
+
+    good = etree.fromstring(descriptor(dokument("a.xml", {"dataNadania": FILED})))
+    bad = etree.fromstring(descriptor(dokument("a.xml", {"dataNadania": FILED}, drop="NazwaPliku")))
+    assert package.validate(good) and ours.validate(good)
+    assert not package.validate(bad) and not ours.validate(bad)
