@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
 
 from adapters.db.tables import ebok_declaration, worker_document, worker_remote_file
 from tests.clitools import run_cli
@@ -98,12 +99,12 @@ def setup(write_config, keys, epuap_double, tmp_path, pki, trust_files):
 
 
 def remote_files(db_url) -> dict[str, dict]:
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         return {r["file_id"]: dict(r) for r in conn.execute(select(worker_remote_file)).mappings()}
 
 
 def documents(db_url) -> list[dict]:
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         return [dict(r) for r in conn.execute(select(worker_document).order_by(worker_document.c.id)).mappings()]
 
 
@@ -131,7 +132,7 @@ def test_referenced_files_are_fetched_once_handed_over_and_exported(setup, db_ur
     assert letter_doc["meta"]["referenced_files"]["F-MISSING"]["state"] == "UNAVAILABLE"
 
     # the declaration: accepted (its file is there), the attachment listed as fetched by reference
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         decl = conn.execute(select(ebok_declaration)).mappings().one()
     assert decl["status"] == "ACCEPTED", decl["findings"]
     (att,) = decl_doc["evidence"]["attachments"]
@@ -176,7 +177,7 @@ def test_referenced_files_are_fetched_once_handed_over_and_exported(setup, db_ur
     r = run_cli(cfg, "reprocess", "--id", str(decl_doc["id"]), "--id", str(letter_doc["id"]), env=env)
     assert r.returncode == 0, r.stderr + r.stdout
     assert server.download_requests == requests_before
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         assert conn.execute(select(ebok_declaration.c.status)).scalar_one() == "ACCEPTED"
 
 
@@ -201,7 +202,7 @@ def test_a_declaration_whose_file_cannot_be_had_goes_to_review_and_the_mailbox_d
     r = run_cli(cfg, "run", "--once", env=env)
     assert r.returncode == 0, r.stderr + r.stdout[-3000:]
     assert server.pending(f"/{DECL_MAILBOX}") == []
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         decl = conn.execute(select(ebok_declaration)).mappings().one()
     assert decl["status"] == "NEEDS_REVIEW"
     (f,) = [f for f in decl["findings"] if f["code"] == "ATTACHMENT_UNAVAILABLE"]
@@ -231,7 +232,7 @@ def test_a_repository_down_keeps_the_document_in_the_mailbox_for_a_few_passes_th
     assert server.pending(f"/{DECL_MAILBOX}") == [] and documents(db_url)[0]["state"] == "RECEIVED"
     assert remote_files(db_url)["F-DEED"]["state"] == "UNAVAILABLE" and remote_files(db_url)["F-DEED"]["reason"] == "unreachable"
     assert run_cli(cfg, "process", env=env).returncode == 0
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         decl = conn.execute(select(ebok_declaration)).mappings().one()
     assert decl["status"] == "NEEDS_REVIEW" and "ATTACHMENT_UNAVAILABLE" in {f["code"] for f in decl["findings"]}
     assert server.downloaded == {}  # the repository never handed it out
@@ -253,7 +254,7 @@ def test_killed_between_download_store_and_confirm_then_restart_loses_nothing_an
     assert files["F-DEED"]["state"] == "FETCHED" and files["F-DEED"]["attempts"] == 1
     decl_docs = [d for d in documents(db_url) if d["source"] == f"/{DECL_MAILBOX}"]
     assert len(decl_docs) == 1 and decl_docs[0]["state"] == "DONE"
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         assert conn.execute(select(ebok_declaration.c.status)).scalar_one() == "ACCEPTED"
     assert not list((tmp / "documents" / "notes").glob("*.json"))  # the crash's note was taken up and dropped
     key = files["F-DEED"]["storage_key"]
@@ -356,7 +357,7 @@ def test_an_imported_document_gets_its_files_and_the_pull_delivering_it_fetches_
     assert server.pending(f"/{DECL_MAILBOX}") == [] and len(server.confirmed(f"/{DECL_MAILBOX}")) == 1
     decl_docs = [d for d in documents(db_url) if d["source"] == f"/{DECL_MAILBOX}"]
     assert len(decl_docs) == 1 and decl_docs[0]["state"] == "DONE"
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         assert conn.execute(select(ebok_declaration.c.status)).scalars().all() == ["ACCEPTED"]
 
 
@@ -382,7 +383,7 @@ def test_a_file_above_the_size_limit_is_unavailable_without_blocking(setup, db_u
     assert (f["state"], f["reason"], f["attempts"]) == ("UNAVAILABLE", "too_large", 1)  # not asked for again
     assert "filerepo_max_file_bytes" in f["last_error"]
     assert server.pending(f"/{DECL_MAILBOX}") == []
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         decl = conn.execute(select(ebok_declaration)).mappings().one()
     assert decl["status"] == "NEEDS_REVIEW"
     (finding,) = [x for x in decl["findings"] if x["code"] == "ATTACHMENT_UNAVAILABLE"]

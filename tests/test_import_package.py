@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.pool import NullPool
 
 from adapters.db.tables import ebok_declaration, worker_audit, worker_document
 from adapters.epuap.double import load_folder
@@ -81,12 +82,12 @@ def setup(write_config, keys, epuap_double, tmp_path, trust_files):
 
 
 def rows(db_url) -> list[dict]:
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         return [dict(r) for r in conn.execute(select(worker_document).order_by(worker_document.c.id)).mappings()]
 
 
 def declarations(db_url) -> int:
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         return conn.execute(select(func.count()).select_from(ebok_declaration)).scalar_one()
 
 
@@ -108,7 +109,7 @@ def test_a_package_from_the_mailbox_is_imported_once_and_the_pull_delivering_it_
         assert row["filed_at"] == datetime.fromisoformat(doc.meta["dataNadania"])  # DataNadania, Polish time
         assert row["meta"]["import"]["user"] == "jkowalska" and row["meta"]["import"]["package"] == "eksport-skrytki.zip"
         assert (tmp / "documents" / row["storage_key"]).read_bytes() == doc.content
-    with create_engine(db_url).connect() as conn:
+    with create_engine(db_url, poolclass=NullPool).connect() as conn:
         audit = conn.execute(select(worker_audit.c.actor, worker_audit.c.action).where(worker_audit.c.action == "IMPORTED")).all()
     assert audit == [("jkowalska", "IMPORTED")] * 4
 
