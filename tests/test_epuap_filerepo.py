@@ -261,9 +261,9 @@ def test_killed_between_download_store_and_confirm_then_restart_loses_nothing_an
     assert (tmp / "documents" / key).read_bytes() == DEED
 
 
-def test_the_double_hands_a_file_out_once_and_refuses_unknown_ones(epuap_double, keys, monkeypatch):
-    from adapters.epuap.errors import EpuapFault
-    from adapters.epuap.filerepo import FileRepoClient
+@pytest.fixture
+def repository(epuap_double, keys, monkeypatch):
+    """The double with one file ``X1`` in its repository, and the configuration of a client for it."""
     from worker.config import EpuapConfig
 
     server = epuap_double(None, mailboxes=["/czystyregion/deklaracje"])
@@ -272,6 +272,14 @@ def test_the_double_hands_a_file_out_once_and_refuses_unknown_ones(epuap_double,
     cfg = EpuapConfig(enabled=True, endpoint=server.url, filerepo_endpoint=server.filerepo_url, certificate=keys.system_certificate,
                       private_key=keys.system_key, private_key_password_env="TEST_EPUAP_KEY_PASSWORD",
                       response_certificate=keys.double_certificate, timeout_s=5.0)
+    return server, cfg
+
+
+def test_the_double_hands_a_file_out_once_and_refuses_unknown_ones(repository):
+    from adapters.epuap.errors import EpuapFault
+    from adapters.epuap.filerepo import FileRepoClient
+
+    server, cfg = repository
     with FileRepoClient.for_config(cfg) as client:
         got = client.download("X1", "czystyregion")
         assert (got.content, got.filename, got.mime_type) == (b"%PDF-1.4 x", "x.pdf", "application/pdf")
@@ -390,23 +398,17 @@ def test_a_file_above_the_size_limit_is_unavailable_without_blocking(setup, db_u
     assert "większy niż dopuszczalny" in finding["message"]
 
 
-def test_requests_answers_and_descriptors_match_the_published_schemas(epuap_double, keys, monkeypatch, shared_dir):
+def test_requests_answers_and_descriptors_match_the_published_schemas(repository, shared_dir):
     """The project writes its own WSDL/XSD; what it sends and what the double answers are
     valid against the union's reference copies of ePUAP's published files."""
     from lxml import etree
 
     from adapters.epuap.filerepo import FileRepoClient
     from adapters.epuap.wssec import SOAP11
-    from worker.config import EpuapConfig
 
     reference = shared_dir / "reference" / "epuap"
     filerepo = etree.XMLSchema(etree.parse(str(reference / "filerepocore.xsd")))
-    server = epuap_double(None, mailboxes=["/czystyregion/deklaracje"])
-    server.add_file("X1", b"%PDF-1.4 x", "x.pdf")
-    monkeypatch.setenv("TEST_EPUAP_KEY_PASSWORD", keys.system_key_password)
-    cfg = EpuapConfig(enabled=True, endpoint=server.url, filerepo_endpoint=server.filerepo_url, certificate=keys.system_certificate,
-                      private_key=keys.system_key, private_key_password_env="TEST_EPUAP_KEY_PASSWORD",
-                      response_certificate=keys.double_certificate, timeout_s=5.0)
+    server, cfg = repository
     answers = []
     with FileRepoClient.for_config(cfg) as client:
         post = client.transport.post
