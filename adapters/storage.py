@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+_NOTE = re.compile(r"[0-9a-f]{64}")
 
 
 class DocumentStore:
@@ -45,6 +46,11 @@ class DocumentStore:
         target = self.path_of(key)
         if target.is_file() and _file_sha256(target) == sha:
             return sha, key  # reused only when its bytes are exactly these (corrupt storage is rewritten)
+        self._write(target, raw)
+        return sha, key
+
+    def _write(self, target: Path, raw: bytes) -> None:
+        """``raw`` as ``target``, atomically and durably (temporary file, fsync, rename, fsync)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
         try:
@@ -60,10 +66,33 @@ class DocumentStore:
                 pass
             raise
         fsync_dir(target.parent)
-        return sha, key
 
     def get(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
+
+    # a small note kept beside the documents until the database knows what it says (the
+    # fileId a fetched attachment was stored as: ``adapters.epuap.referenced``)
+
+    def _note_path(self, name: str) -> Path:
+        if not _NOTE.fullmatch(name):
+            raise ValueError("a note's name is a hex digest")
+        return self._resolved_root / "notes" / f"{name}.json"
+
+    def put_note(self, name: str, data: bytes) -> None:
+        """Write the note ``name`` (64 hex digits) durably, replacing an older one."""
+        self._write(self._note_path(name), data)
+
+    def get_note(self, name: str) -> bytes | None:
+        try:
+            return self._note_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def drop_note(self, name: str) -> None:
+        try:
+            self._note_path(name).unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -149,6 +149,7 @@ def epuap_section(server, keys, *mailboxes: str, **overrides) -> dict:
     section = {
         "enabled": True,
         "endpoint": server.url,
+        "filerepo_endpoint": server.filerepo_url,
         "certificate": keys.system_certificate,
         "private_key": keys.system_key,
         "private_key_password_env": "TEST_EPUAP_KEY_PASSWORD",

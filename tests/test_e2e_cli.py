@@ -72,8 +72,9 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
         decls = conn.execute(select(ebok_declaration)).mappings().all()
         payers = conn.execute(select(ebok_payer)).mappings().all()
         fee_periods = conn.execute(select(ebok_fee_period)).mappings().all()
-    assert len(docs) == 7 and {d["state"] for d in docs} == {"DONE"}
-    assert sorted(d["kind"] for d in docs) == ["CORRESPONDENCE"] + ["DECLARATION"] * 6
+    # six declarations, the general letter and the letter with an attachment by reference
+    assert len(docs) == 8 and {d["state"] for d in docs} == {"DONE"}
+    assert sorted(d["kind"] for d in docs) == ["CORRESPONDENCE"] * 2 + ["DECLARATION"] * 6
     assert len(decls) == 6 and {d["status"] for d in decls} == {"ACCEPTED"}
     assert sorted(f"{d['computed_fee']:.2f}" for d in decls) == ["144.00", "157.33", "211.00", "260.50", "743.17", "76.00"]
     assert len(payers) == 6 and all(len(p["bank_account"]) == 26 for p in payers)
@@ -85,19 +86,21 @@ def test_run_once_drains_both_mailboxes_exactly_once(setup, db_url):
     r2 = cli(cfg, "run", "--once", env=env)
     assert r2.returncode == 0, r2.stderr
     with engine.connect() as conn:
-        assert len(conn.execute(select(worker_document)).all()) == 7
+        assert len(conn.execute(select(worker_document)).all()) == 8
         assert len(conn.execute(select(ebok_declaration)).all()) == 6
     assert all(not m.queue for m in server.mailboxes.values())
 
     s = cli(cfg, "status", "--json", env=env)
     assert s.returncode == 0, s.stderr
     status = json.loads(s.stdout)
-    assert status["queue"]["DONE"] == 7 and status["correspondence"]["total"] == 1
-    assert status["correspondence"]["handed_over"] == 1 and status["correspondence"]["pending"] == 0
-    # the general letter reached the office's outbox (default: var/outbox beside the config), once
-    letters = [p for p in (cfg.parent / "var" / "outbox").glob("*/*") if p.is_dir()]
-    assert [p.parent.name for p in letters] == ["2025-09-01"]
-    assert (letters[0] / "dokument.xml").read_bytes() == (DEMO / "epuap" / "czystyregion" / "korespondencja" / "pismo-ogolne.xml").read_bytes()
+    assert status["queue"]["DONE"] == 8 and status["correspondence"]["total"] == 2
+    assert status["correspondence"]["handed_over"] == 2 and status["correspondence"]["pending"] == 0
+    # the letters reached the office's outbox (default: var/outbox beside the config), once each
+    letters = sorted((p for p in (cfg.parent / "var" / "outbox").glob("*/*") if p.is_dir()), key=lambda p: int(p.name))
+    assert [p.parent.name for p in letters] == ["2025-09-01", "2025-09-01"]
+    sent = {(p / "dokument.xml").read_bytes() for p in letters}
+    assert sent == {(DEMO / "epuap" / "czystyregion" / "korespondencja" / name).read_bytes()
+                    for name in ("pismo-ogolne.xml", "pismo-z-zalacznikiem.xml")}
     assert status["outcomes"]["ACCEPTED"] == 6
     assert {m["address"] for m in status["mailboxes"] if m["last_success_at"]} == {"/czystyregion/deklaracje", "/czystyregion/korespondencja"}
 
@@ -138,7 +141,7 @@ def test_pull_then_process_and_an_unknown_mailbox(setup):
     assert r.returncode == 0, r.stderr
     assert len(server.mailboxes["/czystyregion/korespondencja"].queue) == 0 and len(server.mailboxes["/czystyregion/deklaracje"].queue) == 6
     p = cli(cfg, env, "process")
-    assert p.returncode == 0 and "Przetworzono: 1" in p.stdout
+    assert p.returncode == 0 and "Przetworzono: 2" in p.stdout  # the general letter and the letter with an attachment by reference
 
 
 def test_check_json_prints_the_contract_shape(setup, shared_dir):
@@ -164,7 +167,7 @@ def test_reprocess_by_received_date(setup):
     none = json.loads(cli(cfg, env, "reprocess", "--until", "2000-01-01", "--dry-run", "--json").stdout)
     assert none["documents"] == []
     today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run", "--json").stdout)
-    assert len(today["documents"]) == 7
+    assert len(today["documents"]) == 8  # six declarations, two letters
     assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
 

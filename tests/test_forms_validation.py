@@ -212,3 +212,28 @@ def test_element_path_counts_only_repeated_siblings(doc):
     assert element_path(lokal.getnext(), doc) == f"{DEKL}/CzescZamieszkala/Lokal[2]"
     # relative to a subtree that is validated on its own
     assert element_path(lokal, q(doc, "")) == "/Deklaracja/CzescZamieszkala/Lokal[1]"
+
+
+STR = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
+
+
+def _attached(encoding: str, data: str) -> etree._Element:
+    root = etree.fromstring((DATA / "valid-do1-2025-z-zalacznikiem.xml").read_bytes())
+    zal = root.find(f".//{{{STR}}}Zalacznik")
+    zal.set("kodowanie", encoding)
+    zal.find(f"{{{STR}}}DaneZalacznika").text = data
+    return root
+
+
+def test_an_attachment_by_reference_is_valid_and_broken_inline_base64_is_not():
+    # the CRD structure allows kodowanie="URI" (a link to ePUAP's file repository) ...
+    link = "https://epuap.gov.pl/file-download-servlet/DownloadServlet?fileId=123456"
+    assert validate_document(_attached("URI", link), DO1_2025) == []
+    assert validate_document(_attached("base64", "AAEC\nAwQF"), DO1_2025) == []
+    # ... but an inline attachment whose data is not base64 is still SCHEMA_INVALID, naming it
+    f = only(validate_document(_attached("base64", "@@@ to nie base64 @@@"), DO1_2025))
+    assert f.field == "/Dokument/TrescDokumentu/Zalaczniki/Zalacznik/DaneZalacznika"
+    assert "umowa.pdf" in f.message and "base64" in f.message
+    # the same text with an encoding the structure does not know
+    f = only(validate_document(_attached("hex", "00ff"), DO1_2025))
+    assert f.field.endswith("Zalacznik") or "kodowanie" in f.message

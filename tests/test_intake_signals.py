@@ -76,5 +76,5 @@ def test_sighup_is_ignored_and_a_second_sigterm_stops_at_once_losing_nothing(db_
     with engine.connect() as conn:
         docs = conn.execute(select(worker_document)).mappings().all()
     engine.dispose()
-    assert len(docs) == 7 and {d["state"] for d in docs} == {"DONE"}
+    assert len(docs) == 8 and {d["state"] for d in docs} == {"DONE"}  # the demo's six declarations and two letters
     assert all(not m.queue for m in server.mailboxes.values())

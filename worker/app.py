@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adapters.db.locks import PassLocks
 from adapters.db.migrate import make_engine, upgrade
@@ -58,6 +60,15 @@ class App:
     @cached_property
     def locks(self):
         return PassLocks(self.engine)
+
+    def referenced_files(self, client: Callable[[], Any] | None, *, stop: threading.Event | None = None) -> Any:
+        """What fetches attachments sent by reference (``adapters.epuap.referenced``) for one
+        pass or command, with the file repository's client made by ``client`` when needed."""
+        from adapters.db.remote_files import RemoteFiles
+        from adapters.epuap.referenced import ReferencedFiles  # the SOAP client's libraries only where it is used
+
+        return ReferencedFiles.for_config(self.config.epuap, RemoteFiles(self.engine), self.store, client, stop=stop,
+                                          lock=self.locks.hold)
 
     def upgrade_db(self) -> None:
         upgrade(self.engine)

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--filed-at", type=_iso_datetime, help="czas złożenia (ISO), domyślnie teraz")
     ck.set_defaults(func=commands.check)
 
+    ip = sub.add_parser("import-package", parents=[common],
+                        help="zaimportuj paczkę eksportu skrytki ePUAP (ZIP z Deskryptor.xml), gdy pobieranie z ePUAP nie działa")
+    ip.add_argument("file", type=Path, metavar="PLIK.zip", help="paczka pobrana z ePUAP (awaryjne pobranie dokumentów skrytki)")
+    ip.add_argument("--mailbox", required=True, metavar="/PODMIOT/SKRYTKA", help="skrytka, z której pochodzi paczka")
+    ip.add_argument("--user", default=os.environ.get("USER") or "office", help="kto importuje (zapisywane przy dokumentach)")
+    ip.set_defaults(func=commands.import_package)
+
     db = sub.add_parser("db", parents=[common], help="baza danych")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dbs.add_parser("upgrade", parents=[common], help="zastosuj migracje bazy danych").set_defaults(func=commands.db_upgrade)
@@ -137,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
         # commands that print results keep stdout for them; their logs go to stderr
-        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence")
+        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence", "import-package")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         return commands.dispatch(args, cfg)
     except (ConfigError, UsageError) as exc:

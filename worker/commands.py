@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
-from worker import correspondence_cmd, daemon, fmt, monitor, review
+from worker import correspondence_cmd, daemon, fmt, monitor, package, review
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
@@ -115,6 +115,11 @@ def reprocess(app: App, args: argparse.Namespace) -> int:
     return reprocess_mod.reprocess(app, selection, dry_run=args.dry_run, as_json=getattr(args, "json", False))
 
 
+def import_package(app: App, args: argparse.Namespace) -> int:
+    _prepare_processing(app)
+    return package.import_package(app, Path(args.file), args.mailbox, args.user)
+
+
 # --- review -----------------------------------------------------------------------------
 
 
@@ -166,6 +171,8 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
         return EXIT_OK
     q = s["queue"]
     print("Kolejka dokumentów:")
+    if q["FETCHING"]:
+        print(f"  czekają na załączniki z repozytorium ePUAP (FETCHING): {q['FETCHING']}")
     print(f"  przyjęte, czekają na przetworzenie (RECEIVED): {q['RECEIVED']}")
     print(f"  w trakcie przetwarzania (PROCESSING):          {q['PROCESSING']}")
     print(f"  błąd techniczny, ponowienie (FAILED):          {q['FAILED']} (wstrzymane po wyczerpaniu prób: {s['failed_parked']})")
@@ -184,6 +191,10 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     if c["outbox_error"]:
         print(f"  UWAGA: nie można zapisać do skrzynki biura (ostatnia próba {_local(c['outbox_error_at'])}): {c['outbox_error']}")
     print(f"Dokumenty testowe ePUAP (niewczytane): {s['test_documents']}")
+    rf = s["referenced_files"]
+    if any(rf.values()):
+        print(f"Załączniki przekazane przez odniesienie (repozytorium plików ePUAP): pobrane {rf['fetched']}, "
+              f"niedostępne {rf['unavailable']}, do pobrania {rf['pending']}; dokumenty czekające na załączniki: {rf['documents_waiting']}")
     if s["scans"] is not None:
         sc = s["scans"]
         print(f"Skrzynka skanów: w skrzynce {sc['inbox_xml']} eksportów XML i {sc['inbox_pdf']} plików PDF; w kwarantannie {sc['quarantined']}")

@@ -122,6 +122,15 @@ class EpuapConfig:
     backoff_max_s: Seconds = 60.0
     sign_timestamp: Flag = True
     max_response_bytes: Count = 64 * 1024 * 1024  # a SOAP answer, after any decompression
+    # ePUAP's file repository: attachments sent by reference (kodowanie="URI")
+    filerepo_endpoint: Text = ""
+    filerepo_max_file_bytes: Count = 100 * 1024 * 1024  # one file; a larger one is ATTACHMENT_UNAVAILABLE
+    filerepo_max_passes: Count = 3  # passes with the repository unreachable before a file is given up
+    # the mailbox export package (import-package): limits against a hostile ZIP
+    package_max_entries: Count = 10000
+    package_max_entry_bytes: Count = 64 * 1024 * 1024  # one unpacked file
+    package_max_total_bytes: Count = 2 * 1024 * 1024 * 1024  # everything unpacked
+    package_max_ratio: Count = 200  # unpacked size / compressed size of one entry
     mailboxes: tuple[Mailbox, ...] = ()
 
 
@@ -337,10 +346,11 @@ def _check_epuap(epuap: EpuapConfig) -> None:
     """What ePUAP needs when it is enabled (keys that depend on another key's value)."""
     if not epuap.enabled:
         return
-    for name in ("endpoint", "certificate", "private_key", "response_certificate"):
+    for name in ("endpoint", "certificate", "private_key", "response_certificate", "filerepo_endpoint"):
         if not getattr(epuap, name):
             raise ConfigError(f"epuap.{name}: wymagane, gdy epuap.enabled = true")
-    if not epuap.endpoint.startswith(("http://", "https://")):
-        raise ConfigError("epuap.endpoint: musi być adresem http:// lub https://")
+    for name in ("endpoint", "filerepo_endpoint"):
+        if not getattr(epuap, name).startswith(("http://", "https://")):
+            raise ConfigError(f"epuap.{name}: musi być adresem http:// lub https://")
     if not epuap.mailboxes:
         raise ConfigError("epuap.mailboxes: gdy epuap.enabled = true, potrzebna jest co najmniej jedna [[epuap.mailboxes]]")

@@ -19,6 +19,7 @@ correspondence the signature is verified after ``identify`` by :func:`finish_ana
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -30,13 +31,14 @@ from typing import Any
 from adapters.db import documents, handover, reports
 from adapters.outbox import OutboxError, Written, write_folder
 from adapters.storage import DocumentStore
+from adapters.ziparchive import ArchiveUnreadable, Limits, SafeZip
 from worker.domain.attachments import extract, safe_name
 from worker.domain.clock import WARSAW, utcnow
-from worker.domain.findings import Finding, finding
+from worker.domain.findings import INFO, Finding, finding
 from worker.domain.model import EPUAP
 from worker.errors import describe_technical_error
 from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
-from worker.pipeline import CORRESPONDENCE, Context
+from worker.pipeline import CORRESPONDENCE, DECLARATION, Context
 from worker.signatures import INDETERMINATE, VALID, verify_document
 
 log = logging.getLogger(__name__)
@@ -70,10 +72,17 @@ def finish_analysis(ctx: Context) -> Context:
         if result.status in (VALID, INDETERMINATE):
             ctx.signed_root = result.signed_root
     if ctx.signed_root is not None:
-        ctx.attachments = extract(ctx.signed_root, max_bytes=ctx.settings.max_attachment_bytes)
+        referenced = ctx.metadata.get("referenced_files")
+        ctx.attachments = extract(ctx.signed_root, max_bytes=ctx.settings.max_attachment_bytes,
+                                  referenced=referenced if isinstance(referenced, dict) else None)
         for a in ctx.attachments:
-            if a.problem:
-                ctx.add(finding("ATTACHMENT_UNREADABLE", f"Zalaczniki/Zalacznik[{a.index}]", f"Załącznik {a.index}: {a.problem}"))
+            where = f"Zalaczniki/Zalacznik[{a.index}]"
+            if a.unavailable:
+                # the office asks the sender for it: a declaration waits for review, a letter is handed over with the note
+                ctx.add(finding("ATTACHMENT_UNAVAILABLE", where, f"Załącznik {a.index}: {a.problem}",
+                                severity=None if ctx.kind == DECLARATION else INFO))
+            elif a.problem:
+                ctx.add(finding("ATTACHMENT_UNREADABLE", where, f"Załącznik {a.index}: {a.problem}"))
     return ctx
 
 
@@ -128,11 +137,13 @@ def build_item(app: Any, doc: Any) -> Item:
     used: set[str] = set()
     for a in ctx.attachments:
         summary = a.summary()
-        if a.data is not None:
+        data = attachment_data(app.store, a)
+        if data is not None:
             used.add(a.name.casefold())
-            files[f"{ATTACHMENTS_DIR}/{a.name}"] = a.data
+            files[f"{ATTACHMENTS_DIR}/{a.name}"] = data
             summary["file"] = f"{ATTACHMENTS_DIR}/{a.name}"
         attachments.append(summary)
+    unpack_zip_attachments(ctx.attachments, attachments, files, used, app.settings.max_attachment_bytes)
     pdf = meta.get("pdf") if isinstance(meta.get("pdf"), dict) else None
     if pdf and pdf.get("storage_key"):  # a paper letter: the page images are what the office reads
         image = app.store.get(pdf["storage_key"])
@@ -171,6 +182,68 @@ def build_item(app: Any, doc: Any) -> Item:
     }
     files[METADATA_FILE] = (json.dumps(metadata, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
     return Item(doc["id"], folder_of(doc), files, metadata, ctx)
+
+
+def attachment_data(store: DocumentStore, a: Any) -> bytes | None:
+    """An attachment's bytes: decoded from the document, or — sent by reference — the file
+    fetched from ePUAP's repository, read back from storage and checked against its SHA-256."""
+    if a.data is not None:
+        return bytes(a.data)
+    if a.storage_key is None:
+        return None
+    data = store.get(a.storage_key)
+    if DocumentStore.digest(data) != a.stored_sha256:
+        raise OutboxError(f"stored bytes of the attachment by reference {a.file_id} do not match their SHA-256")
+    return data
+
+
+def _is_zip(a: Any, data: bytes) -> bool:
+    """A ZIP the sender attached as such (not an office document, which is a ZIP inside)."""
+    declared = (a.declared_type or "").split(";")[0].strip()
+    named = (a.original_name or a.name or "").lower().endswith(".zip")
+    return data.startswith(b"PK\x03\x04") and (declared in ("application/zip", "application/x-zip-compressed") or named)
+
+
+def unpack_zip_attachments(found: list[Any], summaries: list[dict[str, Any]], files: dict[str, bytes], used: set[str],
+                           max_bytes: int) -> None:
+    """Every ZIP attachment of ``files`` also unpacked beside it, into ``zalaczniki/<name>/``:
+    its entries' names decoded (UTF-8 when flagged, else CP852 — ZIPs made on Polish
+    Windows), each path component made safe, hostile entries (``..``, links, bombs, duplicates)
+    left out and listed with the reason in the attachment's ``unpacked`` list."""
+    for a, summary in zip(found, summaries, strict=False):
+        path = summary.get("file")
+        data = files.get(path) if path else None
+        if data is None or not _is_zip(a, data):
+            continue
+        folder = safe_name(a.name.rsplit(".", 1)[0] + "-rozpakowany", used)
+        listing: list[dict[str, Any]] = []
+        try:
+            archive = SafeZip(io.BytesIO(data), Limits(max_entries=1000, max_entry_bytes=max_bytes, max_total_bytes=4 * max_bytes))
+        except ArchiveUnreadable as exc:
+            summary["unpacked"] = [{"name": None, "file": None, "size": None, "problem": str(exc)}]
+            continue
+        with archive:
+            used_in: dict[tuple[str, ...], set[str]] = {}  # the names taken in each (safe) folder
+            folders: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}  # a folder of the archive → its safe path
+            for entry in archive.files():
+                item: dict[str, Any] = {"name": entry.name[:300], "file": None, "size": None, "problem": entry.refused}
+                if entry.refused is None:
+                    try:
+                        content = archive.read(entry)
+                    except ValueError as exc:
+                        item["problem"] = str(exc)
+                    else:
+                        for i in range(1, len(entry.parts)):
+                            if entry.parts[:i] not in folders:
+                                parent = folders[entry.parts[:i - 1]]
+                                folders[entry.parts[:i]] = (*parent, safe_name(entry.parts[i - 1], used_in.setdefault(parent, set())))
+                        parent = folders[entry.parts[:-1]]
+                        parts = (*parent, safe_name(entry.parts[-1], used_in.setdefault(parent, set())))
+                        target = "/".join([ATTACHMENTS_DIR, folder, *parts])
+                        files[target] = content
+                        item.update(file=target, size=len(content))
+                listing.append(item)
+        summary["unpacked"] = listing
 
 
 def reread(app: Any, doc: Any, raw: bytes) -> Context:

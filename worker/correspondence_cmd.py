@@ -14,7 +14,15 @@ from adapters.db import documents
 from adapters.outbox import write_folder
 from adapters.storage import DocumentStore
 from worker import states
-from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
+from worker.correspondence import (
+    ATTACHMENTS_DIR,
+    POLISH,
+    attachment_data,
+    build_item,
+    handed_over_kinds,
+    local,
+    unpack_zip_attachments,
+)
 from worker.domain.attachments import DANE
 from worker.errors import UsageError
 from worker.forms.validation import local_name
@@ -178,8 +186,16 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
         if a.get("description"):
             line += f" — {clean(a['description'], 200)}"
         print(line)
+        if a.get("by_reference"):
+            origin = "nie pobrano" if a.get("unavailable") else "pobrany"
+            print(f"       przekazany przez odniesienie (repozytorium plików ePUAP, {origin}; fileId {clean(a.get('file_id') or '—', 200)}): "
+                  "plik nie jest objęty podpisem dokumentu, podpis obejmuje tylko odnośnik")
         if a.get("problem"):
             print(f"       uwaga: {clean(a['problem'], 500)}")
+        for u in a.get("unpacked") or []:
+            where = (u.get("file") or "").removeprefix(f"{ATTACHMENTS_DIR}/") or "(nie rozpakowano)"
+            print(f"       w archiwum: {clean(u.get('name') or '—', 200)} → {clean(where, 300)}"
+                  + (f" — pominięto: {clean(u['problem'], 300)}" if u.get("problem") else ""))
 
 
 def export(app: Any, doc_id: int, to: Path) -> int:
@@ -216,15 +232,18 @@ def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
     if DocumentStore.digest(raw) != doc["sha256"]:
         raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
     ctx = app.processor.reanalyse(doc, raw)
-    files = {f"{ATTACHMENTS_DIR}/{a.name}": a.data for a in ctx.attachments if a.data is not None}
+    files = {f"{ATTACHMENTS_DIR}/{a.name}": data for a in ctx.attachments if (data := attachment_data(app.store, a)) is not None}
+    summaries = [a.summary() for a in ctx.attachments]
+    unpack_zip_attachments(ctx.attachments, summaries, files, {a.name.casefold() for a in ctx.attachments if a.present},
+                           app.settings.max_attachment_bytes)
     if not files:
         print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))
         _print_attachments([a.summary() for a in ctx.attachments])
         return EXIT_OK
-    files["zalaczniki.json"] = (json.dumps([a.summary() for a in ctx.attachments], ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    files["zalaczniki.json"] = (json.dumps(summaries, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     written = write_folder(to, f"deklaracja-{decl_id}", files)
     if not written.created:
         raise UsageError(f"--to: {written.path} already exists; not overwritten")
     print(f"Zapisano załączniki deklaracji #{decl_id} w {written.path / ATTACHMENTS_DIR}:")
-    _print_attachments([a.summary() for a in ctx.attachments])
+    _print_attachments(summaries)
     return EXIT_OK

@@ -61,7 +61,8 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
         raise UsageError(f"--mailbox: {mailbox} nie jest skonfigurowaną skrytką (epuap.mailboxes)")
     from adapters.epuap.pull import pull_mailboxes  # the SOAP client's libraries only where it is used
 
-    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold)  # each pass is logged there
+    reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold,  # each pass is logged there
+                             files=lambda client: app.referenced_files(client, stop=stop))
     return all(r.ok for r in reports)
 
 

@@ -111,6 +111,7 @@ STATUS_PL = {
     "REJECTED": "odrzucona",
     "SUPERSEDED": "zastąpiona korektą",
     "FAILED": "błąd techniczny",
+    "FETCHING": "czeka na załączniki z ePUAP",
     "RECEIVED": "oczekuje",
     "PROCESSING": "w trakcie",
     "CORRESPONDENCE": "korespondencja",

@@ -52,7 +52,11 @@ class Intake:
         filed_at: datetime | None,
         metadata: dict[str, Any],
         mailbox: str | None = None,
+        awaiting: bool = False,
     ) -> StoreResult:
+        """Store the document once (see the module docstring). ``awaiting``: it links
+        attachments by reference still to be fetched — it waits (FETCHING) and is not processed
+        until they are settled (``adapters.epuap.referenced``)."""
         meta = json.loads(json.dumps(metadata))  # must be plain JSON: fail before writing anything
         if filed_at is not None and filed_at.tzinfo is None:
             raise ValueError("filed_at must be timezone-aware")
@@ -72,7 +76,7 @@ class Intake:
             filed_at=filed_at,
             received_at=utcnow(),
             meta=meta,
-            state=states.RECEIVED,
+            state=states.FETCHING if awaiting else states.RECEIVED,
             attempts=0,
         )
         try:

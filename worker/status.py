@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.db import reports
+from adapters.db.remote_files import RemoteFiles
 from adapters.scans import inbox_counts
 from worker import states
 from worker.app import App
@@ -44,6 +45,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         "correspondence": {"total": by_kind.get("CORRESPONDENCE", 0), **handover},
         "test_documents": by_kind.get("TEST", 0),
         "scans": scans,
+        "referenced_files": RemoteFiles(app.engine).counts(),
         "mailboxes": [
             {
                 "address": m["address"],

@@ -62,7 +62,7 @@ def select_for_reprocessing(
     window = received_between(since, until)
     if window is not None:
         q = q.where(window)
-    q = q.where(d.state != states.PROCESSING).order_by(d.id)
+    q = q.where(d.state.not_in((states.PROCESSING, states.FETCHING))).order_by(d.id)
     rows = conn.execute(q.execution_options(yield_per=1000))
     if not code:
         return [r[0] for r in rows]
@@ -138,3 +138,11 @@ def insert_received(engine: Engine, row: dict[str, Any]) -> int:
             return int(conn.execute(insert(worker_document).values(**row).returning(worker_document.c.id)).scalar_one())
     except IntegrityError as exc:
         raise AlreadyStored(str(type(exc).__name__)) from exc
+
+
+def record_imported(engine: Engine, document_id: int, *, actor: str, note: str, at: Any) -> None:
+    """The audit record of a document taken in from a package by a person (``import-package``)."""
+    from adapters.db.tables import worker_audit
+
+    with engine.begin() as conn:
+        conn.execute(insert(worker_audit).values(at=at, document_id=document_id, actor=actor[:100], action="IMPORTED", note=note))

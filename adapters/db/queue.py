@@ -137,9 +137,11 @@ class DocumentQueue:
         if not ids:
             return []
         d = worker_document.c
-        cond = [d.id.in_(list(ids))]
+        cond: list[Any] = [d.id.in_(list(ids))]
         if not force:
             cond.append(self._due(now))
+        else:  # a document still waiting for its attachments by reference is not processed yet
+            cond.append(d.state != states.FETCHING)
         with self._writing(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # a lost claim only means the document is claimed again: no WAL flush wait

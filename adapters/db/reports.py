@@ -36,7 +36,7 @@ def queue_counts(conn: Connection) -> QueueCounts:
     processed: dict[Any, int] = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
     parked = conn.execute(select(func.count()).where(d.state == states.FAILED, d.next_attempt_at.is_(None))).scalar_one()
     oldest = conn.execute(
-        select(d.id, d.received_at).where(d.state.in_((states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
+        select(d.id, d.received_at).where(d.state.in_((states.FETCHING, states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
     ).first()
     by_outcome: dict[Any, int] = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
     mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -166,8 +167,11 @@ worker_document = Table(
     Column("storage_key", String(200), nullable=False),  # path under storage.path
     Column("filed_at", UtcDateTime()),
     Column("received_at", UtcDateTime(), nullable=False),
-    Column("meta", JSON, nullable=False),  # channel metadata as received (no content)
-    # RECEIVED -> PROCESSING -> DONE | FAILED (technical; retried) ; see worker.states
+    # channel metadata as received (no content); for ePUAP also the fileIds its attachments by
+    # reference link ("files_by_reference") and, once fetched, what each was stored as
+    # ("referenced_files": adapters.epuap.referenced)
+    Column("meta", JSON, nullable=False),
+    # [FETCHING ->] RECEIVED -> PROCESSING -> DONE | FAILED (technical; retried) ; see worker.states
     Column("state", String(12), nullable=False),
     Column("kind", String(16)),  # DECLARATION / CORRESPONDENCE / UNREADABLE / TEST
     Column("outcome", String(16)),  # the ebok_declaration status, when there is one
@@ -259,4 +263,31 @@ worker_correspondence = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_attempt_at", UtcDateTime()),
     Column("last_error", Text),
+)
+
+# attachments sent by reference (``kodowanie="URI"``), fetched from ePUAP's file repository
+# (``adapters.epuap.referenced``): one row per fileId, since a file can be downloaded once —
+# PENDING until its bytes are stored (FETCHED) or it is known that they cannot be had
+# (UNAVAILABLE, with the reason); a file linked by a second document is never asked for again
+worker_remote_file = Table(
+    "worker_remote_file",
+    metadata,
+    Column("file_id", String(200), primary_key=True),
+    Column("subject", String(100), nullable=False),  # the podmiot it was (to be) downloaded as
+    Column("state", String(12), nullable=False, index=True),  # PENDING / FETCHED / UNAVAILABLE
+    Column("reason", String(20)),  # why UNAVAILABLE: fault, too_large, unreachable, invalid, disabled
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("storage_key", String(200)),  # under storage.path, like a document
+    Column("filename", String(300)),  # as the repository named it (never used as a path)
+    Column("mime_type", String(200)),
+    Column("encoding", String(50)),
+    Column("detected_type", String(100)),  # what its first bytes show (worker.domain.attachments.sniff)
+    Column("attempts", Integer, nullable=False, default=0),  # downloadFile requests sent
+    Column("failed_passes", Integer, nullable=False, default=0),  # passes that ended with the repository unreachable
+    Column("first_document_id", Integer, ForeignKey("worker_document.id")),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("settled_at", UtcDateTime()),
+    Column("last_error", Text),  # Polish, for the administrator (no personal data)
 )

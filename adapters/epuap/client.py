@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import requests
 import zeep
@@ -63,6 +63,7 @@ _RESPONSE_OPERATION = {
     "OdpowiedzPullOczekujace": "oczekujaceDokumenty",
     "OdpowiedzPullPobierz": "pobierzNastepny",
     "OdpowiedzPullPotwierdz": "potwierdzOdebranie",
+    "DataDocument": "downloadFile",
 }
 
 
@@ -273,11 +274,17 @@ class ResponseTooLarge(EpuapError):
 # --------------------------------------------------------------------------- client
 
 
-class PullClient:
-    """The three pull operations for one endpoint, signed with one identity.
+class EpuapSoapClient:
+    """One ePUAP SOAP service at one endpoint, signed with one identity: the zeep client,
+    the WS-Security plugin with the pinned response certificate, the transport. The pull
+    service (:class:`PullClient`) and the file repository (``adapters.epuap.filerepo``) are
+    built on it, so both sign, verify and bound their calls the same way.
 
     Not thread-safe (one client per pass/thread). ``round_trips`` counts HTTP requests sent.
     """
+
+    WSDL: Path = PULL_WSDL
+    BINDING: str = BINDING
 
     def __init__(
         self,
@@ -289,7 +296,7 @@ class PullClient:
         read_timeout_s: float = 120.0,
         sign_timestamp: bool = True,
         session: requests.Session | None = None,
-        wsdl: Path = PULL_WSDL,
+        wsdl: Path | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.endpoint = endpoint
@@ -307,15 +314,18 @@ class PullClient:
             forbid_entities=True,
             forbid_external=True,
         )
-        self._client = zeep.Client(str(wsdl), wsse=self.wsse, transport=self.transport, settings=settings)
-        self._service = self._client.create_service(BINDING, endpoint)
+        self._client = zeep.Client(str(wsdl or self.WSDL), wsse=self.wsse, transport=self.transport, settings=settings)
+        self._service = self._client.create_service(self.BINDING, endpoint)
 
     @classmethod
-    def from_config(cls, cfg: Any, *, password: str | None = None, session: requests.Session | None = None) -> PullClient:
+    def from_config(cls, cfg: Any, *, password: str | None = None, session: requests.Session | None = None,
+                    endpoint: str | None = None, max_response_bytes: int | None = None) -> Self:
         """Build the client from an ``EpuapConfig``-like object (see ``worker/config.py``).
 
         The key's password is ``password`` or, when None, the environment variable named by
-        ``cfg.private_key_password_env`` (None there: the key is not encrypted).
+        ``cfg.private_key_password_env`` (None there: the key is not encrypted). ``endpoint``
+        and ``max_response_bytes``, when given, replace ``cfg.endpoint`` and
+        ``cfg.max_response_bytes`` (another service of ePUAP with the same keys).
         """
         if password is None and cfg.private_key_password_env:
             password = os.environ.get(cfg.private_key_password_env)
@@ -336,14 +346,14 @@ class PullClient:
         except (OSError, ValueError) as exc:
             raise EpuapConfigError(f"Nie można wczytać certyfikatu odpowiedzi ePUAP (epuap.response_certificate): {exc}", "epuap.response_certificate") from None
         return cls(
-            cfg.endpoint,
+            endpoint if endpoint is not None else cfg.endpoint,
             identity,
             pinned,
             connect_timeout_s=float(getattr(cfg, "connect_timeout_s", 30.0)),
             read_timeout_s=float(cfg.timeout_s),
             sign_timestamp=bool(getattr(cfg, "sign_timestamp", True)),
             session=session,
-            max_response_bytes=int(getattr(cfg, "max_response_bytes", 64 * 1024 * 1024)),
+            max_response_bytes=max_response_bytes or int(getattr(cfg, "max_response_bytes", 64 * 1024 * 1024)),
         )
 
     @property
@@ -353,17 +363,13 @@ class PullClient:
     def close(self) -> None:
         self.transport.session.close()
 
-    def __enter__(self) -> PullClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ calls
-
-    @staticmethod
-    def _request(mailbox: MailboxLike) -> dict[str, str]:
-        return {"podmiot": mailbox.podmiot, "nazwaSkrytki": mailbox.skrytka, "adresSkrytki": mailbox.address}
 
     def _call(self, operation: str, **params: str) -> Any:
         try:
@@ -393,7 +399,8 @@ class PullClient:
         detail = fault.detail if isinstance(fault.detail, etree._Element) else None
         wyjatek = None
         if detail is not None:
-            wyjatek = next((e for e in detail.iter() if _local(e.tag) == "Wyjatek"), None)
+            # the pull service's Wyjatek, the file repository's WyjatekTyp
+            wyjatek = next((e for e in detail.iter() if _local(e.tag) in ("Wyjatek", "WyjatekTyp")), None)
         if wyjatek is None and fault.message == "Unknown fault occured":  # zeep: HTTP error, no Fault
             return EpuapTransportError(f"ePUAP odpowiedział HTTP {status} bez komunikatu SOAP Fault w operacji {operation}")
         kod_text = _child_text(wyjatek, "kod")
@@ -404,14 +411,6 @@ class PullClient:
         komunikat = _child_text(wyjatek, "komunikat") or fault.message or "brak komunikatu"
         return EpuapFault(operation, kod, komunikat.strip(), status)
 
-    @staticmethod
-    def _status(response: Any) -> tuple[int | None, str | None]:
-        """(kod, komunikat); zeep unwraps a response whose only child is ``status``."""
-        status = response if hasattr(response, "kod") else getattr(response, "status", None)
-        if status is None:
-            return None, None
-        return status.kod, status.komunikat
-
     def _guarded(self, operation: str, interpret: Any, **params: str) -> Any:
         """Call and interpret; any unexpected shape of the answer becomes an EpuapResponseError."""
         response = self._call(operation, **params)
@@ -421,6 +420,25 @@ class PullClient:
             raise
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             raise EpuapResponseError(operation, f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+class PullClient(EpuapSoapClient):
+    """The three pull operations for one endpoint, signed with one identity.
+
+    Not thread-safe (one client per pass/thread). ``round_trips`` counts HTTP requests sent.
+    """
+
+    @staticmethod
+    def _request(mailbox: MailboxLike) -> dict[str, str]:
+        return {"podmiot": mailbox.podmiot, "nazwaSkrytki": mailbox.skrytka, "adresSkrytki": mailbox.address}
+
+    @staticmethod
+    def _status(response: Any) -> tuple[int | None, str | None]:
+        """(kod, komunikat); zeep unwraps a response whose only child is ``status``."""
+        status = response if hasattr(response, "kod") else getattr(response, "status", None)
+        if status is None:
+            return None, None
+        return status.kod, status.komunikat
 
     def count(self, mailbox: MailboxLike) -> int:
         """``oczekujaceDokumenty``: how many documents wait in the mailbox."""

@@ -23,6 +23,12 @@ It behaves like the facts in ``../shared/spec/epuap.md``:
   ``status-error`` (signed regular answer with ``kod`` −1), ``confirm-fail`` (confirmation
   refused, document kept) and ``confirm-lost`` (document removed, then the connection dropped).
 
+It serves ePUAP's file repository too (``downloadFile`` at :data:`FILEREPO_PATH`, same
+WS-Security): files added with :meth:`DoubleServer.add_file` or loaded from
+``<queue_dir>/_repozytorium/<fileId>/<file name>``; **a file can be downloaded once** (a
+second request, like a request for an unknown file, gets a Fault ``WyjatekTyp``); the same
+faults can be injected into ``downloadFile``.
+
 Start it from Python with :func:`serve`, or from the command line with :func:`main`
 (``ebok-worker epuap-double``).
 """
@@ -52,7 +58,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from schemas.epuap import OBJECTS_XSD, PULL_WSDL
+from schemas.epuap import FILEREPO_WSDL, FILEREPO_XSD, OBJECTS_XSD, PULL_WSDL
 
 from . import wssec
 from .client import decode_zawartosc, skrot_of
@@ -61,7 +67,11 @@ from .devkeys import DevKeys, ensure
 log = logging.getLogger(__name__)
 
 PATH = "/pk_external_ws/services/pull"
+FILEREPO_PATH = "/repo-ws-ext/FileRepoService"
 OBJ_NS = "http://wsdl.epuap.gov.pl/obiekty/"
+FC_NS = "http://wsdl.epuap.gov.pl/filerepocore/"
+DOWNLOAD = "downloadFile"
+REPOSITORY_DIR = "_repozytorium"  # in a queue dir: the file repository's files, <fileId>/<file name>
 MAX_REQUEST_BYTES = 1 << 20
 
 FAULT_KINDS = (
@@ -119,8 +129,8 @@ class Faults:
     def add(self, kind: str, operation: str | None = None, *, times: int = 1, after: int = 0) -> Faults:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        if operation is not None and operation not in RESPONSES:
-            raise ValueError(f"unknown operation {operation!r}; known: {', '.join(RESPONSES)}")
+        if operation is not None and operation not in RESPONSES and operation != DOWNLOAD:
+            raise ValueError(f"unknown operation {operation!r}; known: {', '.join([*RESPONSES, DOWNLOAD])}")
         if kind in CONFIRM_ONLY and operation not in (None, "potwierdzOdebranie"):
             raise ValueError(f"{kind} applies to potwierdzOdebranie only")
         with self._lock:
@@ -187,6 +197,14 @@ class QueuedDocument:
         return decode_zawartosc(text)[0]
 
 
+@dataclass(frozen=True)
+class RepositoryFile:
+    file_id: str
+    content: bytes
+    filename: str
+    mime_type: str
+
+
 @dataclass
 class Mailbox:
     podmiot: str
@@ -250,13 +268,16 @@ def _envelope() -> tuple[etree._Element, etree._Element]:
     return envelope, body
 
 
-def fault_envelope(kod: int, komunikat: str, faultstring: str | None = None) -> bytes:
+def fault_envelope(kod: int, komunikat: str, faultstring: str | None = None, *, filerepo: bool = False) -> bytes:
     envelope, body = _envelope()
     fault = etree.SubElement(body, f"{{{wssec.SOAP11}}}Fault")
     _el(fault, "faultcode", "soapenv:Server" if kod >= 0 else "soapenv:Client")
     _el(fault, "faultstring", faultstring or komunikat)
     detail = _el(fault, "detail")
-    wyjatek = etree.SubElement(detail, f"{{{OBJ_NS}}}Wyjatek", nsmap={"p140": OBJ_NS})
+    if filerepo:
+        wyjatek = etree.SubElement(detail, f"{{{FC_NS}}}WyjatekTyp", nsmap={"fc": FC_NS})
+    else:
+        wyjatek = etree.SubElement(detail, f"{{{OBJ_NS}}}Wyjatek", nsmap={"p140": OBJ_NS})
     _el(wyjatek, "kod", kod)
     _el(wyjatek, "komunikat", komunikat)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
@@ -337,6 +358,10 @@ class DoubleServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._trusted = {c.public_bytes(serialization.Encoding.DER) for c in trusted}
         self._schema = etree.XMLSchema(etree.parse(str(OBJECTS_XSD)))
+        self._filerepo_schema = etree.XMLSchema(etree.parse(str(FILEREPO_XSD)))
+        self.files: dict[str, RepositoryFile] = {}
+        self.downloaded: dict[str, int] = {}  # fileId → downloadFile answers that carried it (at most 1)
+        self.download_requests: list[str] = []  # every fileId asked for and answered (no fault injected), in order
         self._thread: threading.Thread | None = None
         self.gzip_responses = False  # tests: answer gzip-compressed when the client accepts it
         self.gzipped_responses = 0
@@ -348,6 +373,28 @@ class DoubleServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         assert isinstance(host, str)  # an AF_INET server: a str, never bytes
         return f"http://{host}:{port}{PATH}"
+
+    @property
+    def filerepo_url(self) -> str:
+        return self.url.removesuffix(PATH) + FILEREPO_PATH
+
+    def add_file(self, file_id: str, content: bytes, filename: str = "zalacznik.pdf", mime_type: str = "application/pdf") -> str:
+        """Put a file in the repository; the link a document carries to it."""
+        with self.lock:
+            self.files[file_id] = RepositoryFile(file_id, bytes(content), filename, mime_type)
+        return f"https://epuap.gov.pl/file-download-servlet/DownloadServlet?fileId={file_id}"
+
+    def load_repository(self, folder: Path) -> int:
+        """``<folder>/<fileId>/<file name>``: one file per folder."""
+        import mimetypes
+
+        count = 0
+        for entry in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+            for path in sorted(p for p in entry.iterdir() if p.is_file()):
+                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                self.add_file(entry.name, path.read_bytes(), path.name, mime)
+                count += 1
+        return count
 
     def trust(self, certificate: x509.Certificate) -> None:
         """Accept requests signed with this (additional) client certificate."""
@@ -375,7 +422,9 @@ class DoubleServer(ThreadingHTTPServer):
     def load_tree(self, queue_dir: Path) -> int:
         """Load ``<queue_dir>/<podmiot>/<skrytka>/*.xml`` into the matching mailboxes."""
         count = 0
-        for podmiot_dir in sorted(p for p in Path(queue_dir).iterdir() if p.is_dir()):
+        if (Path(queue_dir) / REPOSITORY_DIR).is_dir():
+            self.load_repository(Path(queue_dir) / REPOSITORY_DIR)
+        for podmiot_dir in sorted(p for p in Path(queue_dir).iterdir() if p.is_dir() and p.name != REPOSITORY_DIR):
             for skrytka_dir in sorted(p for p in podmiot_dir.iterdir() if p.is_dir()):
                 count += self.load(f"/{podmiot_dir.name}/{skrytka_dir.name}", skrytka_dir)
         return count
@@ -414,10 +463,23 @@ class DoubleServer(ThreadingHTTPServer):
             raise wssec.WsSecurityError("unknown client certificate")
         wssec.verify_envelope(envelope, cert)
 
-    def validate(self, payload: etree._Element) -> str | None:
-        if self._schema.validate(payload):
+    def validate(self, payload: etree._Element, schema: etree.XMLSchema | None = None) -> str | None:
+        schema = schema or self._schema
+        if schema.validate(payload):
             return None
-        return str(self._schema.error_log.last_error)
+        return str(schema.error_log.last_error)
+
+    def download(self, file_id: str) -> tuple[RepositoryFile | None, str | None]:
+        """The file to hand out (marked taken), or why not (a Fault's komunikat)."""
+        with self.lock:
+            self.download_requests.append(file_id)
+            found = self.files.get(file_id)
+            if found is None:
+                return None, "Nie znaleziono pliku o podanym identyfikatorze"
+            if self.downloaded.get(file_id):
+                return None, "Plik został już pobrany (repozytorium wydaje plik tylko raz)"
+            self.downloaded[file_id] = 1
+            return found, None
 
     def respond(self, operation: str, request: dict[str, str], fault: str | None) -> tuple[etree._Element, etree._Element]:
         envelope, body = _envelope()
@@ -452,6 +514,20 @@ class DoubleServer(ThreadingHTTPServer):
                     mailbox.confirmed.append(head)
                     _status(payload, 1, "OK")
         return envelope, payload
+
+
+def _parse_request(raw: bytes) -> tuple[etree._Element, etree._Element]:
+    """A request's SOAP envelope and its body's element, parsed safely; ValueError (or an
+    XMLSyntaxError) when it is not a SOAP 1.1 request."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    envelope = etree.fromstring(raw, parser)
+    if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
+        raise ValueError("not a SOAP 1.1 envelope")
+    body = envelope.find(f"{{{wssec.SOAP11}}}Body")
+    payload = body[0] if body is not None and len(body) else None
+    if payload is None:
+        raise ValueError("unknown operation")
+    return envelope, payload
 
 
 def _request_fields(payload: etree._Element) -> dict[str, str]:
@@ -492,7 +568,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        if parts.path != PATH:
+        if parts.path == FILEREPO_PATH and ("wsdl" in query or parts.query.lower() == "wsdl"):
+            text = FILEREPO_WSDL.read_text(encoding="utf-8")
+            text = text.replace("https://epuap.invalid/repo-ws-ext/FileRepoService", self.server.filerepo_url)
+            text = text.replace('schemaLocation="filerepocore.xsd"', f'schemaLocation="{self.server.filerepo_url}?xsd=filerepocore.xsd"')
+            self._send(200, text.encode("utf-8"))
+        elif parts.path == FILEREPO_PATH and query.get("xsd") == ["filerepocore.xsd"]:
+            self._send(200, FILEREPO_XSD.read_bytes())
+        elif parts.path != PATH:
             self._send(404, b"not found", "text/plain")
         elif "wsdl" in query or parts.query.lower() == "wsdl":
             text = PULL_WSDL.read_text(encoding="utf-8")
@@ -509,6 +592,9 @@ class _Handler(BaseHTTPRequestHandler):
         if server.faults.latency_s:
             server.stopping.wait(server.faults.latency_s)
         length = int(self.headers.get("Content-Length") or 0)
+        if urlsplit(self.path).path == FILEREPO_PATH and 0 < length <= MAX_REQUEST_BYTES:
+            self._filerepo(self.rfile.read(length))
+            return
         if urlsplit(self.path).path != PATH or length <= 0 or length > MAX_REQUEST_BYTES:
             self.rfile.read(min(max(length, 0), MAX_REQUEST_BYTES))
             self._send(400 if length > 0 else 411, b"bad request", "text/plain")
@@ -516,13 +602,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         operation = None
         try:
-            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-            envelope = etree.fromstring(raw, parser)
-            if envelope.tag != f"{{{wssec.SOAP11}}}Envelope" or envelope.getroottree().docinfo.doctype:
-                raise ValueError("not a SOAP 1.1 envelope")
-            body = envelope.find(f"{{{wssec.SOAP11}}}Body")
-            payload = body[0] if body is not None and len(body) else None
-            if payload is None or etree.QName(payload).namespace != OBJ_NS or etree.QName(payload).localname not in OPERATIONS:
+            envelope, payload = _parse_request(raw)
+            if etree.QName(payload).namespace != OBJ_NS or etree.QName(payload).localname not in OPERATIONS:
                 raise ValueError("unknown operation")
             operation = OPERATIONS[etree.QName(payload).localname]
         except (etree.XMLSyntaxError, ValueError) as exc:
@@ -548,34 +629,80 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = server.faults.take(operation)
         server.requests.append(RequestRecord(operation, raw, True, fault))
+        if self._transport_fault(fault, filerepo=False):
+            return
+        envelope, payload = server.respond(operation, request, fault)
+        if fault == "confirm-lost":
+            self._drop()
+            return
+        if fault != "unsigned":
+            envelope = wssec.sign_envelope(envelope, server.identity)
+        if fault == "bad-signature":
+            status_text = payload.find("status/komunikat")
+            status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
+        self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+    def _refuse(self, raw: bytes, operation: str | None, kod: int, komunikat: str, *, filerepo: bool = False) -> None:
+        self.server.requests.append(RequestRecord(operation, raw, False, None))
+        log.info("epuap double refused a request", extra={"event": "epuap.double.refused", "operation": operation, "kod": kod})
+        self._send(500, fault_envelope(kod, komunikat, filerepo=filerepo))
+
+    def _transport_fault(self, fault: str | None, *, filerepo: bool) -> bool:
+        """Answer with an injected fault that needs no regular answer; True when it did."""
         if fault == "http500":
             self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
         elif fault == "drop":
             self._drop()
         elif fault == "hang":
-            server.stopping.wait(server.faults.hang_s)
+            self.server.stopping.wait(self.server.faults.hang_s)
             self._drop()
         elif fault in ("soap-fault", "soap-fault-200"):
-            body_bytes = fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)")
+            body_bytes = fault_envelope(5003, "Usługa chwilowo niedostępna (symulowany błąd)", filerepo=filerepo)
             self._send(500 if fault == "soap-fault" else 200, body_bytes)
         elif fault == "garbage":
             self._send(200, b"\x00\x01<<<to nie jest XML>>>")
         else:
-            envelope, payload = server.respond(operation, request, fault)
-            if fault == "confirm-lost":
-                self._drop()
-                return
-            if fault != "unsigned":
-                envelope = wssec.sign_envelope(envelope, server.identity)
-            if fault == "bad-signature":
-                status_text = payload.find("status/komunikat")
-                status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
-            self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+            return False
+        return True
 
-    def _refuse(self, raw: bytes, operation: str | None, kod: int, komunikat: str) -> None:
-        self.server.requests.append(RequestRecord(operation, raw, False, None))
-        log.info("epuap double refused a request", extra={"event": "epuap.double.refused", "operation": operation, "kod": kod})
-        self._send(500, fault_envelope(kod, komunikat))
+    def _filerepo(self, raw: bytes) -> None:
+        """``downloadFile``: the file once, signed; a Fault for an unknown or taken one."""
+        server = self.server
+        try:
+            envelope, payload = _parse_request(raw)
+            if payload.tag != f"{{{FC_NS}}}DownloadFileParam":
+                raise ValueError("unknown operation")
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            self._refuse(raw, None, -2, f"Niepoprawne żądanie SOAP: {exc}", filerepo=True)
+            return
+        try:
+            server.check_security(envelope)
+        except wssec.WsSecurityError as exc:
+            self._refuse(raw, DOWNLOAD, -3, f"Odrzucono żądanie: błąd WS-Security ({exc})", filerepo=True)
+            return
+        problem = server.validate(payload, server._filerepo_schema)
+        if problem:
+            self._refuse(raw, DOWNLOAD, -2, f"Żądanie niezgodne ze schematem: {problem}", filerepo=True)
+            return
+        request = _request_fields(payload)
+        fault = server.faults.take(DOWNLOAD)
+        server.requests.append(RequestRecord(DOWNLOAD, raw, True, fault))
+        if self._transport_fault(fault, filerepo=True):
+            return
+        found, refusal = server.download(request.get("fileId", ""))
+        if found is None:
+            self._send(500, fault_envelope(-10, refusal or "Błąd", filerepo=True))
+            return
+        envelope, body = _envelope()
+        answer = etree.SubElement(body, f"{{{FC_NS}}}DataDocument", nsmap={"fc": FC_NS})
+        _el(answer, "file", base64.b64encode(found.content).decode("ascii"))
+        _el(answer, "filename", found.filename)
+        _el(answer, "mimeType", found.mime_type)
+        if fault != "unsigned":
+            envelope = wssec.sign_envelope(envelope, server.identity)
+        if fault == "bad-signature":
+            answer.find("filename").text = "zmieniony-po-podpisaniu.pdf"
+        self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
 
 # --------------------------------------------------------------------------- entry points
@@ -668,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  system certificate/key:      {keys.system_certificate} / {keys.system_key} (password: {keys.directory / 'system.key.password'})")
     for address, mailbox in sorted(server.mailboxes.items()):
         print(f"  mailbox {address}: {len(mailbox.queue)} document(s)")
+    print(f"  file repository: {server.filerepo_url}  ({len(server.files)} file(s))")
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):

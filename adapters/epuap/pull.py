@@ -24,6 +24,15 @@ none) comes back, the confirmation had happened and only its reply was lost. Not
 confirmed before ``store`` returned, so no document can be lost; nothing is stored twice.
 A failure of the store itself ends the mailbox's pass without confirming.
 
+Attachments sent by reference (``kodowanie="URI"``): with ``files`` (:mod:`.referenced`),
+a document that links such files is stored FETCHING, its files are downloaded and stored
+(each once, remembered by fileId), and only then is it released for processing and
+confirmed. A file that cannot be had never blocks the mailbox (it is recorded unavailable);
+while the file repository is unreachable the document stays unconfirmed for at most
+``filerepo_max_passes`` passes (the pass ends early, the mailbox is not reported blocked).
+At the start of each pass the documents of the mailbox still waiting for their files are
+tried again.
+
 Blocked mailbox: content a sender put into a document never stops the loop (an empty or
 non-base64 ``zawartosc`` is stored and confirmed like any other document; processing rejects
 it). Only an answer that cannot be attributed to a document — unsigned or badly signed,
@@ -36,6 +45,7 @@ unreachable (transport errors, SOAP Faults) is not a block: the pass just ends e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -52,6 +62,8 @@ from worker.errors import describe_technical_error
 
 from .client import FetchedDocument, MailboxLike, PullClient
 from .errors import EpuapConfigError, EpuapError, EpuapFault, EpuapTransportError
+from .filerepo import FileRepoClient
+from .referenced import ReferencedFiles, file_ids_of
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +193,7 @@ def pull_mailbox(
     policy: RetryPolicy = RetryPolicy(),
     stop: threading.Event | None = None,
     rng: random.Random | None = None,
+    files: ReferencedFiles | None = None,
 ) -> MailboxReport:
     """One pass over one mailbox (see the module docstring). Never raises for ePUAP trouble."""
     address = mailbox.address
@@ -190,6 +203,12 @@ def pull_mailbox(
     stop = stop or threading.Event()
     state = _Pass(report, policy, stop.wait, rng or random.Random())
     unconfirmed: FetchedDocument | None = None  # stored, confirmation failed: outcome unknown
+    if files is not None:
+        try:
+            files.settle_waiting(address, mailbox.podmiot)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping of earlier documents must not stop this pass
+            log.warning("documents waiting for their attachments could not be settled: %s", type(exc).__name__,
+                        extra={"event": "filerepo.settle_failed", "mailbox": address, "error": type(exc).__name__, **_db_context(exc)})
 
     while True:
         if report.confirmed >= batch_limit:
@@ -217,15 +236,18 @@ def pull_mailbox(
             report.drained = True
             break
         report.fetched += 1
+        file_ids = file_ids_of(doc.content) if files is not None else []
         try:
             result = sink.store(
                 channel=CHANNEL,
                 source_ref=f"{address}#{doc.sha256}",
                 raw=doc.content,
                 filed_at=doc.filed_at,
-                metadata=doc.metadata,
+                metadata={**doc.metadata, "files_by_reference": file_ids} if file_ids else doc.metadata,
                 mailbox=address,
+                **({"awaiting": True} if file_ids else {}),
             )
+            settled = files.settle(result.document_id, mailbox.podmiot, file_ids) if files is not None and file_ids else True
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, do not confirm
             report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
             if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
@@ -243,7 +265,16 @@ def pull_mailbox(
             report.duplicates += 1
         log.info("ePUAP document stored" if result.created else "ePUAP document received again",
                  extra={"event": "epuap.fetch", "mailbox": address, "document_id": result.document_id,
-                        "new": result.created, "size": len(doc.content), "test": doc.test})
+                        "new": result.created, "size": len(doc.content), "test": doc.test, "files_by_reference": len(file_ids)})
+        if not settled:
+            # the file repository cannot be reached now: the document waits in the mailbox
+            # (unconfirmed) for the next pass; after filerepo_max_passes its files are given up
+            report.gave_up = ("Nie udało się jeszcze pobrać załączników przekazanych przez odniesienie (repozytorium plików "
+                              "ePUAP niedostępne); dokument pozostaje w skrytce do następnego przebiegu")
+            report.errors.append(report.gave_up)
+            log.warning("ePUAP document waits for its attachments by reference", extra={
+                "event": "filerepo.waiting", "mailbox": address, "document_id": result.document_id})
+            break
         try:
             client.confirm(mailbox, doc.skrot)
         except EpuapError as exc:
@@ -316,6 +347,7 @@ def pull_mailboxes(
     session: requests.Session | None = None,
     rng: random.Random | None = None,
     lock: Callable[[str], Any] | None = None,
+    files: Callable[[Callable[[], Any]], ReferencedFiles] | None = None,
 ) -> list[MailboxReport]:
     """One pass over the configured mailboxes (or only ``mailbox``, an address ``/podmiot/skrytka``).
 
@@ -325,7 +357,9 @@ def pull_mailboxes(
     ends the pass after the document in hand. ``lock(name)`` (``adapters.db.locks.PassLocks.hold``)
     is a context manager telling whether this process may pull the mailbox now: a mailbox
     another process is pulling is skipped (``report.busy``), so at most one pull per mailbox
-    runs across all processes on one database.
+    runs across all processes on one database. ``files(client_factory)`` makes the
+    :class:`~.referenced.ReferencedFiles` that fetches attachments sent by reference (None:
+    they are not fetched); the file repository's client is built when first needed.
     """
     chosen = _select(tuple(cfg.mailboxes), mailbox)
     if not getattr(cfg, "enabled", True) or not chosen:
@@ -342,14 +376,17 @@ def pull_mailboxes(
         return reports
     batch_limit = max(1, int(getattr(cfg, "batch_limit", 100)))
     reports = []
-    with client:
+    fetcher = files(lambda: FileRepoClient.for_config(cfg, password=password, session=session)) if files is not None else None
+    with client, (fetcher or contextlib.nullcontext()):
         for mb in chosen:
             if lock is None:
-                reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng,
+                                            files=fetcher))
                 continue
             with lock(f"epuap:{mb.address}") as mine:
                 if mine:
-                    reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng))
+                    reports.append(pull_mailbox(client, sink, mb, batch_limit=batch_limit, policy=policy, stop=stop, rng=rng,
+                                                files=fetcher))
                 else:
                     log.info("mailbox skipped: another process is pulling it", extra={"event": "epuap.busy", "mailbox": mb.address})
                     reports.append(MailboxReport(mailbox=mb.address, started_at=_now(), busy=True))

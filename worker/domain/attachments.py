@@ -4,8 +4,19 @@ their declared type checked against their first bytes. No I/O.
 Only the *verified* content is ever given to :func:`extract` (what the signature covers,
 ``Context.signed_root``): an attachment smuggled outside the signed part is never seen.
 
-A broken attachment (bad base64, too large, by reference, a type that does not match its
-bytes) is described by its ``problem`` (Polish, for the office) instead of raising.
+A broken attachment (bad base64, too large, a type that does not match its bytes) is
+described by its ``problem`` (Polish, for the office) instead of raising.
+
+An attachment sent by reference (``kodowanie="URI"``) holds a link to ePUAP's file
+repository; its ``fileId`` (:func:`file_id_of`) names the file the pull fetched and stored
+(``referenced`` records, see ``adapters.epuap.referenced``). The bytes are then read from
+storage by whoever writes them out; the analysis only sees the record. One that could not
+be had is ``unavailable`` (the ``ATTACHMENT_UNAVAILABLE`` finding).
+
+>>> file_id_of("https://epuap.gov.pl/file-download-servlet/DownloadServlet?fileId=123456")
+'123456'
+>>> file_id_of("https://x/DownloadServlet?a=1&fileId=ab-9_Z.1"), file_id_of("https://x/?fileId=../../etc"), file_id_of("nic")
+('ab-9_Z.1', None, None)
 
 >>> safe_name("../../etc/passwd", set())
 'passwd'
@@ -31,6 +42,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 STR_NS = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
 ZALACZNIK = f"{{{STR_NS}}}Zalacznik"
@@ -108,6 +120,48 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+_FILE_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+FETCHED = "FETCHED"  # a referenced file's record: its bytes are in storage
+UNAVAILABLE = "UNAVAILABLE"  # it cannot be had (the reason is in the record)
+
+
+def file_id_of(link: str | None) -> str | None:
+    """The ``fileId`` parameter of a link to ePUAP's file repository
+    (``…/DownloadServlet?fileId=<id>``); None when there is none or it is not a plain id.
+    The link itself is never fetched: the id is asked for at the configured repository."""
+    text = "".join((link or "").split())[:2000]
+    try:
+        values = parse_qs(urlsplit(text).query).get("fileId") or []
+    except ValueError:
+        return None
+    if len(values) != 1 or not _FILE_ID.fullmatch(values[0]) or set(values[0]) <= {"."}:
+        return None
+    return values[0]
+
+
+@dataclass(frozen=True)
+class Link:
+    """An attachment sent by reference, as linked from a document."""
+
+    index: int
+    file_id: str | None
+    name: str | None
+
+
+def links(root: Any, *, max_count: int = MAX_ATTACHMENTS) -> list[Link]:
+    """The attachments of ``root`` sent by reference (``kodowanie="URI"``), in document order."""
+    out = []
+    for i, el in enumerate(_elements(root), start=1):
+        if i > max_count:
+            break
+        if (el.get("kodowanie") or "").strip().lower() != "uri":
+            continue
+        dane = el.find(DANE)
+        out.append(Link(i, file_id_of(dane.text if dane is not None else None), el.get("nazwaPliku")))
+    return out
+
+
 def safe_name(name: str | None, used: set[str], *, fallback: str = "zalacznik") -> str:
     """A file name that is safe on any file system: the last path component only, no
     control or reserved characters, no leading dots, not a reserved device name, at most
@@ -160,20 +214,31 @@ class Attachment:
     data: bytes | None = field(default=None, repr=False)  # decoded bytes; None when broken
     detected_type: str | None = None
     problem: str | None = None  # Polish, for the office; None when the attachment is fine
+    by_reference: bool = False  # sent as a link to ePUAP's file repository, not covered by the signature
+    file_id: str | None = None
+    storage_key: str | None = None  # a fetched file's bytes in storage (``data`` stays None)
+    stored_size: int | None = None
+    stored_sha256: str | None = None
+    unavailable: bool = False  # sent by reference and could not be fetched: ATTACHMENT_UNAVAILABLE
+
+    @property
+    def present(self) -> bool:
+        """Its bytes can be written out (decoded here, or fetched and stored)."""
+        return self.data is not None or self.storage_key is not None
 
     @property
     def size(self) -> int | None:
-        return len(self.data) if self.data is not None else None
+        return len(self.data) if self.data is not None else self.stored_size
 
     @property
     def sha256(self) -> str | None:
-        return hashlib.sha256(self.data).hexdigest() if self.data is not None else None
+        return hashlib.sha256(self.data).hexdigest() if self.data is not None else self.stored_sha256
 
     def summary(self) -> dict[str, Any]:
         """What is recorded with the document and written to ``metadane.json`` (no bytes)."""
-        return {
+        summary: dict[str, Any] = {
             "index": self.index,
-            "file": self.name if self.data is not None else None,
+            "file": self.name if self.present else None,
             "original_name": (self.original_name or "")[:300] or None,
             "declared_type": self.declared_type,
             "detected_type": self.detected_type,
@@ -182,6 +247,9 @@ class Attachment:
             "description": (self.description or "")[:1000] or None,
             "problem": self.problem,
         }
+        if self.by_reference:  # fetched from ePUAP's file repository: not covered by the signature
+            summary.update(by_reference=True, file_id=self.file_id, unavailable=self.unavailable)
+        return summary
 
 
 def _elements(root: Any) -> Iterator[Any]:
@@ -190,8 +258,10 @@ def _elements(root: Any) -> Iterator[Any]:
     yield from root.iter(ZALACZNIK)
 
 
-def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = MAX_ATTACHMENTS) -> list[Attachment]:
-    """Every ``str:Zalacznik`` under ``root`` (the verified content), decoded."""
+def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = MAX_ATTACHMENTS,
+            referenced: dict[str, Any] | None = None) -> list[Attachment]:
+    """Every ``str:Zalacznik`` under ``root`` (the verified content), decoded; those sent by
+    reference from ``referenced`` (fileId → the record of the fetched file)."""
     found: list[Attachment] = []
     used: set[str] = set()
     for i, el in enumerate(_elements(root), start=1):
@@ -206,8 +276,10 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
         att = Attachment(i, original, "", declared, encoding, description)
         dane = el.find(DANE)
         text = "".join(dane.text.split()) if dane is not None and dane.text else ""
-        if encoding is not None and encoding.lower() != "base64":
-            att.problem = f"Załącznik przekazany przez odniesienie (kodowanie „{encoding}”), nie w treści dokumentu: nie został pobrany."
+        if encoding is not None and encoding.lower() == "uri":
+            _by_reference(att, text, (referenced or {}))
+        elif encoding is not None and encoding.lower() != "base64":
+            att.problem = f"Załącznik o nieznanym kodowaniu „{encoding}”: nie można go odczytać."
         elif not text:
             att.problem = "Załącznik bez danych (pusty element DaneZalacznika)."
         elif len(text) > 4 * ((max_bytes + 2) // 3):  # more than max_bytes once decoded
@@ -223,7 +295,7 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
                 else:
                     att.data = data
                     att.detected_type = sniff(data)
-        if att.data is not None:
+        if att.present:
             name = original
             if declared is not None and not _matches(declared, att.detected_type):
                 att.problem = (
@@ -235,6 +307,44 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
             att.name = safe_name(name, used, fallback=f"zalacznik-{i}")
         found.append(att)
     return found
+
+
+_REASONS = {
+    "fault": "repozytorium plików ePUAP odmówiło wydania pliku",
+    "too_large": "plik jest większy niż dopuszczalny rozmiar (epuap.filerepo_max_file_bytes)",
+    "unreachable": "repozytorium plików ePUAP było nieosiągalne mimo ponowień",
+    "invalid": "repozytorium plików ePUAP dało niepoprawną odpowiedź",
+    "disabled": "integracja z ePUAP jest wyłączona w konfiguracji",
+    "no_file_id": "odnośnik nie zawiera identyfikatora pliku (fileId)",
+}
+
+
+def _by_reference(att: Attachment, link: str, referenced: dict[str, Any]) -> None:
+    """An attachment sent by reference: the fetched file's record, or why there is none."""
+    att.by_reference = True
+    att.file_id = file_id_of(link)
+    record = referenced.get(att.file_id) if att.file_id is not None else None
+    if isinstance(record, dict) and record.get("state") == FETCHED and record.get("storage_key"):
+        att.storage_key = str(record["storage_key"])
+        att.stored_sha256 = record.get("sha256")
+        att.stored_size = record.get("size")
+        att.detected_type = record.get("detected_type")
+        if not att.original_name and record.get("filename"):
+            att.original_name = str(record["filename"])
+        return
+    att.unavailable = True
+    if att.file_id is None:
+        why = _REASONS["no_file_id"]
+    elif isinstance(record, dict):
+        why = _REASONS.get(str(record.get("reason")), "nie udało się go pobrać")
+        if record.get("error"):
+            why += f" ({str(record['error'])[:300]})"
+    else:
+        why = "nie został pobrany z repozytorium plików ePUAP"
+    shown = f" „{att.original_name[:100]}”" if att.original_name else ""
+    ident = f" (fileId {att.file_id})" if att.file_id else ""
+    att.problem = (f"Załącznik{shown}{ident} przekazany przez odniesienie do repozytorium plików ePUAP: {why}. "
+                   "Należy poprosić nadawcę o ponowne przesłanie pliku.")
 
 
 def _mib(n: int) -> str:

@@ -58,6 +58,9 @@ CODES: dict[str, str | None] = {
     "LOW_CONFIDENCE": NEEDS_REVIEW,
     "NO_HANDWRITTEN_SIGNATURE": REJECTED,
     "TEST_DOCUMENT": None,
+    # an attachment sent by reference that could not be fetched from ePUAP's file repository;
+    # informational for correspondence (severity overridden there)
+    "ATTACHMENT_UNAVAILABLE": NEEDS_REVIEW,
     "ATTACHMENT_UNREADABLE": None,  # an attachment that cannot be decoded or is not what it claims (informational)
     "CONTACT_INVALID": None,  # an e-mail or phone that is not one: not stored, the declaration stands (informational)
 }

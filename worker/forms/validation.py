@@ -18,6 +18,8 @@ a hostile document cannot flood the office with thousands of lines.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -436,7 +438,7 @@ def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FIND
         ]
     lxml_schema = spec.lxml_schema()
     if lxml_schema.validate(root):
-        return []
+        return inline_attachment_findings(root)[:max_findings]
     libxml_errors = list(lxml_schema.error_log)
     findings: list[Finding] = []
     more = 0
@@ -453,7 +455,10 @@ def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FIND
     if not findings:
         findings = [_from_libxml(e) for e in libxml_errors[:max_findings]]
         more = max(0, len(libxml_errors) - max_findings)
-    findings = _dedupe(findings)
+    findings = _dedupe(findings + inline_attachment_findings(root))
+    if len(findings) > max_findings:
+        more += len(findings) - max_findings
+        findings = findings[:max_findings]
     if more:
         findings.append(
             _schema_finding(None, f"Dokument zawiera jeszcze {more} innych błędów zgodności ze wzorem formularza.")
@@ -461,4 +466,40 @@ def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FIND
     return findings
 
 
-__all__ = ["LABELS", "MAX_FINDINGS", "element_path", "local_name", "translate_error", "validate_document"]
+_STR_NS = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
+_ZALACZNIK = f"{{{_STR_NS}}}Zalacznik"
+_DANE = f"{{{_STR_NS}}}DaneZalacznika"
+
+
+def inline_attachment_findings(root: Any) -> list[Finding]:
+    """``SCHEMA_INVALID`` for each attachment carried inside the document
+    (``kodowanie="base64"``) whose data is not valid base64. The CRD structure types
+    ``DaneZalacznika`` as text, since with ``kodowanie="URI"`` it holds a link to ePUAP's file
+    repository; with base64 it must still be ``xs:base64Binary``.
+
+    >>> from lxml import etree
+    >>> doc = etree.fromstring(f'<d xmlns:str="{_STR_NS}"><str:Zalacznik kodowanie="base64" nazwaPliku="a.pdf">'
+    ...     '<str:DaneZalacznika>@@</str:DaneZalacznika></str:Zalacznik>'
+    ...     '<str:Zalacznik kodowanie="URI"><str:DaneZalacznika>https://x/?fileId=1</str:DaneZalacznika></str:Zalacznik></d>')
+    >>> [(f.code, f.field) for f in inline_attachment_findings(doc)]
+    [('SCHEMA_INVALID', '/d/Zalacznik[1]/DaneZalacznika')]
+    """
+    out: list[Finding] = []
+    for index, zal in enumerate(root.iter(_ZALACZNIK), start=1):
+        if (zal.get("kodowanie") or "").strip() != "base64":
+            continue
+        dane = zal.find(_DANE)
+        if dane is None:
+            continue  # the schema reports the missing element
+        text = "".join((dane.text or "").split())
+        try:
+            base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            name = _value(zal.get("nazwaPliku")) or "bez nazwy"
+            out.append(_schema_finding(element_path(dane, root), f"Załącznik {index} („{name}”): dane załącznika nie są "
+                                       "poprawnym zapisem base64 (kodowanie=\"base64\").",))
+    return out
+
+
+__all__ = ["LABELS", "MAX_FINDINGS", "element_path", "inline_attachment_findings", "local_name", "translate_error",
+           "validate_document"]
