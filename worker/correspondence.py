@@ -65,7 +65,7 @@ def finish_analysis(ctx: Context) -> Context:
     content, for every kind of document. A broken attachment is an informational
     ``ATTACHMENT_UNREADABLE`` finding, never an exception."""
     if ctx.kind == CORRESPONDENCE and ctx.channel == EPUAP and ctx.signature is None and ctx.settings.trust is not None:
-        result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at, parsed=ctx.root)
+        result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at, parsed=ctx.root, budget=ctx.budget)
         ctx.signature = result
         if result.status in (VALID, INDETERMINATE):
             ctx.signed_root = result.signed_root

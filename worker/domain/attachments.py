@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.domain.xmlvalue import string_value, stripped_value
+
 STR_NS = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
 ZALACZNIK = f"{{{STR_NS}}}Zalacznik"
 DANE = f"{{{STR_NS}}}DaneZalacznika"
@@ -202,10 +204,10 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
         declared = (el.get("format") or "").strip().lower()[:200] or None
         encoding = (el.get("kodowanie") or "").strip()[:50] or None
         opis = el.find(OPIS)
-        description = opis.text.strip() if opis is not None and opis.text else None
+        description = stripped_value(opis)
         att = Attachment(i, original, "", declared, encoding, description)
         dane = el.find(DANE)
-        text = "".join(dane.text.split()) if dane is not None and dane.text else ""
+        text = "".join((string_value(dane) or "").split())
         if encoding is not None and encoding.lower() != "base64":
             att.problem = f"Załącznik przekazany przez odniesienie (kodowanie „{encoding}”), nie w treści dokumentu: nie został pobrany."
         elif not text:
