@@ -3,7 +3,7 @@
 A document is written to a temporary file in the target folder, flushed and fsync'ed, then
 renamed into place and the folder fsync'ed, so after a crash it is either wholly there or
 not there at all. The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
-bytes twice writes once.
+bytes twice writes once. Files are 0600 and folders 0700 (:mod:`adapters.fsmodes`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from adapters.fsmodes import make_dirs
+
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+_CHUNK = 1 << 20  # files are copied and hashed a MiB at a time
 
 
 class DocumentStore:
@@ -45,13 +48,48 @@ class DocumentStore:
         target = self.path_of(key)
         if target.is_file() and _file_sha256(target) == sha:
             return sha, key  # reused only when its bytes are exactly these (corrupt storage is rewritten)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        fsync_dir(target.parent)
+        return sha, key
+
+    def put_file(self, source: Path, *, expected_sha256: str | None = None) -> tuple[str, str] | None:
+        """Store the file ``source`` durably, streamed (read and hashed in chunks, never
+        whole in memory); return ``(sha256, key)`` — or ``None`` when ``expected_sha256``
+        is given and the bytes read are not those (the file changed meanwhile): then
+        nothing is stored."""
+        make_dirs(self.root)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = h.hexdigest()
+            if expected_sha256 is not None and sha != expected_sha256:
+                os.unlink(tmp)
+                return None
+            key = self.key_for(sha)
+            target = self.path_of(key)
+            if target.is_file() and _file_sha256(target) == sha:
+                os.unlink(tmp)
+                return sha, key
+            make_dirs(target.parent)
             os.replace(tmp, target)
         except BaseException:
             try:

@@ -46,7 +46,7 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
             when = (filed_at or datetime.now(UTC)) if channel.filed_now else filed_at
             ctx = analyse(raw, channel=channel.name, filed_at=when, settings=settings)
             if channel.offline_check is not None:
-                image = channel.offline_check(path, root)
+                image = channel.offline_check(path, root, settings)
     except OSError as exc:
         return {"file": str(path), "error": f"nie można odczytać pliku: {exc.strerror or exc}"}
     result = result_of(str(path), ctx)

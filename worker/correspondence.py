@@ -272,7 +272,7 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     """Write one document's folder (or recognise it) and record it."""
     item = build_item(app, doc)
     root = Path(app.config.correspondence.outbox)
-    written = write_folder(root, item.folder, item.files)
+    written = write_folder(root, item.folder, item.files, group_readable=app.config.correspondence.outbox_group_readable)
     if not written.created and not _is_same_item(written.path, item):
         raise OutboxError(f"{item.folder} already exists in the outbox with other content; not overwritten")
     _checkpoint("folder_written")

@@ -40,6 +40,7 @@ class ProcessingSettings:
     max_attachment_bytes: int = 20 * 1024 * 1024  # one decoded attachment (correspondence.max_attachment_bytes)
     limits: Any = None  # worker.forms.structure.StructureLimits; None: its defaults
     max_document_seconds: float = 5.0  # CPU budget of one document's analysis (processing.max_document_seconds)
+    max_image_bytes: int = 50 * 1024 * 1024  # a scan's image (scans.max_image_bytes), for check's look at it
 
 
 @dataclass

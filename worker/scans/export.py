@@ -30,7 +30,8 @@ from worker.domain.clock import WARSAW
 from worker.domain.findings import Finding, finding
 from worker.domain.xmlvalue import string_value, stripped_value
 from worker.forms.registry import FormSpec
-from worker.forms.safe_xml import XmlRefused, parse_untrusted
+from worker.forms.safe_xml import XmlRefused
+from worker.forms.structure import DEFAULT_LIMITS, StructureLimits, parse_bounded
 from worker.forms.validation import validate_document
 
 SCAN_NS = "urn:czystyregion:skan:1"
@@ -271,10 +272,11 @@ def read_header(root: Any) -> ScanHeader:
     )
 
 
-def header_from_bytes(raw: bytes, *, max_bytes: int) -> ScanHeader:
-    """Parse ``raw`` safely and read its header (the inbox's view of an export)."""
+def header_from_bytes(raw: bytes, *, max_bytes: int, limits: StructureLimits = DEFAULT_LIMITS) -> ScanHeader:
+    """Parse ``raw`` safely, within the structural ``limits``, and read its header (the
+    inbox's view of an export)."""
     try:
-        root = parse_untrusted(raw, max_bytes=max_bytes)
+        root = parse_bounded(raw, max_bytes=max_bytes, limits=limits)
     except XmlRefused as exc:
         raise ScanExportError(f"xml_{exc.reason}", exc.message) from None
     return read_header(root)
