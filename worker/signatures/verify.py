@@ -381,7 +381,12 @@ def _check_one(
     try:
         xades.precheck(sig)
     except xades.CryptoFailure as exc:
-        return fail(claimed, exc.category, exc.reason, _algorithm_what(exc), certificates=fps)
+        what, reason = _algorithm_what(exc), exc.reason
+        if exc.category == xades.ALGORITHM:  # the signer's key said too, when it is below the policy as well
+            weak = policy.certificate_problems(leaf)
+            what = "; ".join([what, *(p.message for p in weak)])
+            reason = "; ".join([reason, *(p.reason for p in weak)])
+        return fail(claimed, exc.category, reason, what, certificates=fps)
 
     # 2. the signer's certificate, at the earliest proof of existence: the filing time (or
     # the check), or an earlier verified time-stamp (over the signature value only)
