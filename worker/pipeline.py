@@ -33,7 +33,7 @@ UNREADABLE = "UNREADABLE"  # not even well-formed: rejected with XML_MALFORMED
 class ProcessingSettings:
     """What the stages need from the configuration (built once at start-up)."""
 
-    max_document_bytes: int = 10 * 1024 * 1024
+    max_document_bytes: int = 16 * 1024 * 1024  # processing.max_document_bytes
     ruleset: Any = None  # rules.RuleSet
     trust: Any = None  # worker.signatures.TrustConfig
     min_confidence: Decimal = Decimal("0.90")

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from lxml import etree
@@ -89,13 +90,13 @@ def _too_complex(limit: str, value: int) -> DocumentTooComplex:
 
 def check_bytes(data: bytes, limits: StructureLimits) -> None:
     """The counts on the bytes, before parsing (see the module docstring)."""
+    most = limits.max_namespace_declarations
+    if data.count(b"xmlns") > most and sum(1 for _ in islice(_XMLNS.finditer(data), most + 1)) > most:
+        raise _too_complex("max_namespace_declarations", most)
     if data.count(b"<") > 4 * limits.max_elements:
         raise _too_complex("max_elements", limits.max_elements)
-    if data.count(b"=") > 4 * (limits.max_attributes + limits.max_namespace_declarations):
+    if data.count(b"=") > 4 * (limits.max_attributes + most):
         raise _too_complex("max_attributes", limits.max_attributes)
-    if data.count(b"xmlns") > limits.max_namespace_declarations and \
-            sum(1 for _ in _XMLNS.finditer(data)) > limits.max_namespace_declarations:
-        raise _too_complex("max_namespace_declarations", limits.max_namespace_declarations)
 
 
 def _deeper_than(depth: int) -> etree.XPath:

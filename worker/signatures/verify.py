@@ -348,6 +348,8 @@ def _check_one(
     policy, the Profil Zaufany seal's key, fitness for signing), and only then the
     cryptography — the canonicalisation of the whole document, the costly part."""
     sig_id = sig.get("Id")
+    if budget is not None:  # (a document may carry thousands of signatures to refuse)
+        budget.check("verify_signature")
 
     def fail(kind: str, category: str, reason: str, what: str = "", **kw: Any) -> SignatureCheck:
         code = {
