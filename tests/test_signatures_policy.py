@@ -25,7 +25,7 @@ from tests.conftest import epuap_env, epuap_section
 from tests.sigtools import xmlsig
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, QCP_N_QSCD, Issued, Person, TestPKI, _name, issue, utc
-from worker.signatures import INVALID, VALID, TrustConfig, policy, verify_document
+from worker.signatures import INVALID, VALID, policy, verify_document
 
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 DSA_SHA256 = "http://www.w3.org/2009/xmldsig11#dsa-sha256"
