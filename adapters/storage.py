@@ -8,11 +8,14 @@ bytes twice writes once. Files are 0600 and folders 0700 (:mod:`adapters.fsmodes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from adapters.fsmodes import make_dirs
 
@@ -49,19 +52,10 @@ class DocumentStore:
         if target.is_file() and _file_sha256(target) == sha:
             return sha, key  # reused only when its bytes are exactly these (corrupt storage is rewritten)
         make_dirs(target.parent)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with _incoming(target.parent) as (fh, tmp):
+            fh.write(raw)
+            _flush(fh)
             os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
         fsync_dir(target.parent)
         return sha, key
 
@@ -71,37 +65,45 @@ class DocumentStore:
         is given and the bytes read are not those (the file changed meanwhile): then
         nothing is stored."""
         make_dirs(self.root)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
-        try:
+        with _incoming(self.root) as (fh, tmp):
             h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            with open(source, "rb") as src:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
                     h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    fh.write(chunk)
+            _flush(fh)
             sha = h.hexdigest()
             if expected_sha256 is not None and sha != expected_sha256:
-                os.unlink(tmp)
                 return None
             key = self.key_for(sha)
             target = self.path_of(key)
             if target.is_file() and _file_sha256(target) == sha:
-                os.unlink(tmp)
                 return sha, key
             make_dirs(target.parent)
             os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
         fsync_dir(target.parent)
         return sha, key
 
     def get(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
+
+
+@contextlib.contextmanager
+def _incoming(folder: Path) -> Iterator[tuple[BinaryIO, str]]:
+    """A new temporary file in ``folder`` (0600, ``.incoming-…``), removed again unless
+    it was renamed into place meanwhile."""
+    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh, tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _flush(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def _file_sha256(path: Path) -> str | None:

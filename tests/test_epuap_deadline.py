@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 from dataclasses import replace
 
 import pytest
 
-from adapters.epuap import devkeys, double
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
 from tests.test_epuap_pull import DEKL, assert_exactly_once, cfg, intake, pull, samples, server  # noqa: F401  (fixtures)
-from tests.test_intake_instances import daemon_config
-from tests.test_intake_signals import DEMO, assert_nothing_lost, events_of, start_daemon, wait_for
+from tests.test_intake_signals import DEMO, assert_nothing_lost, double_for_the_daemon, events_of, start_daemon, stopped_by_sigterm, wait_for
 
 
 def test_a_trickling_answer_is_cut_at_the_deadline_and_retried(server, cfg, intake, engine):
@@ -121,25 +118,15 @@ def test_no_warning_for_an_https_endpoint(write_config, keys, caplog):
 def test_sigterm_while_an_answer_trickles_exits_0_within_the_deadline_losing_nothing(db_url, tmp_path, write_config):
     # as the issue found it: headers, then a byte every 3 s; the daemon stopped only at a
     # second SIGTERM (exit 1) after 95 s
-    keys = devkeys.ensure(tmp_path / "keys")
-    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
-    server.faults.trickle_s = 3.0
-    server.faults.add("trickle", "pobierzNastepny", times=-1)
-    cfg = daemon_config(write_config, server, keys, batch_limit=100, timeout_s=60)
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
+    server, cfg, env = double_for_the_daemon(tmp_path, write_config, "trickle", trickle_s=3.0)
     out = tmp_path / "daemon.log"
     try:
         daemon = start_daemon(cfg, env, out)
         try:
             wait_for(lambda: "trickle" in [k for _, k in server.faults.injected], "a trickling answer")
             time.sleep(4)  # a few bytes have come
-            sent = time.monotonic()
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=60)
-            took = time.monotonic() - sent
         finally:
-            if daemon.poll() is None:
-                daemon.kill()
+            took = stopped_by_sigterm(daemon, 60)
         assert daemon.returncode == 0
         assert took < 10, took
         assert "run.stopped" in {e["event"] for e in events_of(out)}

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, select
 
-from adapters.db.tables import ebok_declaration, worker_document
+from adapters.db.tables import worker_document
 from rules.ruleset import load_ruleset
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
+from tests.filings import declarations_by_file, file_document
 from tests.sigtools import hostile, xmlsig
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI
@@ -143,9 +144,7 @@ def test_hostile_documents_then_an_honest_one_through_check_and_run_once(write_c
         (out,) = json.loads(r.stdout)
         expected = ("ACCEPTED", []) if name == "honest" else ("REJECTED", ["DOCUMENT_TOO_COMPLEX"])
         assert (out["status"], [f["code"] for f in out["findings"]]) == expected, name
-        filed = FILED + timedelta(minutes=n)  # the honest declaration is the last in the mailbox
-        server.enqueue(MAILBOX, raw, {"dataNadania": filed.isoformat(timespec="milliseconds"), "nazwaPliku": f"{name}.xml",
-                                      "czyTestowe": False}, name=f"{n:02d}-{name}.xml")
+        file_document(server, MAILBOX, name, raw, FILED + timedelta(minutes=n), order=n)  # the honest one last
     r = run_cli(cfg, "run", "--once", env=env)
     assert r.returncode == 0, r.stdout[-3000:]
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
@@ -154,13 +153,8 @@ def test_hostile_documents_then_an_honest_one_through_check_and_run_once(write_c
     engine = create_engine(db_url)
     with engine.connect() as conn:
         stored = conn.execute(select(worker_document)).mappings().all()
-        declarations = {
-            row["meta"]["nazwaPliku"][:-4]: row
-            for row in conn.execute(
-                select(ebok_declaration, worker_document.c.meta).join(worker_document, worker_document.c.id == ebok_declaration.c.document_id)
-            ).mappings()
-        }
     engine.dispose()
+    declarations = declarations_by_file(db_url)
     assert len(stored) == len(docs) and {d["state"] for d in stored} == {"DONE"}
     assert {d["attempts"] for d in stored} == {1} and all(d["last_error"] is None for d in stored)
     assert all(not m.queue for m in server.mailboxes.values())

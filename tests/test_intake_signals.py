@@ -58,32 +58,47 @@ def assert_nothing_lost(db_url, server, cfg: Path, env: dict) -> None:
     assert all(not m.queue for m in server.mailboxes.values())
 
 
+def double_for_the_daemon(tmp_path: Path, write_config, fault: str, **faults) -> tuple:
+    """The local double serving the demo mailboxes with ``fault`` on every fetch, and the
+    daemon's configuration for it (``epuap.timeout_s`` 60 s): (server, config, environment)."""
+    keys = devkeys.ensure(tmp_path / "keys")
+    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
+    for name, value in faults.items():
+        setattr(server.faults, name, value)
+    server.faults.add(fault, "pobierzNastepny", times=-1)
+    cfg = daemon_config(write_config, server, keys, batch_limit=100, timeout_s=60)
+    return server, cfg, dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
+
+
+def stopped_by_sigterm(daemon: subprocess.Popen, timeout: float) -> float:
+    """Send SIGTERM and wait for the daemon to end: how many seconds it took (it is killed
+    when it has not ended within ``timeout``)."""
+    sent = time.monotonic()
+    try:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=timeout)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    return time.monotonic() - sent
+
+
 def test_sighup_is_ignored_and_sigterm_during_a_hanging_pull_stops_at_once_losing_nothing(db_url, tmp_path, write_config):
     # issue #20: the first SIGTERM cuts the ePUAP call in hand (it used to wait for it: a
     # stop then took the whole epuap.timeout_s, or a second SIGTERM and exit 1)
-    keys = devkeys.ensure(tmp_path / "keys")
-    server = double.serve("127.0.0.1", 0, DEMO / "epuap", keys)
-    server.faults.hang_s = 60
-    server.faults.add("hang", "pobierzNastepny", times=-1)
-    cfg = daemon_config(write_config, server, keys, batch_limit=100, timeout_s=60)
-    env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
+    server, cfg, env = double_for_the_daemon(tmp_path, write_config, "hang", hang_s=60)
     out = tmp_path / "daemon.log"
     try:
         daemon = start_daemon(cfg, env, out)
+        names = lambda: {e["event"] for e in events_of(out)}  # noqa: E731
         try:
-            names = lambda: {e["event"] for e in events_of(out)}  # noqa: E731
             wait_for(lambda: "run.started" in names(), "run.started")
             daemon.send_signal(signal.SIGHUP)
             wait_for(lambda: "run.sighup" in names(), "run.sighup")
             assert daemon.poll() is None
             wait_for(lambda: any(r.operation == "pobierzNastepny" for r in list(server.requests)), "a hanging pull")
-            sent = time.monotonic()
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=30)  # well before the 60 s hang (and the 60 s timeout) ends
-            took = time.monotonic() - sent
         finally:
-            if daemon.poll() is None:
-                daemon.kill()
+            took = stopped_by_sigterm(daemon, 30)  # well before the 60 s hang (and the 60 s timeout) ends
         assert daemon.returncode == 0
         assert took < 20, took
         events = events_of(out)

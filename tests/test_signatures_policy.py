@@ -17,11 +17,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec
-from sqlalchemy import create_engine, select
 
-from adapters.db.tables import ebok_declaration, worker_document
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
+from tests.filings import declarations_by_file, file_document
 from tests.sigtools import xmlsig
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, BOGDAN, QCP_N_QSCD, Issued, Person, TestPKI, _name, issue, utc
@@ -176,21 +175,11 @@ def test_each_case_through_check_and_run_once(cases, write_config, keys, epuap_d
         assert r.returncode == 0, r.stderr
         (out,) = json.loads(r.stdout)
         assert (out["status"], [f["code"] for f in out["findings"]]) == (case.status, case.codes), name
-        filed = FILED + timedelta(minutes=n)
-        server.enqueue(MAILBOX, case.raw, {"dataNadania": filed.isoformat(timespec="milliseconds"), "nazwaPliku": f"{name}.xml",
-                                           "czyTestowe": False}, name=f"{n:02d}-{name}.xml")
+        file_document(server, MAILBOX, name, case.raw, FILED + timedelta(minutes=n), order=n)
     r = run_cli(cfg, "run", "--once", env=env)
     assert r.returncode == 0, r.stdout[-2000:]
     assert not re.search(r"\d{11}", r.stdout)  # no PESEL in any log line
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = {
-            row["meta"]["nazwaPliku"][:-4]: row
-            for row in conn.execute(
-                select(ebok_declaration, worker_document.c.meta).join(worker_document, worker_document.c.id == ebok_declaration.c.document_id)
-            ).mappings()
-        }
-    engine.dispose()
+    rows = declarations_by_file(db_url)
     assert set(rows) == set(cases)
     for name, case in cases.items():
         row = rows[name]

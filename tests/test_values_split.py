@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import create_engine, select
 
-from adapters.db.tables import ebok_declaration, worker_document
 from rules.ruleset import load_ruleset
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
+from tests.filings import declarations_by_file, file_document
 from tests.sigtools import xmlsig
 from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI
@@ -188,19 +187,10 @@ def test_split_values_through_check_and_run_once(write_config, keys, epuap_doubl
     assert checked["split-residents"]["computed_fee"] != honest["computed_fee"]
 
     for name, raw in docs.items():
-        server.enqueue(MAILBOX, raw, {"dataNadania": FILED.isoformat(timespec="milliseconds"), "nazwaPliku": f"{name}.xml",
-                                      "czyTestowe": False}, name=f"{name}.xml")
+        file_document(server, MAILBOX, name, raw, FILED)
         r = run_cli(cfg, "run", "--once", env=env)
         assert r.returncode == 0, r.stdout[-2000:]
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = {
-            r["meta"]["nazwaPliku"][:-4]: r
-            for r in conn.execute(
-                select(ebok_declaration, worker_document.c.meta).join(worker_document, worker_document.c.id == ebok_declaration.c.document_id)
-            ).mappings()
-        }
-    engine.dispose()
+    rows = declarations_by_file(db_url)
     assert rows["split-residents"]["residents"] == 20
     for name in ("honest", "split-fee", "split-everything"):
         assert rows[name]["residents"] == 2, name

@@ -36,6 +36,8 @@ def string_value(element: Any) -> str | None:
     elements' text is part of the value, as in XPath."""
     if element is None:
         return None
+    if not len(element):  # text alone (lxml counts comments and processing instructions as children)
+        return element.text or ""
     return "".join(element.itertext())
 
 

@@ -54,7 +54,7 @@ from typing import Any
 
 from lxml import etree
 
-from worker.forms.safe_xml import UTF8_BOM, DocumentTooComplex, parse_untrusted
+from worker.forms.safe_xml import DocumentTooComplex, parse_untrusted
 
 # an xmlns declaration as it can stand in a start tag (counted on the bytes: an upper bound,
 # text that happens to read "xmlns=" counts too)
@@ -88,15 +88,26 @@ def _too_complex(limit: str, value: int) -> DocumentTooComplex:
     return DocumentTooComplex(limit, f"Dokument {_WHAT[limit].format(limit=value)}")
 
 
-def check_bytes(data: bytes, limits: StructureLimits) -> None:
+@dataclass(frozen=True)
+class ByteCounts:
+    """What :func:`check_bytes` counted: upper bounds of the tree's elements (``lt``: each
+    element is at least one ``<``) and attributes (``eq``: each at least one ``=``)."""
+
+    lt: int
+    eq: int
+
+
+def check_bytes(data: bytes, limits: StructureLimits) -> ByteCounts:
     """The counts on the bytes, before parsing (see the module docstring)."""
     most = limits.max_namespace_declarations
     if data.count(b"xmlns") > most and sum(1 for _ in islice(_XMLNS.finditer(data), most + 1)) > most:
         raise _too_complex("max_namespace_declarations", most)
-    if data.count(b"<") > 4 * limits.max_elements:
+    counts = ByteCounts(data.count(b"<"), data.count(b"="))
+    if counts.lt > 4 * limits.max_elements:
         raise _too_complex("max_elements", limits.max_elements)
-    if data.count(b"=") > 4 * (limits.max_attributes + most):
+    if counts.eq > 4 * (limits.max_attributes + most):
         raise _too_complex("max_attributes", limits.max_attributes)
+    return counts
 
 
 def _deeper_than(depth: int) -> etree.XPath:
@@ -109,11 +120,12 @@ _LONG_TEXT = etree.XPath("boolean(//text()[string-length() > $n] | //@*[string-l
 _DEPTH_XPATHS: dict[int, etree.XPath] = {}
 
 
-def check_tree(root: Any, limits: StructureLimits) -> None:
-    """The exact counts on the parsed tree (XPath, evaluated by libxml2)."""
-    if _COUNT_ELEMENTS(root) > limits.max_elements:
+def check_tree(root: Any, limits: StructureLimits, counts: ByteCounts | None = None) -> None:
+    """The exact counts on the parsed tree (XPath, evaluated by libxml2); a count the
+    bytes' ``counts`` already keep within its limit is not made again."""
+    if (counts is None or counts.lt > limits.max_elements) and _COUNT_ELEMENTS(root) > limits.max_elements:
         raise _too_complex("max_elements", limits.max_elements)
-    if _COUNT_ATTRIBUTES(root) > limits.max_attributes:
+    if (counts is None or counts.eq > limits.max_attributes) and _COUNT_ATTRIBUTES(root) > limits.max_attributes:
         raise _too_complex("max_attributes", limits.max_attributes)
     deeper = _DEPTH_XPATHS.get(limits.max_depth)
     if deeper is None:
@@ -130,11 +142,12 @@ def parse_bounded(raw: bytes, *, max_bytes: int, limits: StructureLimits = DEFAU
     document beyond a limit, :class:`~worker.forms.safe_xml.DocumentTooLarge` for one over
     ``max_bytes``)."""
     data = bytes(raw)
+    counts = None
     if len(data) <= max_bytes:  # a larger one is refused by its size, checked first
-        check_bytes(data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data, limits)
+        counts = check_bytes(data, limits)
     root = parse_untrusted(data, max_bytes=max_bytes)
-    check_tree(root, limits)
+    check_tree(root, limits, counts)
     return root
 
 
-__all__ = ["DEFAULT_LIMITS", "DocumentTooComplex", "StructureLimits", "check_bytes", "check_tree", "parse_bounded"]
+__all__ = ["DEFAULT_LIMITS", "ByteCounts", "DocumentTooComplex", "StructureLimits", "check_bytes", "check_tree", "parse_bounded"]

@@ -156,6 +156,11 @@ def _single(base: Any, path: str) -> tuple[str | None, bool]:
     return (_text(found[0]) if found else None), True
 
 
+def _identity(first: str | None, last: str | None, claimed: str | None, source: str, **extra: Any) -> SignerIdentity:
+    """An identity as written, its PESEL kept only when valid (``pesel_claimed`` has it as written)."""
+    return SignerIdentity(first_name=first, last_name=last, pesel=valid_pesel(claimed), pesel_claimed=claimed, source=source, **extra)
+
+
 def _from_ep_signature(el: Any) -> list[SignerIdentity]:
     """One identity per ``NaturalPerson`` (a well-formed ``EPSignature`` has exactly one);
     a name or identifier given twice within it makes that identity unreadable."""
@@ -169,17 +174,8 @@ def _from_ep_signature(el: Any) -> list[SignerIdentity]:
         claimed, ok_pesel = _single(person, "pz:PersonalIdentifier")
         if not (ok_first and ok_last and ok_pesel):
             found.append(SignerIdentity(None, None, None, SOURCE_EP_SIGNATURE))
-            continue
-        found.append(
-            SignerIdentity(
-                first_name=first,
-                last_name=last,
-                pesel=valid_pesel(claimed),
-                pesel_claimed=claimed,
-                source=SOURCE_EP_SIGNATURE,
-                identity_issuer=issuer,
-            )
-        )
+        else:
+            found.append(_identity(first, last, claimed, SOURCE_EP_SIGNATURE, identity_issuer=issuer))
     return found
 
 
@@ -199,17 +195,21 @@ def _from_podpis_zp(el: Any) -> list[SignerIdentity]:
         account = _text(person.find("ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)) or _text(
             el.find("ppZP:DanePodpisu/ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)
         )
-        found.append(
-            SignerIdentity(
-                first_name=first,
-                last_name=last,
-                pesel=valid_pesel(claimed),
-                pesel_claimed=claimed,
-                source=SOURCE_PODPIS_ZP,
-                epuap_account=account,
-            )
-        )
+        found.append(_identity(first, last, claimed, SOURCE_PODPIS_ZP, epuap_account=account))
     return found
+
+
+_IDENTITY_TAGS = (f"{{{PZ_NS}}}EPSignature", f"{{{PPZP_NS}}}PodpisZP")
+
+
+def claims_profile_identity(signed_properties: Any) -> bool:
+    """Whether ``SignedProperties`` carry a Profil Zaufany identity element at all (what a
+    signature *claims*; :func:`profile_identities` reads them)."""
+    for role in ("SignerRole", "SignerRoleV2"):
+        path = f"xades:SignedSignatureProperties/xades:{role}/xades:ClaimedRoles/xades:ClaimedRole/*"
+        if any(child.tag in _IDENTITY_TAGS for child in signed_properties.iterfind(path, namespaces=_NS)):
+            return True
+    return False
 
 
 def profile_identities(signed_properties: Any) -> list[SignerIdentity]:
@@ -242,14 +242,7 @@ def certificate_identity(cert: x509.Certificate) -> SignerIdentity:
 
     serial = attr(NameOID.SERIAL_NUMBER)
     claimed = pesel_from_serial_number(serial)
-    return SignerIdentity(
-        first_name=attr(NameOID.GIVEN_NAME),
-        last_name=attr(NameOID.SURNAME),
-        pesel=valid_pesel(claimed),
-        pesel_claimed=claimed,
-        source=SOURCE_CERTIFICATE,
-        common_name=attr(NameOID.COMMON_NAME),
-    )
+    return _identity(attr(NameOID.GIVEN_NAME), attr(NameOID.SURNAME), claimed, SOURCE_CERTIFICATE, common_name=attr(NameOID.COMMON_NAME))
 
 
 def as_utc(t: datetime) -> datetime:

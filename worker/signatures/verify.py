@@ -366,8 +366,11 @@ def _check_one(
         at_text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
         when = _TIME_PHRASE.get(kw.get("validation_time_source") or "", "{at}").format(at=at_text)
         message = _MESSAGES[category].format(at=at_text, when=when, what=what)
+        if "signing_time" not in kw and props is not None:  # as claimed, for the record of a refusal
+            kw["signing_time"] = _claimed_signing_time(props)
         return SignatureCheck(index, sig_id, kind, INVALID, code, reason, message, **kw)
 
+    props: Any = None
     try:
         certs = xades.keyinfo_certificates(sig)
     except xades.CryptoFailure as exc:
@@ -377,7 +380,7 @@ def _check_one(
         return fail(NONE, "no_certificate", "no X509Certificate in KeyInfo")
     pinned = trust.profile_seal_pin(leaf)
     props = _claimed_properties(sig)
-    claimed = _claimed_kind(trust, leaf, profile=pinned is not None or (props is not None and bool(idn.profile_identities(props))))
+    claimed = _claimed_kind(trust, leaf, profile=pinned is not None or (props is not None and idn.claims_profile_identity(props)))
     fps = (fingerprint(leaf),)
     # 1. the signature's shape and algorithms, as it stands (refusals only)
     try:
@@ -400,10 +403,7 @@ def _check_one(
             at, source = ts.time, TIME_STAMP
         elif ts.time is not None:
             stamp = "signature time-stamp verified, not earlier than the filing time"
-    common: dict[str, Any] = {
-        "validation_time": at, "validation_time_source": source, "pinned_by": pinned, "timestamp": stamp,
-        "signing_time": _claimed_signing_time(props),  # as claimed, for the record of a refusal; verified below
-    }  # fmt: skip
+    common: dict[str, Any] = {"validation_time": at, "validation_time_source": source, "pinned_by": pinned, "timestamp": stamp}
     path = trust.validate_path(leaf, certs, at)
     common["certificates"] = tuple(fingerprint(c) for c in path.chain) if path.chain else fps
     if path.status == tr.PATH_WEAK:

@@ -459,31 +459,32 @@ def precheck(signature: Any, *, allow_base64: bool = False) -> None:
     plain text (:data:`FORMAT`). ``allow_base64`` (enveloping signatures, reference
     vectors only) also lets ``#id`` references point elsewhere. So a hostile document costs
     no canonicalisation of its content to be refused."""
-    signed_info = signature.find("ds:SignedInfo", namespaces=_NS)
+    signed_info = _child(signature, "SignedInfo")
     if signed_info is None:
         raise CryptoFailure(FORMAT, "no ds:SignedInfo")
-    c14n = signed_info.find("ds:CanonicalizationMethod", namespaces=_NS)
+    c14n = _child(signed_info, "CanonicalizationMethod")
     if c14n is None or c14n.get("Algorithm") not in C14N_ALGORITHMS:
         raise CryptoFailure(FORMAT, "SignedInfo canonicalisation not allowed")
-    method = signed_info.find("ds:SignatureMethod", namespaces=_NS)
+    method = _child(signed_info, "SignatureMethod")
     problem = policy.signature_method_problem(method.get("Algorithm") if method is not None else None)
     if problem:
         raise CryptoFailure(ALGORITHM, problem)
-    value = signature.find("ds:SignatureValue", namespaces=_NS)
+    value = _child(signature, "SignatureValue")
     if value is None or len(value):  # a comment or processing instruction inside: not what was signed
         raise CryptoFailure(FORMAT, "SignatureValue is not plain text")
     allowed_id = C14N_ALGORITHMS | {ENVELOPED} | ({BASE64} if allow_base64 else set())
-    references = signed_info.findall("ds:Reference", namespaces=_NS)
+    references = list(signed_info.iterchildren(_DS_REFERENCE))
     if sum(1 for r in references if r.get("URI") == "") != 1:
         raise CryptoFailure(FORMAT, "exactly one whole-document reference expected")
-    own = {el.get("Id"): el.tag for el in signature.iter(XADES_SIGNED_PROPERTIES, DS_KEYINFO) if el.get("Id")}
+    own = {el.get("Id") for el in signature.iter(XADES_SIGNED_PROPERTIES, DS_KEYINFO) if el.get("Id")}
     for reference in references:
-        digest = reference.find("ds:DigestMethod", namespaces=_NS)
+        digest = _child(reference, "DigestMethod")
         problem = policy.digest_problem(digest.get("Algorithm") if digest is not None else None)
         if problem:
             raise CryptoFailure(ALGORITHM, problem)
         uri = reference.get("URI")
-        transforms = reference.findall("ds:Transforms/ds:Transform", namespaces=_NS)
+        container = _child(reference, "Transforms")
+        transforms = list(container.iterchildren(_DS_TRANSFORM)) if container is not None else []
         if uri == "":
             _document_transforms(transforms, signature)
         elif uri is None or not uri.startswith("#") or uri.startswith("#xpointer("):
@@ -492,14 +493,22 @@ def precheck(signature: Any, *, allow_base64: bool = False) -> None:
             raise CryptoFailure(FORMAT, f"transform not allowed on reference {uri[:100]}")
         elif not allow_base64 and uri[1:] not in own:
             raise CryptoFailure(FORMAT, "references to other data than the document and the signature's own properties")
-    for method in signature.iterfind(
-        "ds:Object/xades:QualifyingProperties/xades:SignedProperties/xades:SignedSignatureProperties/"
-        "*/xades:Cert/xades:CertDigest/ds:DigestMethod",
-        namespaces=_NS,
-    ):
-        problem = policy.digest_problem(method.get("Algorithm"))
-        if problem:
-            raise CryptoFailure(ALGORITHM, f"signing certificate {problem}")
+    for props in signature.iter(XADES_SIGNED_PROPERTIES):  # the XAdES signing certificate's digests
+        for cert_digest in props.iter(_XADES_CERT_DIGEST):
+            method = _child(cert_digest, "DigestMethod")
+            problem = policy.digest_problem(method.get("Algorithm") if method is not None else None)
+            if problem:
+                raise CryptoFailure(ALGORITHM, f"signing certificate {problem}")
+
+
+_DS_REFERENCE = f"{{{DS_NS}}}Reference"
+_DS_TRANSFORM = f"{{{DS_NS}}}Transform"
+_XADES_CERT_DIGEST = f"{{{XADES_NS}}}CertDigest"
+
+
+def _child(element: Any, name: str) -> Any:
+    """The first ``ds:`` child element ``name`` of ``element`` (or None)."""
+    return next(element.iterchildren(f"{{{DS_NS}}}{name}"), None)
 
 
 def verify_crypto(
