@@ -18,9 +18,10 @@ def file_document(server, mailbox: str, name: str, raw: bytes, filed: datetime, 
     server.enqueue(mailbox, raw, meta, name=f"{order:02d}-{name}.xml" if order is not None else f"{name}.xml")
 
 
-def declarations_by_file(db_url: str) -> dict[str, dict[str, Any]]:
+def declarations_by_file(db_url: str, *, suffix: bool = False) -> dict[str, dict[str, Any]]:
     """Every ``ebok_declaration`` row with its document's metadata, by the file name
-    ePUAP gave (without ``.xml``)."""
+    ePUAP gave (without ``.xml`` unless ``suffix``; the source reference when there is no
+    file name)."""
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -29,4 +30,5 @@ def declarations_by_file(db_url: str) -> dict[str, dict[str, Any]]:
             ).mappings().all()
     finally:
         engine.dispose()
-    return {row["meta"]["nazwaPliku"].removesuffix(".xml"): dict(row) for row in rows}
+    names = {row["id"]: str(row["meta"].get("nazwaPliku") or row["source_ref"]) for row in rows}
+    return {(names[row["id"]] if suffix else names[row["id"]].removesuffix(".xml")): dict(row) for row in rows}
