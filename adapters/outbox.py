@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from adapters.fsmodes import GROUP_DIR, GROUP_FILE, PRIVATE_DIR, PRIVATE_FILE, create_file, make_dirs, restrict
 from adapters.storage import fsync_dir  # the same durability step as the document store
 
 
@@ -39,9 +40,14 @@ def _safe_relative(rel: str) -> PurePosixPath:
     return p
 
 
-def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
+def write_folder(root: Path, relative: str, files: dict[str, bytes], *, group_readable: bool = False) -> Written:
     """Create ``root/relative`` holding ``files`` (relative names, ``zalaczniki/a.pdf``)
-    atomically; never overwrite an existing folder."""
+    atomically; never overwrite an existing folder. It holds personal data: the folders
+    and files it creates are the worker's user's only (0700/0600), or also readable by
+    the group with ``group_readable`` (0750/0640: ``correspondence.outbox_group_readable``,
+    the office's document system in the outbox folder's group) — never by others,
+    whatever the umask."""
+    dir_mode, file_mode = (GROUP_DIR, GROUP_FILE) if group_readable else (PRIVATE_DIR, PRIVATE_FILE)
     rel = _safe_relative(relative)
     for name in files:
         _safe_relative(name)
@@ -50,21 +56,20 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes]) -> Written:
         return Written(final, False)
     parent = final.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(parent, dir_mode)
         _remove_leftovers(parent, final.name)
-        # os.mkdir (not mkdtemp, which makes it 0700): the folder gets the permissions the
-        # umask gives, so the office's document system running as another user can read it
         tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:12]}"
-        os.mkdir(tmp)
+        os.mkdir(tmp, dir_mode)
+        restrict(tmp, dir_mode)
     except OSError as exc:
         raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
     try:
         folders = {tmp}
         for name, data in files.items():
             target = tmp.joinpath(*PurePosixPath(name).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(target.parent, dir_mode)
             folders.add(target.parent)
-            with open(target, "xb") as fh:
+            with create_file(target, file_mode) as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())

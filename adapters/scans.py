@@ -17,7 +17,10 @@ One pass of :func:`scan_inbox` looks at every ``*.xml`` in the inbox, in name or
    SHA-256 the XML gives. If not, the pair is not ready yet (``waiting``) — unless the XML
    is older than ``scans.incomplete_grace_s`` (by its modification time): then the pair is
    quarantined with the reason.
-4. A ready pair: the PDF is stored durably (``DocumentStore.put``), then the XML — its bytes
+   A PDF larger than ``scans.max_image_bytes`` is never read (not even hashed): the pair is
+   quarantined at once (``image_too_large``).
+4. A ready pair: the PDF is stored durably, streamed (``DocumentStore.put_file``: copied
+   and hashed a MiB at a time, never whole in memory), then the XML — its bytes
    exactly — through :meth:`worker.intake.Intake.store` (channel ``PAPER``, source reference
    ``scan:<id>``, filing time = ``DataWplywu`` at midnight in Poland, the header and the
    PDF's hash, storage key, name and pages in the metadata, source ``scan-inbox``). Only
@@ -53,9 +56,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.db.tables import worker_document
+from adapters.fsmodes import GROUP_DIR, GROUP_FILE, create_file, make_dirs
 from adapters.storage import DocumentStore, fsync_dir
 from worker.config import ScansConfig
 from worker.domain.model import PAPER
+from worker.forms.structure import DEFAULT_LIMITS, StructureLimits
 from worker.intake import Intake
 from worker.scans.export import ScanExportError, ScanHeader, header_from_bytes
 
@@ -78,6 +83,9 @@ REASONS = {
     "image_not_pdf": "Obraz wskazany w eksporcie skanu nie jest plikiem PDF (inny rodzaj pliku albo inny eksport). "
     "Eksportu nie przyjęto; wskazanego pliku nie ruszano, chyba że to PDF tego eksportu.",
     "image_empty": "Plik obrazu (PDF) wskazany w eksporcie skanu jest pusty (0 bajtów).",
+    "image_too_large": "Plik obrazu (PDF) wskazany w eksporcie skanu jest większy niż dopuszczalny rozmiar obrazu "
+    "(scans.max_image_bytes); nie został przyjęty. Należy zeskanować formularz ponownie w mniejszej rozdzielczości "
+    "albo zgłosić administratorowi.",
     "unsafe_file_name": "Nazwa pliku w skrzynce skanów jest niebezpieczna (nie jest poprawnym UTF-8, jest za długa "
     "albo zawiera znaki sterujące). Plik przeniesiono pod bezpieczną nazwą; pierwotna nazwa (z ucieczką znaków) "
     "jest podana niżej.",
@@ -116,7 +124,9 @@ def ensure_folders(cfg: ScansConfig) -> None:
         if path.exists() and not path.is_dir():
             raise ValueError(f"scans.{key}: {path} is not a folder")
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # the inbox is shared with the capture station through the group (the unit's
+            # tmpfiles make it 2770); the archive and the quarantine are the worker's
+            make_dirs(path, 0o770 if key == "inbox" else GROUP_DIR)
         except OSError as exc:
             raise ValueError(f"scans.{key}: cannot create the folder {path}: {exc.strerror or exc}") from None
 
@@ -154,6 +164,7 @@ def scan_inbox(
     now: datetime | None = None,
     stop: threading.Event | None = None,
     max_xml_bytes: int = DEFAULT_MAX_XML_BYTES,
+    limits: StructureLimits = DEFAULT_LIMITS,
 ) -> ScanReport:
     """One pass over the inbox (see the module docstring). Never raises for a bad file:
     each problem is counted and logged, and the pass goes on with the next one."""
@@ -187,7 +198,7 @@ def scan_inbox(
         if not _is_export_name(name):
             continue
         try:
-            _one(cfg, intake, store, inbox / name, now_ts, max_xml_bytes, report, referenced)
+            _one(cfg, intake, store, inbox / name, now_ts, max_xml_bytes, report, referenced, limits)
         except FileNotFoundError:
             if (inbox / name).exists():
                 raise
@@ -216,7 +227,7 @@ def scan_inbox(
 
 def _one(
     cfg: ScansConfig, intake: Intake, store: DocumentStore, xml: Path, now_ts: float, max_bytes: int,
-    report: ScanReport, referenced: set[str],
+    report: ScanReport, referenced: set[str], limits: StructureLimits = DEFAULT_LIMITS,
 ) -> None:
     inbox = xml.parent
     same_stem_pdf = inbox / (xml.name[:-4] + ".pdf")
@@ -229,7 +240,7 @@ def _one(
         return
     raw = xml.read_bytes()
     try:
-        header = header_from_bytes(raw, max_bytes=max_bytes)
+        header = header_from_bytes(raw, max_bytes=max_bytes, limits=limits)
     except ScanExportError as exc:
         _quarantine(cfg, xml, same_stem_pdf, exc.reason, exc.message, report, now_ts)
         return
@@ -254,6 +265,13 @@ def _one(
                  extra={"event": "scan.duplicate", "document_id": doc_id, "file": xml.name, "channel": PAPER, "mailbox": SOURCE})
         return
 
+    try:
+        too_large = pdf.is_file() and not pdf.is_symlink() and pdf.stat().st_size > cfg.max_image_bytes
+    except OSError:
+        too_large = False
+    if too_large:  # never read, not even hashed: it can only grow
+        _quarantine(cfg, xml, pdf, "image_too_large", REASONS["image_too_large"], report, now_ts)
+        return
     problem = _image_problem(pdf, header)
     if problem is not None:
         age = now_ts - st.st_mtime
@@ -264,16 +282,19 @@ def _one(
             log.info("scan pair not complete yet", extra={"event": "scan.waiting", "file": xml.name, "reason": problem, "age_s": int(age)})
         return
 
-    image = pdf.read_bytes()
-    if DocumentStore.digest(image) != header.image_sha256:  # changed since it was checked
+    with pdf.open("rb") as fh:
+        head = fh.read(5)
+    if not head or head != b"%PDF-":  # complete (the hash agrees) but no PDF
+        key = "image_empty" if not head else "image_not_pdf"
+        _quarantine(cfg, xml, pdf, key, REASONS[key], report, now_ts)
+        return
+    size = pdf.stat().st_size
+    stored = store.put_file(pdf, expected_sha256=header.image_sha256) if size <= cfg.max_image_bytes else None
+    if stored is None:  # changed since it was checked (grown, or other bytes): not complete yet
         report.waiting += 1
         log.info("scan pair not complete yet", extra={"event": "scan.waiting", "file": xml.name, "reason": "pdf_hash_mismatch"})
         return
-    if not image or not image.startswith(b"%PDF-"):  # complete (the hash agrees) but no PDF
-        key = "image_empty" if not image else "image_not_pdf"
-        _quarantine(cfg, xml, pdf, key, REASONS[key], report, now_ts)
-        return
-    pdf_sha, pdf_key = store.put(image)
+    pdf_sha, pdf_key = stored
     result = intake.store(
         channel=PAPER,
         source_ref=header.source_ref,
@@ -281,7 +302,7 @@ def _one(
         filed_at=header.filed_at,
         metadata={
             "scan": header.to_metadata(),
-            "pdf": {"sha256": pdf_sha, "storage_key": pdf_key, "name": header.image_file, "pages": header.image_pages, "size": len(image)},
+            "pdf": {"sha256": pdf_sha, "storage_key": pdf_key, "name": header.image_file, "pages": header.image_pages, "size": size},
             "xml_file": xml.name,
         },
         mailbox=SOURCE,
@@ -334,7 +355,7 @@ def _quarantine_unsafe_name(cfg: ScansConfig, path: Path, problem: str, report: 
     ext = ".xml" if low.endswith(b".xml") else ".pdf" if low.endswith(b".pdf") else ".bin"
     safe = f"niebezpieczna-nazwa-{hashlib.sha256(original).hexdigest()[:16]}{ext}"
     folder = Path(cfg.quarantine)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder, GROUP_DIR)
     n = _free_suffix(folder, [safe, safe[: -len(ext)] + ".reason.txt"])
     reason_name = _suffixed(safe[: -len(ext)] + ".reason.txt", n)
     text = (
@@ -421,7 +442,7 @@ def _move(src: Path, folder: Path, name: str) -> Path:
 
 def _archive(cfg: ScansConfig, xml: Path, pdf: Path | None) -> None:
     folder = Path(cfg.archive)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder, GROUP_DIR)
     moving_pdf = pdf if pdf is not None and (pdf.is_file() or pdf.is_symlink()) else None
     names = [xml.name] + ([moving_pdf.name] if moving_pdf else [])
     n = _free_suffix(folder, names)
@@ -436,7 +457,7 @@ def _quarantine(
     cfg: ScansConfig, xml: Path, pdf: Path | None, key: str, message: str, report: ScanReport, now_ts: float,
 ) -> None:
     folder = Path(cfg.quarantine)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder, GROUP_DIR)
     moving_pdf = pdf if pdf is not None and pdf != xml and (pdf.is_file() or pdf.is_symlink()) else None
     stem = xml.name[:-4]
     names = [xml.name, f"{stem}.reason.txt"] + ([moving_pdf.name] if moving_pdf else [])
@@ -460,8 +481,7 @@ def _quarantine(
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
+    with create_file(path, GROUP_FILE) as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -3,18 +3,24 @@
 A document is written to a temporary file in the target folder, flushed and fsync'ed, then
 renamed into place and the folder fsync'ed, so after a crash it is either wholly there or
 not there at all. The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
-bytes twice writes once.
+bytes twice writes once. Files are 0600 and folders 0700 (:mod:`adapters.fsmodes`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+from adapters.fsmodes import make_dirs
 
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+_CHUNK = 1 << 20  # files are copied and hashed a MiB at a time
 _NOTE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -51,21 +57,37 @@ class DocumentStore:
 
     def _write(self, target: Path, raw: bytes) -> None:
         """``raw`` as ``target``, atomically and durably (temporary file, fsync, rename, fsync)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-                fh.flush()
-                os.fsync(fh.fileno())
+        make_dirs(target.parent)
+        with _incoming(target.parent) as (fh, tmp):
+            fh.write(raw)
+            _flush(fh)
             os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
         fsync_dir(target.parent)
+
+    def put_file(self, source: Path, *, expected_sha256: str | None = None) -> tuple[str, str] | None:
+        """Store the file ``source`` durably, streamed (read and hashed in chunks, never
+        whole in memory); return ``(sha256, key)`` — or ``None`` when ``expected_sha256``
+        is given and the bytes read are not those (the file changed meanwhile): then
+        nothing is stored."""
+        make_dirs(self.root)
+        with _incoming(self.root) as (fh, tmp):
+            h = hashlib.sha256()
+            with open(source, "rb") as src:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    h.update(chunk)
+                    fh.write(chunk)
+            _flush(fh)
+            sha = h.hexdigest()
+            if expected_sha256 is not None and sha != expected_sha256:
+                return None
+            key = self.key_for(sha)
+            target = self.path_of(key)
+            if target.is_file() and _file_sha256(target) == sha:
+                return sha, key
+            make_dirs(target.parent)
+            os.replace(tmp, target)
+        fsync_dir(target.parent)
+        return sha, key
 
     def get(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
@@ -93,6 +115,24 @@ class DocumentStore:
             self._note_path(name).unlink()
         except FileNotFoundError:
             pass
+
+
+@contextlib.contextmanager
+def _incoming(folder: Path) -> Iterator[tuple[BinaryIO, str]]:
+    """A new temporary file in ``folder`` (0600, ``.incoming-…``), removed again unless
+    it was renamed into place meanwhile."""
+    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh, tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _flush(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -356,15 +356,27 @@ def test_test_submissions_are_handed_over_only_when_asked(db_url, tmp_path, incl
         assert not (tmp_path / "outbox").exists()
 
 
-def test_outbox_folders_take_the_umask_permissions(tmp_path):
+@pytest.mark.parametrize("group_readable, dirs, files", [(False, 0o700, 0o600), (True, 0o750, 0o640)])
+def test_outbox_folders_are_never_readable_by_others(tmp_path, group_readable, dirs, files):
+    # the folders hold personal data: o-rwx whatever the umask (spec/operations.md; they
+    # were 0755/0644 under a umask of 022), readable by the outbox folder's group only when
+    # correspondence.outbox_group_readable says so (the office's document system)
     old = os.umask(0o022)
     try:
-        written = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/7", {"dokument.xml": b"<a/>", "zalaczniki/a.pdf": PDF})
+        written = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/7", {"dokument.xml": b"<a/>", "zalaczniki/a.pdf": PDF},
+                                          group_readable=group_readable)
     finally:
         os.umask(old)
-    assert (written.path.stat().st_mode & 0o777) == 0o755  # readable by the office's system, not only by the worker
-    assert ((written.path / "zalaczniki").stat().st_mode & 0o777) == 0o755
-    assert ((written.path / "dokument.xml").stat().st_mode & 0o777) == 0o644
+    for folder in (tmp_path / "out", tmp_path / "out" / "2025-03-10", written.path, written.path / "zalaczniki"):
+        assert (folder.stat().st_mode & 0o777) == dirs, folder
+    for name in ("dokument.xml", "zalaczniki/a.pdf"):
+        assert ((written.path / name).stat().st_mode & 0o777) == files, name
+    old = os.umask(0o077)  # a stricter umask does not take the group's read away when it is wanted
+    try:
+        other = outbox_mod.write_folder(tmp_path / "out", "2025-03-11/8", {"dokument.xml": b"<a/>"}, group_readable=group_readable)
+    finally:
+        os.umask(old)
+    assert (other.path.stat().st_mode & 0o777, (other.path / "dokument.xml").stat().st_mode & 0o777) == (dirs, files)
     again = outbox_mod.write_folder(tmp_path / "out", "2025-03-10/7", {"dokument.xml": b"other"})
     assert not again.created and (written.path / "dokument.xml").read_bytes() == b"<a/>"
     with pytest.raises(outbox_mod.OutboxError):

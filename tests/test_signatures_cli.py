@@ -14,9 +14,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, select
 
-from adapters.db.tables import ebok_declaration, ebok_fee_period, worker_document
+from adapters.db.tables import ebok_fee_period, worker_document
 from tests.clitools import run_cli
 from tests.conftest import epuap_env, epuap_section
+from tests.filings import declarations_by_file
 from tests.sigtools import xmlsig
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 
@@ -95,13 +96,10 @@ def by_ref(db_url) -> dict[str, dict]:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(ebok_declaration, worker_document.c.meta).join(worker_document, worker_document.c.id == ebok_declaration.c.document_id)
-            ).mappings().all()
             fees = conn.execute(select(ebok_fee_period).order_by(ebok_fee_period.c.valid_from)).mappings().all()
     finally:
         engine.dispose()
-    out = {str(r["meta"].get("nazwaPliku") or r["source_ref"]): dict(r) for r in rows}
+    out: dict = declarations_by_file(db_url, suffix=True)
     out["_fees"] = [(f["valid_from"].isoformat(), f["valid_to"].isoformat() if f["valid_to"] else None, f"{f['monthly_fee']:.2f}") for f in fees]
     return out
 

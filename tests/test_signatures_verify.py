@@ -409,18 +409,34 @@ def test_trust_anchors_from_a_folder_with_der(pki: TestPKI, trust_files, tmp_pat
     assert verify_document(other, cfg, filed_at=FILED_AT).status == VALID
 
 
-def test_renewed_seal_pinned_by_subject(pki: TestPKI, trust_files, tmp_path: Path) -> None:
+def test_seal_is_pinned_by_its_key_not_its_subject(pki: TestPKI, trust_files, tmp_path: Path) -> None:
+    # spec/signatures.md "The Profil Zaufany seal is pinned by its key": the seal's exact
+    # subject on a new key, issued by a trusted CA, is not the seal (this used to be
+    # accepted as a "renewed seal pinned by subject")
     from tests.sigtools.pki import issue
 
     anchors, seal_path = trust_files
-    renewed = issue(
+    cfg = TrustConfig.from_files(anchors, [seal_path])
+    same_name = issue(
         pki.seal.cert.subject, pki.seal_ca, not_before=utc(2024), not_after=utc(2034), ca=False, key_usage="seal", qualified=True
     )
-    cfg = TrustConfig.from_files(anchors, [seal_path])
-    raw = sign(DOC, pz_signature(renewed, SIGNED_AT, ep_signature(ALICJA)), renewed)
-    r = verify_document(raw, cfg, filed_at=FILED_AT)
-    assert (r.kind, r.status) == (TRUSTED_PROFILE, VALID)
-    assert r.evidence["signatures"][0]["pinned_by"] == "subject"
+    r = verify_document(sign(DOC, pz_signature(same_name, SIGNED_AT, ep_signature(ALICJA)), same_name), cfg, filed_at=FILED_AT)
+    assert (r.kind, r.status, codes(r)) == (TRUSTED_PROFILE, INVALID, ["SIGNATURE_UNTRUSTED"])
+    assert r.signer_pesel is None and r.evidence["signatures"][0]["pinned_by"] is None
+    # a certificate re-issued for the seal's own key is the seal
+    reissued = issue(
+        pki.seal.cert.subject, pki.seal_ca, not_before=utc(2024), not_after=utc(2034), ca=False, key_usage="seal",
+        qualified=True, key=pki.seal.key,
+    )  # fmt: skip
+    r = verify_document(sign(DOC, pz_signature(reissued, SIGNED_AT, ep_signature(ALICJA)), reissued), cfg, filed_at=FILED_AT)
+    assert (r.kind, r.status, r.signer_pesel) == (TRUSTED_PROFILE, VALID, ALICJA.pesel)
+    assert r.evidence["signatures"][0]["pinned_by"] == "key"
+    # the new seal (new key), once the office adds its certificate to the list, is the seal
+    new_seal = tmp_path / "new-seal.pem"
+    new_seal.write_bytes(same_name.cert_pem)
+    both = TrustConfig.from_files(anchors, [seal_path, new_seal])
+    r = verify_document(sign(DOC, pz_signature(same_name, SIGNED_AT, ep_signature(ALICJA)), same_name), both, filed_at=FILED_AT)
+    assert (r.kind, r.status, r.evidence["signatures"][0]["pinned_by"]) == (TRUSTED_PROFILE, VALID, "certificate")
 
 
 def test_evidence_is_json_and_free_of_pesel(pki: TestPKI, trust: TrustConfig) -> None:

@@ -16,6 +16,7 @@ from adapters.scans import ensure_folders
 from adapters.storage import DocumentStore
 from rules.ruleset import RuleSetError, load_ruleset
 from worker.config import Config, ConfigError
+from worker.forms.structure import StructureLimits
 from worker.intake import Intake
 from worker.pipeline import ProcessingSettings
 from worker.processing import Processor
@@ -35,10 +36,6 @@ class App:
     @cached_property
     def engine(self) -> Engine:
         url = self.config.database_url()
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return make_engine(url, echo=self.config.database.echo)
 
     @cached_property
@@ -90,6 +87,11 @@ def check_epuap(config: Config) -> None:
         check_config(config.epuap)
     except EpuapConfigError as exc:
         raise ConfigError(f"{exc.key}: {exc}") from None
+    if config.epuap.endpoint.startswith("http://"):  # production and integration are HTTPS (spec/epuap.md)
+        log.warning(
+            "the ePUAP endpoint is plain http://: only a local double is reached so, never ePUAP itself",
+            extra={"event": "epuap.insecure_endpoint", "endpoint": config.epuap.endpoint[:300]},
+        )
 
 
 def check_scans(config: Config) -> None:
@@ -102,6 +104,15 @@ def check_scans(config: Config) -> None:
         ensure_folders(config.scans)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def structure_limits(config: Config) -> StructureLimits:
+    """The structural limits of a document from ``[processing]``."""
+    p = config.processing
+    return StructureLimits(
+        max_elements=p.max_elements, max_attributes=p.max_attributes, max_namespace_declarations=p.max_namespace_declarations,
+        max_depth=p.max_depth, max_text_chars=p.max_text_chars,
+    )
 
 
 def build_settings(config: Config) -> ProcessingSettings:
@@ -129,8 +140,12 @@ def build_settings(config: Config) -> ProcessingSettings:
                 trust = _replace(trust, tsa_anchors=tuple(load_certificates(sig.tsa_anchors, "tsa_anchors")))
             except (ValueError, OSError) as exc:
                 raise ConfigError(f"signatures.tsa_anchors: {exc}") from None
+    p = config.processing
     return ProcessingSettings(
-        max_document_bytes=config.processing.max_document_bytes,
+        max_document_bytes=p.max_document_bytes,
+        limits=structure_limits(config),
+        max_document_seconds=p.max_document_seconds,
+        max_image_bytes=config.scans.max_image_bytes,
         ruleset=ruleset,
         trust=trust,
         min_confidence=config.scans.min_confidence,

@@ -23,7 +23,8 @@ from worker import channels, fmt
 from worker.app import App
 from worker.domain.findings import REJECTED, finding
 from worker.domain.model import EPUAP
-from worker.forms.safe_xml import XmlRefused, parse_untrusted
+from worker.forms.safe_xml import XmlRefused
+from worker.forms.structure import DEFAULT_LIMITS, parse_bounded
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.pipeline import CORRESPONDENCE, Context
 from worker.processing import analyse
@@ -41,12 +42,12 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
             ctx.add(finding("DOCUMENT_TOO_LARGE", None, f"Dokument ma {size} bajtów, więcej niż dopuszczalne {settings.max_document_bytes}."))
         else:
             raw = path.read_bytes()
-            root = _root_or_none(raw, settings.max_document_bytes)
+            root = _root_or_none(raw, settings)
             channel = channels.recognise(root, default=EPUAP)
             when = (filed_at or datetime.now(UTC)) if channel.filed_now else filed_at
             ctx = analyse(raw, channel=channel.name, filed_at=when, settings=settings)
             if channel.offline_check is not None:
-                image = channel.offline_check(path, root)
+                image = channel.offline_check(path, root, settings)
     except OSError as exc:
         return {"file": str(path), "error": f"nie można odczytać pliku: {exc.strerror or exc}"}
     result = result_of(str(path), ctx)
@@ -55,9 +56,11 @@ def check_file(app: App, path: Path, filed_at: datetime | None) -> dict[str, Any
     return result
 
 
-def _root_or_none(raw: bytes, max_bytes: int) -> Any:
+def _root_or_none(raw: bytes, settings: Any) -> Any:
+    """The file's root element, to recognise its channel (within the structural limits: a
+    flood is not built into a tree here either)."""
     try:
-        return parse_untrusted(raw, max_bytes=max_bytes)
+        return parse_bounded(raw, max_bytes=settings.max_document_bytes, limits=settings.limits or DEFAULT_LIMITS)
     except XmlRefused:
         return None  # the stages report it
 

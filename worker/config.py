@@ -153,6 +153,7 @@ class ScansConfig:
     # TOML's 0.90 is a float; pydantic makes the Decimal from its text (0.9, not 0.8999…)
     min_confidence: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.90")
     incomplete_grace_s: Delay = 3600.0
+    max_image_bytes: Count = 50 * 1024 * 1024  # a larger scan image is quarantined (image_too_large), never read whole
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,14 @@ class RulesConfig:
 
 @dataclass(frozen=True)
 class ProcessingConfig:
-    max_document_bytes: Count = 10 * 1024 * 1024
+    max_document_bytes: Count = 16 * 1024 * 1024  # the largest honest declaration is 12 MB (spec/signatures.md)
+    # the structural limits of a document, checked before anything is canonicalised (worker/forms/structure.py)
+    max_elements: Count = 10_000
+    max_attributes: Count = 20_000
+    max_namespace_declarations: Count = 128
+    max_depth: Count = 64
+    max_text_chars: Count = 10_000_000  # one text node or attribute value (libxml2 refuses longer ones anyway)
+    max_document_seconds: Seconds = 5.0  # CPU budget of checking one document (DOCUMENT_TOO_COMPLEX past it)
     max_attempts: Count = 8  # technical failures before a document is parked as FAILED
     retry_initial_s: Delay = 30.0
     retry_max_s: Seconds = 3600.0
@@ -183,6 +191,7 @@ class CorrespondenceConfig:
     outbox: ConfigPath = Path("var/outbox")  # one folder per handed-over item, for the office's EZD
     include_test_documents: Flag = False  # hand over ePUAP test submissions (czyTestowe) too
     max_attachment_bytes: Count = 20 * 1024 * 1024  # one decoded attachment; larger ones are findings
+    outbox_group_readable: Flag = False  # the handed-over folders readable by the outbox folder's group (else the worker's user only)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def finish_analysis(ctx: Context) -> Context:
     content, for every kind of document. A broken attachment is an informational
     ``ATTACHMENT_UNREADABLE`` finding, never an exception."""
     if ctx.kind == CORRESPONDENCE and ctx.channel == EPUAP and ctx.signature is None and ctx.settings.trust is not None:
-        result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at, parsed=ctx.root)
+        result = verify_document(ctx.raw, ctx.settings.trust, filed_at=ctx.filed_at, parsed=ctx.root, budget=ctx.budget)
         ctx.signature = result
         if result.status in (VALID, INDETERMINATE):
             ctx.signed_root = result.signed_root
@@ -345,7 +345,7 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     """Write one document's folder (or recognise it) and record it."""
     item = build_item(app, doc)
     root = Path(app.config.correspondence.outbox)
-    written = write_folder(root, item.folder, item.files)
+    written = write_folder(root, item.folder, item.files, group_readable=app.config.correspondence.outbox_group_readable)
     if not written.created and not _is_same_item(written.path, item):
         raise OutboxError(f"{item.folder} already exists in the outbox with other content; not overwritten")
     _checkpoint("folder_written")

@@ -10,6 +10,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from adapters.db import documents
 from adapters.outbox import write_folder
 from adapters.storage import DocumentStore
@@ -24,6 +26,7 @@ from worker.correspondence import (
     unpack_zip_attachments,
 )
 from worker.domain.attachments import DANE
+from worker.domain.xmlvalue import string_value
 from worker.errors import UsageError
 from worker.forms.validation import local_name
 from worker.output import EXIT_OK, print_json
@@ -120,7 +123,9 @@ def _text_lines(root: Any) -> list[str]:
         if ns == DS_NS or ns in XADES_NS or el.tag == DANE or any(a in skip for a in el.iterancestors()):
             skip.add(el)
             continue
-        text = (el.text or "").strip()
+        # a value (no child elements) is its whole string value; a container shows its own text
+        leaf = next(el.iterchildren(tag=etree.Element), None) is None
+        text = ((string_value(el) if leaf else el.text) or "").strip()
         if text:
             lines.append(f"{clean(local_name(el.tag), 100)}: {clean(text, MAX_TEXT_CHARS)}")
     return lines

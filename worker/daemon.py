@@ -31,7 +31,7 @@ from adapters.db import reports
 from adapters.db.errors import database_lost
 from adapters.scans import ScanReport, scan_inbox
 from worker import fmt, monitor, parallel
-from worker.app import App
+from worker.app import App, structure_limits
 from worker.correspondence import HandoverReport, hand_over_pending
 from worker.errors import UsageError, describe_technical_error
 from worker.fees import recompute_if_rates_changed
@@ -77,7 +77,8 @@ def scan(app: App, stop: threading.Event | None = None):
         if not mine:  # another process is going over the inbox right now
             log.info("scan pass skipped: another process is scanning", extra={"event": "scan.busy"})
             return ScanReport()
-        return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes)
+        return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes,
+                          limits=structure_limits(app.config))
 
 
 def process(app: App, stop: threading.Event | None = None) -> None:

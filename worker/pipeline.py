@@ -19,7 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from worker.domain.findings import Finding, outcome_of
+from worker.domain.budget import BudgetExceeded
+from worker.domain.findings import Finding, finding, outcome_of
 from worker.domain.model import Declaration
 
 # what a document turned out to be
@@ -32,11 +33,14 @@ UNREADABLE = "UNREADABLE"  # not even well-formed: rejected with XML_MALFORMED
 class ProcessingSettings:
     """What the stages need from the configuration (built once at start-up)."""
 
-    max_document_bytes: int = 10 * 1024 * 1024
+    max_document_bytes: int = 16 * 1024 * 1024  # processing.max_document_bytes
     ruleset: Any = None  # rules.RuleSet
     trust: Any = None  # worker.signatures.TrustConfig
     min_confidence: Decimal = Decimal("0.90")
     max_attachment_bytes: int = 20 * 1024 * 1024  # one decoded attachment (correspondence.max_attachment_bytes)
+    limits: Any = None  # worker.forms.structure.StructureLimits; None: its defaults
+    max_document_seconds: float = 5.0  # CPU budget of one document's analysis (processing.max_document_seconds)
+    max_image_bytes: int = 50 * 1024 * 1024  # a scan's image (scans.max_image_bytes), for check's look at it
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Context:
     scan_export: Any = None  # worker.scans.export.ScanExport of a paper document
     timings: dict[str, float] = field(default_factory=dict)
     attachments: list[Any] = field(default_factory=list)  # worker.domain.attachments.Attachment, from the verified content
+    budget: Any = None  # worker.domain.budget.CpuBudget of this analysis (None: unbounded)
 
     def add(self, *findings: Finding) -> None:
         self.findings.extend(findings)
@@ -108,14 +113,38 @@ def stage(name: str) -> Callable[[Callable[[Context], None]], FunctionStage]:
     return wrap
 
 
+def too_complex(ctx: Context, exc: BudgetExceeded) -> None:
+    """The document used up its CPU budget: nothing of it is trusted or loaded, it is
+    REJECTED with ``DOCUMENT_TOO_COMPLEX`` (decided, not a technical failure to retry)."""
+    ctx.kind = UNREADABLE
+    ctx.signed_root = ctx.declaration = ctx.computed_fee = None
+    ctx.attachments = []
+    ctx.fee_explanation = []
+    ctx.halt(
+        finding(
+            "DOCUMENT_TOO_COMPLEX",
+            None,
+            f"Sprawdzenie dokumentu przekroczyło dopuszczalny czas pracy procesora ({exc.limit_s:g} s): "
+            "dokument jest zbyt złożony, by go bezpiecznie sprawdzić. Dokumentu nie przetworzono.",
+        )
+    )
+
+
 def run_stages(ctx: Context, stages: list[Stage], on_stage: Callable[[str, float], None] | None = None) -> Context:
     """Run ``stages`` in order until one halts. Each stage's duration is recorded in
-    ``ctx.timings`` and reported to ``on_stage`` (the service layer logs it)."""
+    ``ctx.timings`` and reported to ``on_stage`` (the service layer logs it). With a CPU
+    budget (``ctx.budget``) it is checked before every stage (and by the costly stages
+    within); used up, the document is :func:`too_complex`."""
     for st in stages:
         if ctx.halted:
             break
         t0 = time.perf_counter()
-        st(ctx)
+        try:
+            if ctx.budget is not None:
+                ctx.budget.check(st.name)
+            st(ctx)
+        except BudgetExceeded as exc:
+            too_complex(ctx, exc)
         dt = time.perf_counter() - t0
         ctx.timings[st.name] = dt
         if on_stage is not None:

@@ -43,12 +43,13 @@ from rules import workdays
 from worker import parallel, states
 from worker.config import PaymentsConfig, ProcessingConfig
 from worker.correspondence import finish_analysis
+from worker.domain.budget import BudgetExceeded, CpuBudget
 from worker.domain.clock import utcnow
 from worker.domain.findings import REJECTED, finding
 from worker.domain.limits import fit_declaration
 from worker.errors import SafeMessage, TechnicalError, describe_technical_error
 from worker.logs import safe_exception_text
-from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages
+from worker.pipeline import CORRESPONDENCE, Context, ProcessingSettings, Stage, run_stages, too_complex
 from worker.stages import stages_for
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,12 @@ def analyse(
     document_id: int | None = None,
     on_stage: Callable[[str, float], None] | None = None,
 ) -> Context:
-    """Run the stages over one document's bytes; no I/O. Used by processing and ``check``."""
+    """Run the stages over one document's bytes; no I/O. Used by processing and ``check``.
+    The analysis has ``settings.max_document_seconds`` of this thread's CPU time
+    (:class:`worker.domain.budget.CpuBudget`); past it the document is ``DOCUMENT_TOO_COMPLEX``."""
     metadata = metadata or {}
-    ctx = Context(raw=raw, channel=channel, filed_at=filed_at, metadata=metadata, settings=settings, document_id=document_id)
+    ctx = Context(raw=raw, channel=channel, filed_at=filed_at, metadata=metadata, settings=settings, document_id=document_id,
+                  budget=CpuBudget(settings.max_document_seconds))
     if metadata.get("czyTestowe") is True:
         ctx.kind = TEST
         ctx.halt(finding("TEST_DOCUMENT", None, "Dokument testowy ePUAP (czyTestowe): zapisany, nie jest wczytywany do eBOK."))
@@ -90,7 +94,11 @@ def analyse(
     if stages is None:
         stages = default_stages(channel, metadata)
     run_stages(ctx, stages, on_stage)
-    return finish_analysis(ctx)
+    try:
+        return finish_analysis(ctx)
+    except BudgetExceeded as exc:  # a letter's signature, checked after the stages
+        too_complex(ctx, exc)
+        return ctx
 
 
 # --- the processor ----------------------------------------------------------------------
@@ -853,7 +861,7 @@ def _shippable(ctx: Context) -> Context:
             changes["checks"] = tuple(dataclasses.replace(c, signed_root=verified(c.signed_root)) for c in sig.checks)
         sig = dataclasses.replace(cast(Any, sig), **changes)
     return dataclasses.replace(ctx, raw=b"", root=None, signed_root=verified(ctx.signed_root), scan_export=None, signature=sig,
-                               settings=cast(Any, None))  # the parent puts its own settings back
+                               settings=cast(Any, None), budget=None)  # the parent puts its own settings back
 
 
 SIGNER_LIMIT = 300  # ebok_declaration.signer

@@ -8,9 +8,12 @@ plain SQL against :data:`SCHEMA_REVISION` (a test keeps it equal to the scripts'
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+
+from adapters.fsmodes import GROUP_DIR, PRIVATE_FILE, create_file, make_dirs
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -21,8 +24,12 @@ SCHEMA_REVISION = "0007"
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for the worker's database. SQLite gets foreign keys, WAL and a busy
-    timeout, so the daemon and a hand-run command can share the file."""
+    timeout, so the daemon and a hand-run command can share the file; a database file
+    that does not exist yet is created first, with no access for other users (0600, its
+    folder 0750 when made here: :mod:`adapters.fsmodes`) — SQLite gives its journal and
+    WAL files the database file's mode."""
     if url.startswith("sqlite"):
+        _create_sqlite_file(url)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -35,6 +42,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _create_sqlite_file(url: str) -> None:
+    """Create the SQLite file of ``url`` (0600) when it does not exist yet."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    make_dirs(path.parent, GROUP_DIR)
+    try:
+        create_file(path, PRIVATE_FILE).close()
+    except FileExistsError:
+        pass  # created meanwhile by another process
 
 
 def _alembic_config() -> AlembicConfig:

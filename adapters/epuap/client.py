@@ -19,16 +19,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import os
 import re
+import socket
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
 import zeep
 import zeep.exceptions
 from lxml import etree
@@ -228,22 +237,167 @@ def decode_zawartosc(text: str) -> tuple[bytes, str | None]:
 # --------------------------------------------------------------------------- transport
 
 
+class _SocketRegistry:
+    """The sockets a session's connections opened (weakly held), so that a call can be cut
+    from another thread: shutting a socket down wakes a ``recv`` blocked on it at once."""
+
+    def __init__(self) -> None:
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def shutdown_all(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _pool_classes(registry: _SocketRegistry) -> dict[str, type]:
+    """urllib3 pool classes whose connections register their sockets in ``registry``."""
+
+    class Connection(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            registry.add(sock)
+            return sock
+
+    class TlsConnection(urllib3.connection.HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            registry.add(sock)
+            return sock
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TlsPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = TlsConnection
+
+    return {"http": Pool, "https": TlsPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections' sockets can all be shut down by the deadline."""
+
+    def __init__(self, registry: _SocketRegistry) -> None:
+        self.registry = registry
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.registry)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _pool_classes(self.registry)
+        return manager
+
+
+class CallDeadlineExceeded(EpuapTransportError):
+    """A call did not end within ``epuap.timeout_s`` (its whole duration, not one read)."""
+
+
+class CallStopped(EpuapTransportError):
+    """A call cut short because the worker is stopping (SIGTERM): nothing of it was used."""
+
+
+class _Watch:
+    """The deadline of one call, watched by a thread of its own: when the deadline passes
+    or ``stop`` is set, every socket of the session is shut down, which ends the call
+    wherever it waits (connecting over TLS, headers, a body trickling in)."""
+
+    def __init__(self, registry: _SocketRegistry, deadline_s: float, stop: threading.Event | None) -> None:
+        self.registry = registry
+        self.deadline_s = deadline_s
+        self.stop = stop
+        self.cut: str | None = None  # "deadline" / "stop"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="epuap-deadline", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._ends = time.monotonic() + self.deadline_s
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends - time.monotonic())
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(_WATCH_STEP_S, self.remaining())):
+            if self.stop is not None and self.stop.is_set():
+                self.cut = "stop"
+            elif time.monotonic() >= self._ends:
+                self.cut = "deadline"
+            else:
+                continue
+            self.registry.shutdown_all()
+            return
+
+
+_WATCH_STEP_S = 0.1  # how soon a stop is noticed during a call
+
+
 class _CountingTransport(Transport):
-    """zeep's transport with (connect, read) timeouts, a round-trip counter and the last status."""
+    """zeep's transport for every ePUAP service (the pull service and any other client
+    built on it): the deadline of a whole call (``deadline_s``, ``epuap.timeout_s``: from
+    connecting to the last byte, also while an answer trickles in), ``stop`` (set on
+    SIGTERM) cutting a call under way, the size limit of an answer, a round-trip counter
+    and the last HTTP status. ``connect_timeout_s`` bounds connecting alone, within the
+    deadline; ``read_timeout_s`` each read."""
 
     def __init__(self, *, connect_timeout_s: float, read_timeout_s: float, session: requests.Session | None,
-                 max_response_bytes: int = 64 * 1024 * 1024) -> None:
+                 max_response_bytes: int = 64 * 1024 * 1024, deadline_s: float | None = None,
+                 stop: threading.Event | None = None) -> None:
         super().__init__(session=session, timeout=read_timeout_s, operation_timeout=(connect_timeout_s, read_timeout_s))
         self.round_trips = 0
         self.last_status: int | None = None
         self.max_response_bytes = max_response_bytes
+        self.deadline_s = deadline_s if deadline_s is not None else read_timeout_s
+        self.stop = stop
+        self.sockets = _SocketRegistry()
+        adapter = _DeadlineAdapter(self.sockets)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     def post(self, address, message, headers):  # noqa: ANN001 - zeep's signature
-        """POST and read the answer, at most ``max_response_bytes`` after decompression
-        (``iter_content`` yields decoded bytes, so a gzip bomb stops at the limit)."""
+        """POST and read the answer within the call's deadline, at most
+        ``max_response_bytes`` after decompression (``iter_content`` yields decoded bytes,
+        so a gzip bomb stops at the limit)."""
         self.round_trips += 1
         self.last_status = None
-        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout, stream=True)
+        if self.stop is not None and self.stop.is_set():
+            raise CallStopped("Przerwano wywołanie ePUAP: usługa jest zatrzymywana")
+        with _Watch(self.sockets, self.deadline_s, self.stop) as watch:
+            try:
+                response = self._read(address, message, headers, watch)
+            except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
+                if watch.cut is None:
+                    raise
+                response = None
+        if watch.cut == "stop":
+            raise CallStopped("Przerwano wywołanie ePUAP: usługa jest zatrzymywana")
+        if watch.cut == "deadline" or response is None:
+            raise CallDeadlineExceeded(self.deadline_exceeded(None))
+        return response
+
+    def deadline_exceeded(self, operation: str | None) -> str:
+        where = f" w operacji {operation}" if operation else ""
+        return (f"Przekroczono czas oczekiwania na ePUAP{where}: odpowiedź nie nadeszła w całości "
+                f"w epuap.timeout_s = {self.deadline_s:g} s")
+
+    def _read(self, address: str, message: Any, headers: Any, watch: _Watch) -> requests.Response:
+        connect_s, read_s = self.operation_timeout
+        timeout = (min(connect_s, max(watch.remaining(), 0.001)), read_s)
+        response = self.session.post(address, data=message, headers=headers, timeout=timeout, stream=True)
         try:
             self.last_status = response.status_code
             declared = response.headers.get("Content-Length")
@@ -298,12 +452,14 @@ class EpuapSoapClient:
         session: requests.Session | None = None,
         wsdl: Path | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
+        stop: threading.Event | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.wsse = EpuapWsse(identity, response_certificate, sign_timestamp=sign_timestamp)
+        # read_timeout_s (epuap.timeout_s) is the deadline of each whole call as well
         self.transport = _CountingTransport(
             connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, session=session,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, deadline_s=read_timeout_s, stop=stop,
         )
         settings = zeep.Settings(
             # lenient about elements ePUAP may add one day: the answer is authenticated by its
@@ -319,13 +475,15 @@ class EpuapSoapClient:
 
     @classmethod
     def from_config(cls, cfg: Any, *, password: str | None = None, session: requests.Session | None = None,
-                    endpoint: str | None = None, max_response_bytes: int | None = None) -> Self:
+                    endpoint: str | None = None, max_response_bytes: int | None = None,
+                    stop: threading.Event | None = None) -> Self:
         """Build the client from an ``EpuapConfig``-like object (see ``worker/config.py``).
 
         The key's password is ``password`` or, when None, the environment variable named by
         ``cfg.private_key_password_env`` (None there: the key is not encrypted). ``endpoint``
         and ``max_response_bytes``, when given, replace ``cfg.endpoint`` and
-        ``cfg.max_response_bytes`` (another service of ePUAP with the same keys).
+        ``cfg.max_response_bytes`` (another service of ePUAP with the same keys). ``stop``
+        (set on SIGTERM) cuts a call under way (:class:`CallStopped`).
         """
         if password is None and cfg.private_key_password_env:
             password = os.environ.get(cfg.private_key_password_env)
@@ -354,6 +512,7 @@ class EpuapSoapClient:
             sign_timestamp=bool(getattr(cfg, "sign_timestamp", True)),
             session=session,
             max_response_bytes=max_response_bytes or int(getattr(cfg, "max_response_bytes", 64 * 1024 * 1024)),
+            stop=stop,
         )
 
     @property
@@ -374,6 +533,10 @@ class EpuapSoapClient:
     def _call(self, operation: str, **params: str) -> Any:
         try:
             return getattr(self._service, operation)(**params)
+        except CallDeadlineExceeded:
+            raise CallDeadlineExceeded(self.transport.deadline_exceeded(operation)) from None
+        except CallStopped:
+            raise
         except EpuapError as exc:
             status = self.transport.last_status
             if status is not None and status != 200:  # an HTTP error page is not a signature problem

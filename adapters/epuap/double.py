@@ -20,6 +20,8 @@ It behaves like the facts in ``../shared/spec/epuap.md``:
   ``http500``, ``drop`` (connection closed without an answer), ``hang`` (no answer until
   ``hang_s``), ``soap-fault`` (Fault, HTTP 500), ``soap-fault-200`` (Fault, HTTP 200),
   ``garbage`` (HTTP 200, not XML), ``bad-signature`` (signed, then altered), ``unsigned``,
+  ``trickle`` (the right answer's headers at once, then its body one byte every
+  ``trickle_s``: a slow-loris answer that every read sees making progress),
   ``status-error`` (signed regular answer with ``kod`` −1), ``confirm-fail`` (confirmation
   refused, document kept) and ``confirm-lost`` (document removed, then the connection dropped).
 
@@ -86,6 +88,7 @@ FAULT_KINDS = (
     "status-error",
     "confirm-fail",
     "confirm-lost",
+    "trickle",
 )
 CONFIRM_ONLY = {"confirm-fail", "confirm-lost"}
 OPERATIONS = {
@@ -114,11 +117,12 @@ class FaultRule:
 class Faults:
     """Programmable fault and latency injection (thread-safe)."""
 
-    def __init__(self, *, latency_s: float = 0.0, hang_s: float = 30.0, probability: float = 0.0,
+    def __init__(self, *, latency_s: float = 0.0, hang_s: float = 30.0, probability: float = 0.0, trickle_s: float = 3.0,
                  random_kinds: tuple[str, ...] = ("http500", "drop", "soap-fault", "garbage", "bad-signature", "confirm-lost"),
                  seed: int | None = None) -> None:
         self.latency_s = latency_s
         self.hang_s = hang_s
+        self.trickle_s = trickle_s
         self.probability = probability
         self.random_kinds = tuple(random_kinds)
         self._rules: list[FaultRule] = []
@@ -640,7 +644,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "bad-signature":
             status_text = payload.find("status/komunikat")
             status_text.text = (status_text.text or "") + " (zmienione po podpisaniu)"
-        self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+        body_bytes = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        if fault == "trickle":
+            self._trickle(body_bytes)
+        else:
+            self._send(200, body_bytes)
 
     def _refuse(self, raw: bytes, operation: str | None, kod: int, komunikat: str, *, filerepo: bool = False) -> None:
         self.server.requests.append(RequestRecord(operation, raw, False, None))
@@ -664,6 +672,24 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    def _trickle(self, body: bytes) -> None:
+        """The headers of a whole answer, then its body a byte every ``trickle_s`` (until
+        the client goes away or the double stops)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        for i in range(len(body)):
+            if self.server.stopping.wait(self.server.faults.trickle_s):
+                return
+            try:
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client cut the call
 
     def _filerepo(self, raw: bytes) -> None:
         """``downloadFile``: the file once, signed; a Fault for an unknown or taken one."""
@@ -702,7 +728,11 @@ class _Handler(BaseHTTPRequestHandler):
             envelope = wssec.sign_envelope(envelope, server.identity)
         if fault == "bad-signature":
             answer.find("filename").text = "zmieniony-po-podpisaniu.pdf"
-        self._send(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+        body_bytes = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        if fault == "trickle":
+            self._trickle(body_bytes)
+        else:
+            self._send(200, body_bytes)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -760,6 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"inject a fault (repeatable); kinds: {', '.join(FAULT_KINDS)}")
     p.add_argument("--random-faults", type=float, default=0.0, metavar="P", help="inject a random recoverable fault with probability P")
     p.add_argument("--hang-s", type=float, default=30.0, help="how long a 'hang' fault holds the connection")
+    p.add_argument("--trickle-s", type=float, default=3.0, help="seconds between two bytes of a 'trickle' answer")
     return p
 
 
@@ -768,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        faults = Faults(latency_s=args.latency_ms / 1000.0, hang_s=args.hang_s, probability=args.random_faults)
+        faults = Faults(latency_s=args.latency_ms / 1000.0, hang_s=args.hang_s, probability=args.random_faults, trickle_s=args.trickle_s)
         for spec in args.fault:
             rule = Faults.parse_spec(spec)
             faults.add(rule.kind, rule.operation, times=rule.times)

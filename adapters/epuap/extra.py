@@ -18,6 +18,7 @@ from typing import Any
 
 from lxml import etree
 
+from worker.domain.xmlvalue import string_value
 from worker.forms.safe_xml import safe_parser
 
 MAX_EXTRA_BYTES = 256 * 1024  # daneDodatkowe is metadata, not a document
@@ -53,7 +54,7 @@ def parse_dane_dodatkowe(data: bytes | None) -> dict[str, Any] | None:
         if len(element) or not isinstance(element.tag, str):
             continue
         name = _local(element.tag)
-        text = (element.text or "").strip()
+        text = (string_value(element) or "").strip()
         if name and text and name not in fields:
             fields[name] = text[:MAX_TEXT]
             if len(fields) >= MAX_FIELDS:

@@ -33,6 +33,7 @@ from lxml import etree
 from adapters.ziparchive import Entry, SafeZip, posix_name
 from schemas.epuap import PACKAGE_XSD
 from worker.domain.clock import WARSAW
+from worker.domain.xmlvalue import stripped_value
 from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
 
 from .client import skrot_of
@@ -79,8 +80,7 @@ class PackageDocument:
 def _text(el: etree._Element | None, name: str) -> str | None:
     if el is None:
         return None
-    child = el.find(name)
-    text = (child.text or "").strip() if child is not None else ""
+    text = stripped_value(el.find(name)) or ""
     return text[:1000] or None
 
 

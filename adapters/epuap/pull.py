@@ -366,7 +366,7 @@ def pull_mailboxes(
         return []
     policy = RetryPolicy.from_config(cfg)
     try:
-        client = PullClient.from_config(cfg, password=password, session=session)
+        client = PullClient.from_config(cfg, password=password, session=session, stop=stop)
     except EpuapConfigError as exc:
         reports = []
         for mb in chosen:

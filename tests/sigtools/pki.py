@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -85,7 +86,7 @@ def make_pesel(born: date, serial: int, female: bool) -> str:
 @dataclass
 class Issued:
     cert: x509.Certificate
-    key: rsa.RSAPrivateKey
+    key: Any  # the private key (RSA unless issued with another)
     issuer: Issued | None = field(default=None, repr=False)
 
     @property
@@ -135,13 +136,15 @@ def issue(
     qc: bytes | None = None,
     eku: list[ObjectIdentifier] | None = None,
     eku_critical: bool = False,
+    key: Any = None,
 ) -> Issued:
     """Issue a certificate (self-signed when ``issuer`` is None). ``key_usage`` is
     ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons), ``"seal"``,
     ``"encipher"`` (keyEncipherment only) or ``"tls"`` (digitalSignature and
     keyEncipherment). ``qualified`` adds QcStatements with QcCompliance only; ``qc`` gives
-    the QcStatements value instead; ``eku`` adds an ExtendedKeyUsage."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    the QcStatements value instead; ``eku`` adds an ExtendedKeyUsage. ``key``: the
+    subject's private key (default: a new RSA-2048 one)."""
+    key = key if key is not None else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer_key = issuer.key if issuer else key
     issuer_name = issuer.cert.subject if issuer else subject
     builder = (

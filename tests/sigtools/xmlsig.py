@@ -182,12 +182,17 @@ def podpis_zp(person: Person, *, account_under: str = "DanePodpisu") -> str:
 </ppZP:PodpisZP>"""
 
 
-def _signing_certificate(cert: Issued) -> str:
-    digest = base64.b64encode(cert.cert.fingerprint(hashes.SHA256())).decode()
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+_CERT_DIGESTS = {"sha256": ("http://www.w3.org/2001/04/xmlenc#sha256", hashes.SHA256), "sha1": ("http://www.w3.org/2000/09/xmldsig#sha1", hashes.SHA1)}
+
+
+def _signing_certificate(cert: Issued, digest_name: str = "sha256") -> str:
+    uri, algorithm = _CERT_DIGESTS[digest_name]
+    digest = base64.b64encode(cert.cert.fingerprint(algorithm())).decode()
     return f"""<xades:SigningCertificate>
               <xades:Cert>
                 <xades:CertDigest>
-                  <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+                  <ds:DigestMethod Algorithm="{uri}"/>
                   <ds:DigestValue>{digest}</ds:DigestValue>
                 </xades:CertDigest>
                 <xades:IssuerSerial>
@@ -206,6 +211,8 @@ def _template(
     *,
     extra_references: str = "",
     keyinfo_id: str | None = None,
+    method: str = RSA_SHA256,
+    cert_digest: str = "sha256",
 ) -> str:
     sid = uuid.uuid4().hex[:12]
     time_el = f"<xades:SigningTime>{signing_time.isoformat(timespec='milliseconds')}</xades:SigningTime>" if signing_time else ""
@@ -219,7 +226,7 @@ def _template(
     return f"""<ds:Signature xmlns:ds="{DS}" Id="Signature-{sid}">
     <ds:SignedInfo>
       <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
-      <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>
+      <ds:SignatureMethod Algorithm="{method}"/>
       <ds:Reference URI="">
         <ds:Transforms>{doc_transforms}</ds:Transforms>
         <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
@@ -238,7 +245,7 @@ def _template(
         <xades:SignedProperties Id="SignedProps-{sid}">
           <xades:SignedSignatureProperties>
             {time_el}
-            {_signing_certificate(signer)}
+            {_signing_certificate(signer, cert_digest)}
             {role}
           </xades:SignedSignatureProperties>
         </xades:SignedProperties>
@@ -268,6 +275,8 @@ def qualified_signature(
     claimed_role: str | None = None,
     transforms: str = ENVELOPED_TRANSFORMS,
     sign_keyinfo: bool = False,
+    method: str = RSA_SHA256,
+    cert_digest: str = "sha256",
 ) -> str:
     extra, kid = "", None
     if sign_keyinfo:
@@ -278,7 +287,8 @@ def qualified_signature(
         <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
         <ds:DigestValue/>
       </ds:Reference>"""
-    return _template(transforms, signer, signing_time, claimed_role, extra_references=extra, keyinfo_id=kid)
+    return _template(transforms, signer, signing_time, claimed_role, extra_references=extra, keyinfo_id=kid, method=method,
+                     cert_digest=cert_digest)
 
 
 def insert_signature(document: str | bytes, template: str) -> bytes:

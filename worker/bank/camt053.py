@@ -37,6 +37,7 @@ from worker.bank.model import CAMT053, CREDIT, DEBIT, Movement, Statement, State
 from worker.bank.options import BankFormat, normalise_account
 from worker.bank.zbp import fold_blanks
 from worker.domain.clock import WARSAW
+from worker.domain.xmlvalue import string_value, stripped_value
 from worker.forms.registry import FormSpec
 from worker.forms.safe_xml import XmlRefused, parse_untrusted
 
@@ -96,18 +97,16 @@ class _Reader:
         return el.findall("/".join(f"c:{p}" for p in path.split("/")), self.ns)
 
     def text(self, el: etree._Element, path: str) -> str | None:
-        found = self.find(el, path)
-        if found is None or found.text is None:
-            return None
-        return found.text.strip() or None
+        return stripped_value(self.find(el, path)) or None
 
     def amount(self, el: etree._Element | None, line_of: etree._Element) -> Decimal:
-        if el is None or el.text is None:
+        text = stripped_value(el)
+        if el is None or not text:
             raise StatementRefused("structure_invalid", line=line_of.sourceline)
         if el.get("Ccy") != CURRENCY:
             raise StatementRefused("currency_unsupported", line=el.sourceline)
         try:
-            value = Decimal(el.text.strip())
+            value = Decimal(text)
         except InvalidOperation:
             raise StatementRefused("structure_invalid", line=el.sourceline) from None
         if value != value.quantize(_GROSZ):
@@ -249,7 +248,7 @@ def _transaction(r: _Reader, tx: etree._Element | None, union_credited: bool, fm
     if tx is None:
         return None, None, None
     parties = r.find(tx, "RltdPties")
-    ustrd = [el.text or "" for el in r.findall(tx, "RmtInf/Ustrd")]
+    ustrd = [string_value(el) or "" for el in r.findall(tx, "RmtInf/Ustrd")]
     va: str | None = None
     if fmt.va_source == "camt-cdtracct" and parties is not None:
         va = r.account(r.find(parties, "CdtrAcct" if union_credited else "DbtrAcct"))

@@ -28,8 +28,8 @@ class Channel:
     # reported when the pipeline found no signature (``check`` and the loader's defaults)
     unsigned_signature: str | None = None
     unsigned_status: str = "NOT_APPLICABLE"
-    # ``check``: a further offline check of the file (the scan's PDF beside its export)
-    offline_check: Callable[[Path, Any], dict[str, Any]] | None = None
+    # ``check``: a further offline check of the file (the scan's PDF beside its export), with the settings
+    offline_check: Callable[[Path, Any, Any], dict[str, Any]] | None = None
 
 
 _REGISTRY: dict[str, Channel] = {}

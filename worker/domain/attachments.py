@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from worker.domain.xmlvalue import string_value, stripped_value
+
 STR_NS = "http://crd.gov.pl/xml/schematy/struktura/2009/11/16/"
 ZALACZNIK = f"{{{STR_NS}}}Zalacznik"
 DANE = f"{{{STR_NS}}}DaneZalacznika"
@@ -158,7 +160,7 @@ def links(root: Any, *, max_count: int = MAX_ATTACHMENTS) -> list[Link]:
         if (el.get("kodowanie") or "").strip().lower() != "uri":
             continue
         dane = el.find(DANE)
-        out.append(Link(i, file_id_of(dane.text if dane is not None else None), el.get("nazwaPliku")))
+        out.append(Link(i, file_id_of(string_value(dane)), el.get("nazwaPliku")))
     return out
 
 
@@ -272,10 +274,10 @@ def extract(root: Any, *, max_bytes: int = DEFAULT_MAX_BYTES, max_count: int = M
         declared = (el.get("format") or "").strip().lower()[:200] or None
         encoding = (el.get("kodowanie") or "").strip()[:50] or None
         opis = el.find(OPIS)
-        description = opis.text.strip() if opis is not None and opis.text else None
+        description = stripped_value(opis)
         att = Attachment(i, original, "", declared, encoding, description)
         dane = el.find(DANE)
-        text = "".join(dane.text.split()) if dane is not None and dane.text else ""
+        text = "".join((string_value(dane) or "").split())
         if encoding is not None and encoding.lower() == "uri":
             _by_reference(att, text, (referenced or {}))
         elif encoding is not None and encoding.lower() != "base64":

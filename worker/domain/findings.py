@@ -31,6 +31,7 @@ SUPERSEDED = "SUPERSEDED"
 CODES: dict[str, str | None] = {
     "XML_MALFORMED": REJECTED,
     "DOCUMENT_TOO_LARGE": REJECTED,
+    "DOCUMENT_TOO_COMPLEX": REJECTED,  # beyond the structural limits or the CPU budget of the check
     "FORM_UNKNOWN": REJECTED,
     "SCHEMA_INVALID": REJECTED,
     "FORM_VERSION_EXPIRED": REJECTED,  # NEEDS_REVIEW for paper within 30 days: see severity override

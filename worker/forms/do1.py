@@ -9,7 +9,9 @@ Version 2023 lacks ``PrzyczynaZmiany``, ``Skladajacy/Kontakt`` and
 ``ZgodaNaKorespondencjeElektroniczna``: they map to ``None`` / nothing. The e-form's
 Polish enumerations are translated to the model's English names.
 
-Values are as on the form with surrounding whitespace removed. ``ImieDrugie`` is not
+Values are as on the form with surrounding whitespace removed, each the element's whole
+string value (:mod:`worker.domain.xmlvalue`: what the schema check validated, never only
+the text before a comment or a processing instruction). ``ImieDrugie`` is not
 part of the model (the contract keeps first and last name only).
 Attachment sizes are computed from the base64 text without decoding it.
 """
@@ -22,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from worker.domain import model as m
+from worker.domain.xmlvalue import string_value, stripped_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from worker.forms.registry import FormSpec
@@ -79,11 +82,7 @@ class _Reader:
         return [] if elem is None else list(elem.iterchildren(self.q(step)))
 
     def text(self, elem: Any, *steps: str) -> str | None:
-        node = self.child(elem, *steps)
-        if node is None or node.text is None:
-            return None
-        value = node.text.strip()
-        return value or None
+        return stripped_value(self.child(elem, *steps))
 
 
 def _date(value: str | None, field: str) -> date:
@@ -159,11 +158,11 @@ def _contacts(r: _Reader, *kontakty: Any) -> tuple[tuple[str, ...], tuple[str, .
     phones: list[str] = []
     for kontakt in kontakty:
         for e in r.children(kontakt, "adr:Email"):
-            v = (e.text or "").strip()
+            v = (string_value(e) or "").strip()
             if v and v not in emails:
                 emails.append(v)
         for p in r.children(kontakt, "adr:Telefon"):
-            v = (p.text or "").strip()
+            v = (string_value(p) or "").strip()
             if v and v not in phones:
                 phones.append(v)
     return tuple(emails), tuple(phones)
@@ -280,7 +279,7 @@ def _attachments(r: _Reader, tresc: Any) -> tuple[m.Attachment, ...]:
             m.Attachment(
                 filename=(zal.get("nazwaPliku") or "").strip(),
                 format=(zal.get("format") or "").strip(),
-                size=base64_decoded_size(data.text if data is not None else None),
+                size=base64_decoded_size(string_value(data)),
                 description=r.text(zal, "str:OpisZalacznika"),
             )
         )

@@ -64,6 +64,18 @@ class DocumentTooLarge(XmlRefused):
         self.max_bytes = max_bytes
 
 
+class DocumentTooComplex(XmlRefused):
+    """The document is beyond a structural limit (``DOCUMENT_TOO_COMPLEX``): ``limit`` names
+    it (``max_elements``…, or ``parser`` for one of libxml2's own resource limits)."""
+
+    def __init__(self, limit: str, what: str) -> None:
+        super().__init__(
+            "too_complex",
+            f"{what}, więc nie może zostać bezpiecznie sprawdzony. Dokumentu nie przetworzono.",
+        )
+        self.limit = limit
+
+
 def safe_parser(*, remove_comments: bool = False, remove_pis: bool = False) -> etree.XMLParser:
     """The one parser configuration for XML from outside: no DTD, no entity resolution,
     no network, no huge trees, no recovery. A fresh parser per document: lxml parsers are
@@ -146,6 +158,10 @@ def parse_untrusted(raw: bytes, *, max_bytes: int) -> etree._Element:
     try:
         tree = etree.fromstring(data, parser=safe_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
+        if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:  # libxml2's own limits (text node, depth)
+            raise DocumentTooComplex(
+                "parser", "Dokument przekracza ograniczenia bezpiecznego odczytu (zbyt długi tekst albo zbyt głębokie zagnieżdżenie)"
+            ) from None
         line = getattr(exc, "lineno", None) or (exc.position[0] if exc.position else None)
         where = f" (wiersz {line})" if line else ""
         raise XmlRefused("not_well_formed", f"Dokument nie jest poprawnym plikiem XML{where}.") from None
@@ -165,4 +181,4 @@ def parse_untrusted(raw: bytes, *, max_bytes: int) -> etree._Element:
     return root
 
 
-__all__ = ["DocumentTooLarge", "XmlRefused", "UTF8_BOM", "parse_untrusted"]
+__all__ = ["DocumentTooComplex", "DocumentTooLarge", "XmlRefused", "UTF8_BOM", "parse_untrusted"]

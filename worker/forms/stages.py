@@ -9,9 +9,10 @@ signature, and from the parsed document otherwise (paper, ``check`` of an unsign
 Outcomes of the early stages:
 
 * ``parse``: a document over ``settings.max_document_bytes`` → ``DOCUMENT_TOO_LARGE``
-  (its own code: the office sees at once that size, not content, is the problem);
-  empty, not UTF-8, with a DTD/entities, or not well-formed → ``XML_MALFORMED``. Both
-  halt and mark the document ``UNREADABLE``.
+  (its own code: the office sees at once that size, not content, is the problem); one
+  beyond the structural limits (``settings.limits``, :mod:`worker.forms.structure`) →
+  ``DOCUMENT_TOO_COMPLEX``; empty, not UTF-8, with a DTD/entities, or not well-formed →
+  ``XML_MALFORMED``. All halt and mark the document ``UNREADABLE``.
 * ``identify``: readable XML whose root is no known form → ``FORM_UNKNOWN``, halt, and the
   document is ``CORRESPONDENCE`` (kept for the office, never loaded as a declaration).
 * ``validate``: every XSD error → one ``SCHEMA_INVALID``; halts if any.
@@ -28,7 +29,8 @@ from worker.domain.checks import check_declaration, check_form_version, filing_d
 from worker.domain.findings import finding
 from worker.forms.do1 import MappingError
 from worker.forms.registry import DEFAULT_REGISTRY, FormRegistry
-from worker.forms.safe_xml import DocumentTooLarge, XmlRefused, parse_untrusted
+from worker.forms.safe_xml import DocumentTooComplex, DocumentTooLarge, XmlRefused
+from worker.forms.structure import DEFAULT_LIMITS, parse_bounded
 from worker.forms.validation import local_name, validate_document
 from worker.pipeline import CORRESPONDENCE, DECLARATION, UNREADABLE, Context, FunctionStage, stage
 
@@ -46,11 +48,15 @@ def parse(ctx: Context) -> None:
                                                  "zachowano ją w postaci, w jakiej nadeszła."))
         return
     try:
-        ctx.root = parse_untrusted(ctx.raw, max_bytes=ctx.settings.max_document_bytes)
+        ctx.root = parse_bounded(ctx.raw, max_bytes=ctx.settings.max_document_bytes, limits=ctx.settings.limits or DEFAULT_LIMITS)
     except DocumentTooLarge as exc:
         log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": exc.reason, "size": exc.size})
         ctx.kind = UNREADABLE
         ctx.halt(finding("DOCUMENT_TOO_LARGE", None, exc.message))
+    except DocumentTooComplex as exc:
+        log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": exc.reason, "limit": exc.limit})
+        ctx.kind = UNREADABLE
+        ctx.halt(finding("DOCUMENT_TOO_COMPLEX", None, exc.message))
     except XmlRefused as exc:
         log.info("document refused", extra={"event": "document.refused", "document_id": ctx.document_id, "reason": exc.reason})
         ctx.kind = UNREADABLE
@@ -100,7 +106,7 @@ def validate(ctx: Context) -> None:
     spec = _identified_form(ctx)
     if spec is None:
         return
-    findings = validate_document(ctx.content_root, spec)
+    findings = validate_document(ctx.content_root, spec, budget=ctx.budget)
     if findings:
         log.info(
             "document fails the form's schema",

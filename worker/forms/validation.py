@@ -24,7 +24,9 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from worker.domain.budget import BudgetExceeded, CpuBudget
 from worker.domain.findings import Finding, finding
+from worker.domain.xmlvalue import string_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from worker.forms.registry import FormSpec
@@ -273,7 +275,7 @@ def _translate_value(err: Any, root: Any) -> Finding:
     field = element_path(elem, root)
     name = local_name(elem.tag)
     what = _cap(_qualified_label(elem, root))
-    raw = elem.text
+    raw = string_value(elem)
     value = _value(raw)
     # identifiers, names and contact data are not repeated in the message
     shown = "" if name in _PERSONAL else f" „{value}”"
@@ -421,11 +423,12 @@ def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return out
 
 
-def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FINDINGS) -> list[Finding]:
+def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FINDINGS, budget: CpuBudget | None = None) -> list[Finding]:
     """Validate ``root`` (the form's ``Dokument`` element) against ``spec``'s XSD.
 
     Returns no findings for a valid document, otherwise one ``SCHEMA_INVALID`` per error
-    (capped at ``max_findings`` plus one summary finding).
+    (capped at ``max_findings`` plus one summary finding). ``budget`` is checked while the
+    errors are explained (:class:`~worker.domain.budget.BudgetExceeded` when used up).
     """
     if root is None or root.tag != spec.root_tag:
         got = local_name(getattr(root, "tag", "")) or "brak"
@@ -444,10 +447,14 @@ def validate_document(root: Any, spec: FormSpec, *, max_findings: int = MAX_FIND
     more = 0
     try:
         for err in spec.xmlschema_schema().iter_errors(root):
+            if budget is not None:
+                budget.check("validate")
             if len(findings) >= max_findings:
                 more += 1
                 continue
             findings.append(translate_error(err, root))
+    except BudgetExceeded:
+        raise
     except Exception as exc:  # never let the explaining engine turn a finding into a traceback
         log.warning("explaining schema errors failed", extra={"event": "schema.explain_failed", "form": spec.form, "error": type(exc).__name__})
         findings = []

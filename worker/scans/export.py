@@ -28,8 +28,10 @@ from typing import Any
 
 from worker.domain.clock import WARSAW
 from worker.domain.findings import Finding, finding
+from worker.domain.xmlvalue import string_value, stripped_value
 from worker.forms.registry import FormSpec
-from worker.forms.safe_xml import XmlRefused, parse_untrusted
+from worker.forms.safe_xml import XmlRefused
+from worker.forms.structure import DEFAULT_LIMITS, StructureLimits, parse_bounded
 from worker.forms.validation import validate_document
 
 SCAN_NS = "urn:czystyregion:skan:1"
@@ -172,17 +174,14 @@ def _q(name: str) -> str:
 
 
 def _text(root: Any, name: str) -> str | None:
-    node = root.find(_q(name))
-    if node is None or node.text is None:
-        return None
-    return node.text.strip() or None
+    return stripped_value(root.find(_q(name)))
 
 
 _POLE_PATH = re.compile(r"/Skan/Pola/Pole(?:\[(\d+)\])?")
 _FIELD_NAME = re.compile(r"[a-z_]+(\.[a-z0-9_]+)*")
 
 
-def validate_export(root: Any) -> list[Finding]:
+def validate_export(root: Any, budget: Any = None) -> list[Finding]:
     """``SCHEMA_INVALID`` findings of the export against its XSD (none when valid).
 
     The e-forms' explainer words the errors; an error it places on a ``Pole`` element
@@ -190,7 +189,7 @@ def validate_export(root: Any) -> list[Finding]:
     value — personal data — so those are replaced by this module's own wording of the
     field's attributes, which never repeats the value.
     """
-    findings = validate_document(root, SCAN_EXPORT)
+    findings = validate_document(root, SCAN_EXPORT, budget=budget)
     out: list[Finding] = []
     done: set[str] = set()
     for f in findings:
@@ -273,10 +272,11 @@ def read_header(root: Any) -> ScanHeader:
     )
 
 
-def header_from_bytes(raw: bytes, *, max_bytes: int) -> ScanHeader:
-    """Parse ``raw`` safely and read its header (the inbox's view of an export)."""
+def header_from_bytes(raw: bytes, *, max_bytes: int, limits: StructureLimits = DEFAULT_LIMITS) -> ScanHeader:
+    """Parse ``raw`` safely, within the structural ``limits``, and read its header (the
+    inbox's view of an export)."""
     try:
-        root = parse_untrusted(raw, max_bytes=max_bytes)
+        root = parse_bounded(raw, max_bytes=max_bytes, limits=limits)
     except XmlRefused as exc:
         raise ScanExportError(f"xml_{exc.reason}", exc.message) from None
     return read_header(root)
@@ -294,7 +294,7 @@ def read_fields(root: Any) -> tuple[ScanField, ...]:
         out.append(
             ScanField(
                 name=(pole.get("nazwa") or "").strip(),
-                value=(pole.text or "").strip(),
+                value=(string_value(pole) or "").strip(),
                 confidence=confidence,
                 verified=parse_xs_boolean(pole.get("zweryfikowane")) is True,
             )

@@ -77,7 +77,7 @@ def scan_of(ctx: Context) -> ScanExport | None:
 @stage("scan_export")
 def scan_export(ctx: Context) -> None:
     ctx.signature = PaperSignature(NONE, evidence={"kind": "paper", "handwritten_signature_seen": None})
-    errors = validate_export(ctx.root)
+    errors = validate_export(ctx.root, ctx.budget)
     if errors:
         log.info("scan export invalid", extra={"event": "scan.export_invalid", "document_id": ctx.document_id, "errors": len(errors)})
         ctx.halt(*errors)

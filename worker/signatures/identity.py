@@ -47,6 +47,7 @@ from cryptography.x509.oid import NameOID
 from stdnum.pl import pesel as stdnum_pesel
 
 from worker.domain.clock import WARSAW
+from worker.domain.xmlvalue import string_value
 
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 PZ_NS = "http://crd.gov.pl/xml/schematy/podpis_zaufany/"
@@ -120,9 +121,10 @@ def parse_xs_datetime(text: str) -> datetime:
 
 
 def _text(el: Any) -> str | None:
-    if el is None or el.text is None:
+    value = string_value(el)
+    if value is None:
         return None
-    t = " ".join(el.text.split())
+    t = " ".join(value.split())
     return t or None
 
 
@@ -143,48 +145,79 @@ def _local_children(el: Any, name: str) -> list[Any]:
     return [c for c in el if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == name]
 
 
-def _from_ep_signature(el: Any) -> SignerIdentity:
-    person = el.find("pz:NaturalPerson", namespaces=_NS)
-    data = el.find("pz:SignatureData", namespaces=_NS)
-
-    def get(path: str, base: Any = person) -> str | None:
-        return _text(base.find(path, namespaces=_NS)) if base is not None else None
-
-    claimed = get("pz:PersonalIdentifier")
-    return SignerIdentity(
-        first_name=get("pz:FirstName"),
-        last_name=get("pz:CurrentFamilyName"),
-        pesel=valid_pesel(claimed),
-        pesel_claimed=claimed,
-        source=SOURCE_EP_SIGNATURE,
-        identity_issuer=get("pz:IdentityIssuer", data),
-    )
+def _single(base: Any, path: str) -> tuple[str | None, bool]:
+    """The text of the one element at ``path`` under ``base`` and whether it is unambiguous
+    (``False`` when the element is there more than once: no value is chosen among them)."""
+    if base is None:
+        return None, True
+    found = base.findall(path, namespaces=_NS)
+    if len(found) > 1:
+        return None, False
+    return (_text(found[0]) if found else None), True
 
 
-def _from_podpis_zp(el: Any) -> SignerIdentity:
-    person = el.find("ppZP:DaneZP/ppZP:DaneZPOsobyFizycznej", namespaces=_NS)
-    if person is None:
-        return SignerIdentity(None, None, None, SOURCE_PODPIS_ZP)
-    first = " ".join(t for t in (_text(e) for e in _local_children(person, "Imie")) if t) or None
-    last = "-".join(t for t in (_text(e) for e in _local_children(person, "Nazwisko")) if t) or None
-    pesels = [t for t in (_text(e) for e in _local_children(person, "PESEL")) if t]
-    claimed = pesels[0] if len(pesels) == 1 else None
-    account = _text(person.find("ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)) or _text(
-        el.find("ppZP:DanePodpisu/ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)
-    )
-    return SignerIdentity(
-        first_name=first,
-        last_name=last,
-        pesel=valid_pesel(claimed),
-        pesel_claimed=claimed,
-        source=SOURCE_PODPIS_ZP,
-        epuap_account=account,
-    )
+def _identity(first: str | None, last: str | None, claimed: str | None, source: str, **extra: Any) -> SignerIdentity:
+    """An identity as written, its PESEL kept only when valid (``pesel_claimed`` has it as written)."""
+    return SignerIdentity(first_name=first, last_name=last, pesel=valid_pesel(claimed), pesel_claimed=claimed, source=source, **extra)
+
+
+def _from_ep_signature(el: Any) -> list[SignerIdentity]:
+    """One identity per ``NaturalPerson`` (a well-formed ``EPSignature`` has exactly one);
+    a name or identifier given twice within it makes that identity unreadable."""
+    people = el.findall("pz:NaturalPerson", namespaces=_NS) or [None]
+    data = el.findall("pz:SignatureData", namespaces=_NS)
+    issuer, _ = _single(data[0], "pz:IdentityIssuer") if len(data) == 1 else (None, True)
+    found = []
+    for person in people:
+        first, ok_first = _single(person, "pz:FirstName")
+        last, ok_last = _single(person, "pz:CurrentFamilyName")
+        claimed, ok_pesel = _single(person, "pz:PersonalIdentifier")
+        if not (ok_first and ok_last and ok_pesel):
+            found.append(SignerIdentity(None, None, None, SOURCE_EP_SIGNATURE))
+        else:
+            found.append(_identity(first, last, claimed, SOURCE_EP_SIGNATURE, identity_issuer=issuer))
+    return found
+
+
+def _from_podpis_zp(el: Any) -> list[SignerIdentity]:
+    """One identity per ``DaneZP/DaneZPOsobyFizycznej`` (a well-formed ``PodpisZP`` has
+    exactly one). Several ``Imie`` are a person's given names, several ``Nazwisko`` the
+    parts of a two-part surname; two PESELs make the identity unreadable."""
+    people = el.findall("ppZP:DaneZP/ppZP:DaneZPOsobyFizycznej", namespaces=_NS)
+    if not people:
+        return [SignerIdentity(None, None, None, SOURCE_PODPIS_ZP)]
+    found = []
+    for person in people:
+        first = " ".join(t for t in (_text(e) for e in _local_children(person, "Imie")) if t) or None
+        last = "-".join(t for t in (_text(e) for e in _local_children(person, "Nazwisko")) if t) or None
+        pesels = [t for t in (_text(e) for e in _local_children(person, "PESEL")) if t]
+        claimed = pesels[0] if len(pesels) == 1 else None
+        account = _text(person.find("ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)) or _text(
+            el.find("ppZP:DanePodpisu/ppZP:IdKontaUzytkownikaEpuap", namespaces=_NS)
+        )
+        found.append(_identity(first, last, claimed, SOURCE_PODPIS_ZP, epuap_account=account))
+    return found
+
+
+_IDENTITY_TAGS = (f"{{{PZ_NS}}}EPSignature", f"{{{PPZP_NS}}}PodpisZP")
+
+
+def claims_profile_identity(signed_properties: Any) -> bool:
+    """Whether ``SignedProperties`` carry a Profil Zaufany identity element at all (what a
+    signature *claims*; :func:`profile_identities` reads them)."""
+    for role in ("SignerRole", "SignerRoleV2"):
+        path = f"xades:SignedSignatureProperties/xades:{role}/xades:ClaimedRoles/xades:ClaimedRole/*"
+        if any(child.tag in _IDENTITY_TAGS for child in signed_properties.iterfind(path, namespaces=_NS)):
+            return True
+    return False
 
 
 def profile_identities(signed_properties: Any) -> list[SignerIdentity]:
     """Every Profil Zaufany identity in the ``ClaimedRoles`` of the verified
-    ``SignedProperties`` (``SignerRole`` or ``SignerRoleV2``), in document order."""
+    ``SignedProperties`` (``SignerRole`` or ``SignerRoleV2``), in document order: one per
+    person of each ``EPSignature`` / ``PodpisZP``. A Profil Zaufany signature carries
+    exactly one (``spec/signatures.md``, "Exactly one identity"): the caller refuses two or
+    more, even with the same PESEL."""
     ssp = signed_signature_properties(signed_properties)
     if ssp is None:
         return []
@@ -194,9 +227,9 @@ def profile_identities(signed_properties: Any) -> list[SignerIdentity]:
             continue
         for child in role:
             if child.tag == f"{{{PZ_NS}}}EPSignature":
-                found.append(_from_ep_signature(child))
+                found.extend(_from_ep_signature(child))
             elif child.tag == f"{{{PPZP_NS}}}PodpisZP":
-                found.append(_from_podpis_zp(child))
+                found.extend(_from_podpis_zp(child))
     return found
 
 
@@ -209,14 +242,7 @@ def certificate_identity(cert: x509.Certificate) -> SignerIdentity:
 
     serial = attr(NameOID.SERIAL_NUMBER)
     claimed = pesel_from_serial_number(serial)
-    return SignerIdentity(
-        first_name=attr(NameOID.GIVEN_NAME),
-        last_name=attr(NameOID.SURNAME),
-        pesel=valid_pesel(claimed),
-        pesel_claimed=claimed,
-        source=SOURCE_CERTIFICATE,
-        common_name=attr(NameOID.COMMON_NAME),
-    )
+    return _identity(attr(NameOID.GIVEN_NAME), attr(NameOID.SURNAME), claimed, SOURCE_CERTIFICATE, common_name=attr(NameOID.COMMON_NAME))
 
 
 def as_utc(t: datetime) -> datetime:

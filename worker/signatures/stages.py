@@ -42,7 +42,7 @@ def verify_signature(ctx: Context) -> None:
     trust = ctx.settings.trust
     if trust is None:
         raise RuntimeError("verify_signature needs ProcessingSettings.trust (the [signatures] configuration)")
-    result = verify_document(ctx.raw, trust, filed_at=ctx.filed_at, parsed=ctx.root)
+    result = verify_document(ctx.raw, trust, filed_at=ctx.filed_at, parsed=ctx.root, budget=ctx.budget)
     ctx.signature = result
     if result.status in (VALID, INDETERMINATE):
         ctx.signed_root = result.signed_root

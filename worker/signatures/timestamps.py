@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import verification as xv
 from lxml import etree
 
+from worker.domain.xmlvalue import string_value
 from worker.signatures.trust import _ca_policy
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -91,14 +92,15 @@ def _verify_one(ts: Any, value: Any, anchors: Sequence[x509.Certificate]) -> dat
     if value is None:
         raise _Refused("no ds:SignatureValue")
     encapsulated = ts.findall(f"{{{XADES_NS}}}EncapsulatedTimeStamp")
-    if len(encapsulated) != 1 or not encapsulated[0].text:
+    token_text = string_value(encapsulated[0]) if len(encapsulated) == 1 else None
+    if not token_text:
         raise _Refused("not exactly one EncapsulatedTimeStamp")
     c14n = ts.find(f"{{{DS_NS}}}CanonicalizationMethod")
     method = c14n.get("Algorithm") if c14n is not None else C14N_10
     if method not in (C14N_10, EXC_C14N):
         raise _Refused("unsupported canonicalisation of the time-stamped data")
     try:
-        der = base64.b64decode("".join(encapsulated[0].text.split()), validate=True)
+        der = base64.b64decode("".join(token_text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise _Refused("time-stamp token is not base64") from None
     if len(der) > MAX_TOKEN_BYTES:

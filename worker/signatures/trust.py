@@ -1,5 +1,13 @@
 """Whom the worker trusts: trust anchors, the pinned Profil Zaufany seal, revocation.
 
+Every path found is also held to the key and algorithm policy (:mod:`.policy`: RSA of at
+least 2048 bits, EC of at least 256, no DSA, no SHA-1/MD5, for the signer and every CA):
+a path below it is :data:`PATH_WEAK` (``SIGNATURE_UNTRUSTED`` naming the key or
+algorithm). When no path can be built because a certificate offered for it is below the
+policy (cryptography's own path building refuses weak CA keys and hashes), the result is
+:data:`PATH_WEAK` as well, naming it, rather than "no path". The Profil Zaufany seal is
+pinned by its public key (:mod:`.pinning`).
+
 Path validation uses ``cryptography.x509.verification`` against the configured trust
 anchors only (never a system or web CA bundle), **at a given time** (the validation
 time: the proof of existence, never the signer's claimed ``SigningTime``), with the
@@ -50,6 +58,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from worker.signatures import policy
+from worker.signatures.pinning import SealPins
+
 REVOCATION_MODES = ("off", "required")
 
 # path validation outcomes
@@ -57,6 +68,7 @@ PATH_OK = "ok"
 PATH_EXPIRED = "expired"  # the path exists, but a certificate was not valid at that time
 PATH_UNTRUSTED = "untrusted"  # no path to a configured anchor
 PATH_USAGE = "usage"  # the certificate is not one for signing
+PATH_WEAK = "weak"  # a key or algorithm of the path is below the policy (worker.signatures.policy)
 
 # revocation outcomes
 REVOCATION_NOT_CHECKED = "not_checked"
@@ -305,9 +317,10 @@ def _encode_oid(dotted: str) -> bytes:
 
 @dataclass(frozen=True)
 class PathResult:
-    status: str  # PATH_OK / PATH_EXPIRED / PATH_UNTRUSTED / PATH_USAGE
+    status: str  # PATH_OK / PATH_EXPIRED / PATH_UNTRUSTED / PATH_USAGE / PATH_WEAK
     chain: tuple[x509.Certificate, ...] = ()  # leaf first, anchor last (when a path was found)
     reason: str = ""  # English, no personal data
+    problems: tuple[policy.Problem, ...] = ()  # PATH_WEAK: what is below the policy
 
 
 def _ca_check(policy, cert, ext) -> None:
@@ -378,8 +391,9 @@ class TrustConfig:
 
     ``anchors``: trusted roots (the national root NCCert, the pl.ID root for personal
     signatures…); ``profile_seals``: the certificates of the Profil Zaufany seal (a
-    signature is a Profil Zaufany one only when made with one of them, or with a
-    certificate of the same subject, e.g. a renewed seal, that also chains to an anchor);
+    signature is a Profil Zaufany one only when made with the key of one of them —
+    pinned by its SubjectPublicKeyInfo, :mod:`.pinning` — by a certificate that also
+    chains to an anchor; the seal's subject name alone is nothing);
     ``revocation``: ``off`` or ``required``; ``crls``: revocation lists used when required;
     ``clock_skew``: how far a claimed signing time may lie after the proof-of-existence
     time (the filing time) before it is implausible; ``tsa_anchors``: roots of the
@@ -397,6 +411,7 @@ class TrustConfig:
     paths: PathCache = field(init=False, repr=False, compare=False)
     _crl_set: str = field(init=False, repr=False, compare=False)
     _crl_signatures: dict = field(init=False, repr=False, compare=False)
+    _pins: SealPins = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.anchors:
@@ -408,6 +423,7 @@ class TrustConfig:
         crl_set = hashlib.sha256(b"".join(hashlib.sha256(c.public_bytes(Encoding.DER)).digest() for c in self.crls))
         object.__setattr__(self, "_crl_set", f"{self.revocation}:{crl_set.hexdigest()}")
         object.__setattr__(self, "_crl_signatures", {})
+        object.__setattr__(self, "_pins", SealPins.of(self.profile_seals))
 
     @classmethod
     def from_files(
@@ -436,14 +452,10 @@ class TrustConfig:
     # -- Profil Zaufany seal ------------------------------------------------------------
 
     def profile_seal_pin(self, cert: x509.Certificate) -> str | None:
-        """``"certificate"`` when ``cert`` is a configured seal certificate, ``"subject"``
-        when it has the subject of one (a renewed seal), else ``None``."""
-        fp = fingerprint(cert)
-        if any(fingerprint(s) == fp for s in self.profile_seals):
-            return "certificate"
-        if any(s.subject == cert.subject for s in self.profile_seals):
-            return "subject"
-        return None
+        """``"certificate"`` when ``cert`` is a configured seal certificate, ``"key"`` when
+        it is another certificate of a configured seal's public key, else ``None`` (a
+        certificate with a seal's subject name but another key is not the seal)."""
+        return self._pins.pinned_by(cert)
 
     # -- path validation ----------------------------------------------------------------
 
@@ -471,6 +483,10 @@ class TrustConfig:
         try:
             chain = self._build(leaf, others, at)
         except (xv.VerificationError, ValueError):
+            # a certificate the path would go through is below the policy: say which
+            weak = policy.path_problems(self._path_by_names(leaf, others))
+            if weak:
+                return PathResult(PATH_WEAK, (), "; ".join(p.reason for p in weak), tuple(weak))
             # Is there a path at some other time? Then the failure is the time.
             before, after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
             for t in (before + (after - before) / 2, before + timedelta(seconds=1), after - timedelta(seconds=1)):
@@ -480,6 +496,9 @@ class TrustConfig:
                     continue
                 return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the validation time")
             return PathResult(PATH_UNTRUSTED, (), "no path to a configured trust anchor")
+        weak = policy.path_problems(chain)
+        if weak:
+            return PathResult(PATH_WEAK, chain, "; ".join(p.reason for p in weak), tuple(weak))
         try:
             bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
             if bc.ca:
@@ -488,6 +507,20 @@ class TrustConfig:
             pass
         self.paths.put(key, chain)
         return PathResult(PATH_OK, chain)
+
+    def _path_by_names(self, leaf: x509.Certificate, others: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+        """The path as the issuer names draw it (leaf, its issuer among ``others`` or the
+        anchors, …; no signature checked): what a failed path building would have gone
+        through, to name a certificate below the policy."""
+        path, node = [leaf], leaf
+        candidates = [*others, *self.anchors]
+        while len(path) < 10 and node.issuer != node.subject:
+            parent = next((c for c in candidates if c.subject == node.issuer and c not in path), None)
+            if parent is None:
+                break
+            path.append(parent)
+            node = parent
+        return path
 
     # -- revocation ---------------------------------------------------------------------
 

@@ -67,9 +67,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from worker.domain.budget import BudgetExceeded, CpuBudget
 from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
-from worker.signatures import timestamps, xades
+from worker.signatures import policy, timestamps, xades
 from worker.signatures import trust as tr
 from worker.signatures.identity import SignerIdentity
 from worker.signatures.trust import TrustConfig, fingerprint
@@ -126,12 +127,15 @@ _MESSAGES = {
     xades.SIGNATURE_VALUE: "Podpis elektroniczny jest nieważny: wartość podpisu nie zgadza się z podpisanymi danymi.",
     xades.CERT_BINDING: "Podpis elektroniczny jest nieważny: certyfikat dołączony do podpisu nie jest "
     "certyfikatem wskazanym w podpisanych danych.",
-    xades.ALGORITHM: "Podpis elektroniczny został złożony niedozwolonym algorytmem (np. SHA-1).",
+    xades.ALGORITHM: "Podpis elektroniczny opiera się na niedopuszczonym algorytmie: {what}.",
     xades.FORMAT: "Podpis elektroniczny ma nieobsługiwaną lub niedozwoloną budowę (np. nieznane przekształcenie "
     "lub odwołanie do innych danych niż cały dokument), więc nie może zostać uznany.",
     "no_certificate": "Podpis elektroniczny nie zawiera certyfikatu podpisującego.",
     "identity": "Podpis zaufany nie zawiera poprawnych danych tożsamości podpisującego "
     "(imię, nazwisko i prawidłowy numer PESEL).",
+    "identities": "Podpis zaufany zawiera więcej niż jedną tożsamość podpisującego (dopuszczalna jest dokładnie "
+    "jedna), więc nie wiadomo, kto podpisał dokument.",
+    tr.PATH_WEAK: "Podpis opiera się na zbyt słabym kluczu lub algorytmie: {what}.",
     "signing_time": "Czas złożenia podpisu zapisany w podpisie jest nieczytelny.",
     tr.PATH_UNTRUSTED: "Certyfikat podpisu nie pochodzi od zaufanego dostawcy usług zaufania "
     "(nie prowadzi do skonfigurowanego zaufanego certyfikatu).",
@@ -168,7 +172,7 @@ class SignatureCheck:
     timestamp: str | None = None  # what became of a signature time-stamp (English), when there is one
     value_digest: str | None = None  # SHA-256 of the verified ds:SignatureValue (VALID / INDETERMINATE only)
     certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
-    pinned_by: str | None = None  # Profil Zaufany seal pinned by "certificate" or "subject"
+    pinned_by: str | None = None  # Profil Zaufany seal's key (pinning.py): "certificate" (the configured one) or "key" (another of its key)
     revocation: str = tr.REVOCATION_NOT_CHECKED
     signed_root: Any = field(default=None, repr=False, compare=False)
 
@@ -246,10 +250,13 @@ def _summary(check: SignatureCheck) -> dict[str, Any]:
     }
 
 
-def _claimed_kind(trust: TrustConfig, cert: x509.Certificate | None) -> str:
+def _claimed_kind(trust: TrustConfig, cert: x509.Certificate | None, *, profile: bool = False) -> str:
+    """The kind a signature claims (before it is verified): Profil Zaufany when made with
+    the seal's key or carrying a Profil Zaufany identity (``profile``), else by its
+    certificate."""
     if cert is None:
         return NONE
-    if trust.profile_seal_pin(cert):
+    if profile or trust.profile_seal_pin(cert):
         return TRUSTED_PROFILE
     return QUALIFIED if tr.is_qualified(cert) else PERSONAL
 
@@ -300,15 +307,56 @@ def signature_value_digest(sig: Any, key: Any = None) -> str | None:
     return hashlib.sha256(value).hexdigest() if value else None
 
 
+def _algorithm_what(exc: xades.CryptoFailure) -> str:
+    """The Polish naming of the algorithm an :data:`~.xades.ALGORITHM` failure refused."""
+    if exc.category != xades.ALGORITHM:
+        return ""
+    reason = exc.reason.removeprefix("signing certificate ")
+    if reason.startswith(("signature method ", "digest ")):
+        return policy.algorithm_message(reason)
+    return "algorytm spoza dopuszczonych (np. SHA-1)"
+
+
+def _claimed_properties(sig: Any) -> Any:
+    """The ``SignedProperties`` this signature's ``SignedInfo`` refers to (by its ``Id``,
+    within the signature), as they stand — before anything is verified. Only for what the
+    signature *claims* (its kind, its signing time: a refusal's record), never to accept
+    anything; another ``SignedProperties`` nobody refers to (a planted one) is ignored."""
+    for ref in sig.iterfind(f"{{{xades.DS_NS}}}SignedInfo/{{{xades.DS_NS}}}Reference"):
+        uri = ref.get("URI") or ""
+        if ref.get("Type") == xades.SIGNED_PROPERTIES_TYPE and uri.startswith("#"):
+            for el in sig.iter(xades.XADES_SIGNED_PROPERTIES):
+                if el.get("Id") == uri[1:]:
+                    return el
+    return None
+
+
+def _claimed_signing_time(props: Any) -> datetime | None:
+    try:
+        return idn.signing_time(props) if props is not None else None
+    except ValueError:
+        return None
+
+
 def _check_one(
-    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str = TIME_FILING
+    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str = TIME_FILING,
+    budget: CpuBudget | None = None,
 ) -> SignatureCheck:
+    """One signature, cheapest refusals first (``spec/signatures.md``: a signature whose
+    key is not trusted need not be canonicalised to be refused): its shape and algorithms,
+    the signer's certificate (path to an anchor at the validation time, key and algorithm
+    policy, the Profil Zaufany seal's key, fitness for signing), and only then the
+    cryptography — the canonicalisation of the whole document, the costly part."""
     sig_id = sig.get("Id")
+    if budget is not None:  # (a document may carry thousands of signatures to refuse)
+        budget.check("verify_signature")
 
     def fail(kind: str, category: str, reason: str, what: str = "", **kw: Any) -> SignatureCheck:
         code = {
             tr.PATH_UNTRUSTED: SIGNATURE_UNTRUSTED,
             tr.PATH_USAGE: SIGNATURE_UNTRUSTED,
+            tr.PATH_WEAK: SIGNATURE_UNTRUSTED,
+            xades.ALGORITHM: SIGNATURE_UNTRUSTED,
             "purpose": SIGNATURE_UNTRUSTED,
             "not_seal": SIGNATURE_UNTRUSTED,
             tr.PATH_EXPIRED: SIGNATURE_CERT_EXPIRED,
@@ -318,37 +366,35 @@ def _check_one(
         at_text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
         when = _TIME_PHRASE.get(kw.get("validation_time_source") or "", "{at}").format(at=at_text)
         message = _MESSAGES[category].format(at=at_text, when=when, what=what)
+        if "signing_time" not in kw and props is not None:  # as claimed, for the record of a refusal
+            kw["signing_time"] = _claimed_signing_time(props)
         return SignatureCheck(index, sig_id, kind, INVALID, code, reason, message, **kw)
 
+    props: Any = None
     try:
         certs = xades.keyinfo_certificates(sig)
     except xades.CryptoFailure as exc:
         return fail(NONE, exc.category, exc.reason)
     leaf = xades.pick_signing_certificate(sig, certs)
-    claimed = _claimed_kind(trust, leaf)
     if leaf is None:
         return fail(NONE, "no_certificate", "no X509Certificate in KeyInfo")
-    fps = (fingerprint(leaf),)
-    try:
-        crypto = xades.verify_crypto(raw, index, leaf, parsed=root)
-    except xades.CryptoFailure as exc:
-        return fail(claimed, exc.category, exc.reason, certificates=fps)
-    if crypto.signed_properties is None or crypto.document_root is None:
-        return fail(claimed, xades.FORMAT, "no verified SignedProperties or document", certificates=fps)
-
-    identities = idn.profile_identities(crypto.signed_properties)
     pinned = trust.profile_seal_pin(leaf)
-    profile = pinned is not None or bool(identities)
-    kind = TRUSTED_PROFILE if profile else (QUALIFIED if tr.is_qualified(leaf) else PERSONAL)
-    problem = _check_references(crypto.references, profile)
-    if problem:
-        return fail(kind, xades.FORMAT, problem, certificates=fps)
-
+    props = _claimed_properties(sig)
+    claimed = _claimed_kind(trust, leaf, profile=pinned is not None or (props is not None and idn.claims_profile_identity(props)))
+    fps = (fingerprint(leaf),)
+    # 1. the signature's shape and algorithms, as it stands (refusals only)
     try:
-        signed_at = idn.signing_time(crypto.signed_properties)
-    except ValueError:
-        return fail(kind, "signing_time", "unreadable SigningTime", certificates=fps)
-    # the earliest proof of existence: the filing time (or the check), or an earlier verified time-stamp
+        xades.precheck(sig)
+    except xades.CryptoFailure as exc:
+        what, reason = _algorithm_what(exc), exc.reason
+        if exc.category == xades.ALGORITHM:  # the signer's key said too, when it is below the policy as well
+            weak = policy.certificate_problems(leaf)
+            what = "; ".join([what, *(p.message for p in weak)])
+            reason = "; ".join([reason, *(p.reason for p in weak)])
+        return fail(claimed, exc.category, reason, what, certificates=fps)
+
+    # 2. the signer's certificate, at the earliest proof of existence: the filing time (or
+    # the check), or an earlier verified time-stamp (over the signature value only)
     at, source, stamp = poe, poe_source, None
     ts = timestamps.signature_timestamp(sig, trust.tsa_anchors)
     if ts is not None:
@@ -357,31 +403,58 @@ def _check_one(
             at, source = ts.time, TIME_STAMP
         elif ts.time is not None:
             stamp = "signature time-stamp verified, not earlier than the filing time"
+    common: dict[str, Any] = {"validation_time": at, "validation_time_source": source, "pinned_by": pinned, "timestamp": stamp}
+    path = trust.validate_path(leaf, certs, at)
+    common["certificates"] = tuple(fingerprint(c) for c in path.chain) if path.chain else fps
+    if path.status == tr.PATH_WEAK:
+        what = "; ".join(p.message for p in path.problems)
+        return fail(claimed, tr.PATH_WEAK, path.reason, what, **common)
+    if path.status != tr.PATH_OK:
+        return fail(claimed, path.status, path.reason, **common)
+    if claimed == TRUSTED_PROFILE and pinned is None:
+        return fail(claimed, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
+    problems = tr.purpose_problems(leaf, qualified=claimed == QUALIFIED)
+    if problems:
+        what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
+        return fail(claimed, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+
+    # 3. the cryptography: signature value, then every reference (the document canonicalised)
+    if budget is not None:
+        budget.check("verify_signature")
+    try:
+        crypto = xades.verify_crypto(raw, index, leaf, parsed=root)
+    except xades.CryptoFailure as exc:
+        return fail(claimed, exc.category, exc.reason, _algorithm_what(exc), **common)
+    if crypto.signed_properties is None or crypto.document_root is None:
+        return fail(claimed, xades.FORMAT, "no verified SignedProperties or document", **common)
+
+    identities = idn.profile_identities(crypto.signed_properties)
+    profile = pinned is not None or bool(identities)
+    kind = TRUSTED_PROFILE if profile else (QUALIFIED if tr.is_qualified(leaf) else PERSONAL)
+    problem = _check_references(crypto.references, profile)
+    if problem:
+        return fail(kind, xades.FORMAT, problem, **common)
+    if kind == TRUSTED_PROFILE and pinned is None:
+        return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
+    if kind != claimed:  # (the verified properties say otherwise than they seemed to: judge them again)
+        problems = tr.purpose_problems(leaf, qualified=kind == QUALIFIED)
+        if problems:
+            what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
+            return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+
+    try:
+        signed_at = idn.signing_time(crypto.signed_properties)
+    except ValueError:
+        return fail(kind, "signing_time", "unreadable SigningTime", **common)
+    common["signing_time"] = signed_at
     # the claimed SigningTime only for plausibility; everything is checked at the proof of existence
     late = signed_at is not None and signed_at > at + trust.clock_skew
     early = signed_at is not None and signed_at < leaf.not_valid_before_utc
 
-    common: dict[str, Any] = {
-        "signing_time": signed_at, "validation_time": at, "validation_time_source": source, "pinned_by": pinned,
-        "timestamp": stamp,
-    }  # fmt: skip
-    path = trust.validate_path(leaf, certs, at)
-    if path.chain:
-        common["certificates"] = tuple(fingerprint(c) for c in path.chain)
-    else:
-        common["certificates"] = fps
-    if path.status != tr.PATH_OK:
-        return fail(kind, path.status, path.reason, **common)
-    if kind == TRUSTED_PROFILE and pinned is None:
-        return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
-    problems = tr.purpose_problems(leaf, qualified=kind == QUALIFIED)
-    if problems:
-        what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
-        return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
-
     if kind == TRUSTED_PROFILE:
-        pesels = {i.pesel_claimed for i in identities}
-        if len(identities) == 0 or len(pesels) != 1 or identities[0].pesel is None or not identities[0].name:
+        if len(identities) > 1:  # exactly one identity: two, even with the same PESEL, say nothing certain
+            return fail(kind, "identities", f"{len(identities)} Profil Zaufany identities in the signed properties", **common)
+        if len(identities) == 0 or identities[0].pesel is None or not identities[0].name:
             return fail(kind, "identity", "no single Profil Zaufany identity with a valid PESEL", **common)
         signer = identities[0]
     else:
@@ -410,12 +483,16 @@ def _check_one(
 
 
 def _check_guarded(
-    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str
+    raw: bytes, root: Any, index: int, sig: Any, trust: TrustConfig, poe: datetime, poe_source: str,
+    budget: CpuBudget | None = None,
 ) -> SignatureCheck:
     """:func:`_check_one`, with anything unforeseen in hostile input turned into an
-    INVALID signature instead of a traceback (logged by exception type only)."""
+    INVALID signature instead of a traceback (logged by exception type only). A used-up
+    CPU budget is not a verdict on the signature: it goes on to the pipeline."""
     try:
-        return _check_one(raw, root, index, sig, trust, poe, poe_source)
+        return _check_one(raw, root, index, sig, trust, poe, poe_source, budget)
+    except BudgetExceeded:
+        raise
     except Exception as exc:  # noqa: BLE001 - last line of defence for hostile input
         logger.warning("signature_check_failed", extra={"event": "signature_check_failed", "error": type(exc).__name__})
         return SignatureCheck(
@@ -446,6 +523,7 @@ def verify_document(
     filed_at: datetime | None = None,
     now: datetime | None = None,
     parsed: Any = None,
+    budget: CpuBudget | None = None,
 ) -> SignatureResult:
     """Verify every signature of an ePUAP document (the raw bytes as received).
 
@@ -457,6 +535,9 @@ def verify_document(
     :func:`worker.forms.safe_xml.parse_untrusted` (the ``parse`` stage's ``ctx.root``):
     then ``raw`` is not parsed again. The tree is only read; what the declaration is
     read from is still the canonical content of the verified reference, parsed anew.
+
+    ``budget`` (the document's CPU budget) is checked before each signature's costly
+    cryptographic check: :class:`~worker.domain.budget.BudgetExceeded` when used up.
     """
     if filed_at is None:
         poe, poe_source = (now or datetime.now(UTC)).astimezone(UTC), TIME_CHECK
@@ -481,7 +562,7 @@ def verify_document(
             )
         )
 
-    checks = tuple(_check_guarded(raw, root, i, s, trust, poe, poe_source) for i, s in enveloped)
+    checks = tuple(_check_guarded(raw, root, i, s, trust, poe, poe_source, budget) for i, s in enveloped)
     valid = [c for c in checks if c.status == VALID]
     indeterminate = [c for c in checks if c.status == INDETERMINATE]
     if valid:

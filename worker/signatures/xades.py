@@ -52,6 +52,8 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 from signxml.util import add_pem_header
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
+from worker.domain.xmlvalue import string_value
+from worker.signatures import policy
 from worker.signatures.trust import fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted, safe_parser
 
@@ -135,7 +137,7 @@ def keyinfo_certificates(signature: Any) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for el in signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS):
         try:
-            certs.append(_der_certificate("".join((el.text or "").split())))
+            certs.append(_der_certificate("".join((string_value(el) or "").split())))
         except (ValueError, TypeError) as exc:
             raise CryptoFailure(FORMAT, "undecodable X509Certificate in KeyInfo") from exc
     return certs
@@ -236,14 +238,10 @@ def _xpath_filter_is_signature_exclusion(transform: Any, signature_copy: Any) ->
     return in_document == {DS_NS}
 
 
-def document_content(doc_root: Any, signature_index: int, transforms: list[Any], signature_copy: Any) -> bytes:
-    """Canonical bytes of the ``URI=""`` reference of signature number ``signature_index``.
-
-    ``transforms`` are the reference's ``ds:Transform`` elements (from the verified
-    ``SignedInfo``). Allowed: an enveloped-signature transform and/or the signature-exclusion
-    XPath filter (at least one of them, so the signature does not cover itself), then at
-    most one canonicalisation transform, last. Anything else raises :class:`CryptoFailure`.
-    """
+def _document_transforms(transforms: list[Any], signature_copy: Any) -> tuple[bool, bool, Any]:
+    """(enveloped, xpath filter, canonicalisation transform or None) of a ``URI=""``
+    reference's transforms; :class:`CryptoFailure` for anything not allowed (see
+    :func:`document_content`)."""
     algorithms = [t.get("Algorithm") for t in transforms]
     enveloped = xpath = False
     c14n: Any = None
@@ -260,6 +258,18 @@ def document_content(doc_root: Any, signature_index: int, transforms: list[Any],
             raise CryptoFailure(FORMAT, f"transform not allowed on the document reference: {alg}")
     if not (enveloped or xpath):
         raise CryptoFailure(FORMAT, "the document reference does not exclude the signature")
+    return enveloped, xpath, c14n
+
+
+def document_content(doc_root: Any, signature_index: int, transforms: list[Any], signature_copy: Any) -> bytes:
+    """Canonical bytes of the ``URI=""`` reference of signature number ``signature_index``.
+
+    ``transforms`` are the reference's ``ds:Transform`` elements (from the verified
+    ``SignedInfo``). Allowed: an enveloped-signature transform and/or the signature-exclusion
+    XPath filter (at least one of them, so the signature does not cover itself), then at
+    most one canonicalisation transform, last. Anything else raises :class:`CryptoFailure`.
+    """
+    enveloped, xpath, c14n = _document_transforms(transforms, signature_copy)
 
     # work on a copy of the whole document (with the processing instructions around the root;
     # a deep copy of the tree, which is what serialising and parsing it again gave, cheaper)
@@ -417,7 +427,7 @@ class _Verifier(XAdESVerifier):
         certs = []
         for x509_data in self._findall(verify_result.signature_xml, "ds:KeyInfo/ds:X509Data"):
             for cert in self._findall(x509_data, "X509Certificate"):
-                certs.append(_keyinfo_certificate(cert.text))
+                certs.append(_keyinfo_certificate(string_value(cert)))
         signing_cert = self._find_signing_cert(verify_result, certs)
         if signing_cert is not None:
             self._add_cert_if_missing(certs, signing_cert)
@@ -433,6 +443,72 @@ class _Verifier(XAdESVerifier):
             self._verify_cert_digest(signing_cert_node, certs=certs, signing_cert=signing_cert)
         elif signing_cert_v2_node is not None:
             self._verify_cert_digest(signing_cert_v2_node, certs=certs, signing_cert=signing_cert)
+
+
+_SHA1_METHODS = frozenset({"RSA_SHA1", "ECDSA_SHA1", "SHA1_RSA_MGF1"})
+
+
+def precheck(signature: Any, *, allow_base64: bool = False) -> None:
+    """Refuse, before anything is canonicalised, what :func:`verify_crypto` would refuse
+    anyway — read from the signature as it stands (nothing here is trusted, it can only
+    refuse): a ``SignatureMethod`` or ``DigestMethod`` below the key and algorithm policy
+    (:mod:`.policy`: :data:`ALGORITHM`), also the digest of the XAdES signing certificate;
+    a canonicalisation or transform outside the allow-list, not exactly one reference to
+    the whole document (``URI=""``), a reference to anything but that and this signature's
+    own ``SignedProperties`` or ``KeyInfo`` (``#id``), a ``SignatureValue`` that is not
+    plain text (:data:`FORMAT`). ``allow_base64`` (enveloping signatures, reference
+    vectors only) also lets ``#id`` references point elsewhere. So a hostile document costs
+    no canonicalisation of its content to be refused."""
+    signed_info = _child(signature, "SignedInfo")
+    if signed_info is None:
+        raise CryptoFailure(FORMAT, "no ds:SignedInfo")
+    c14n = _child(signed_info, "CanonicalizationMethod")
+    if c14n is None or c14n.get("Algorithm") not in C14N_ALGORITHMS:
+        raise CryptoFailure(FORMAT, "SignedInfo canonicalisation not allowed")
+    method = _child(signed_info, "SignatureMethod")
+    problem = policy.signature_method_problem(method.get("Algorithm") if method is not None else None)
+    if problem:
+        raise CryptoFailure(ALGORITHM, problem)
+    value = _child(signature, "SignatureValue")
+    if value is None or len(value):  # a comment or processing instruction inside: not what was signed
+        raise CryptoFailure(FORMAT, "SignatureValue is not plain text")
+    allowed_id = C14N_ALGORITHMS | {ENVELOPED} | ({BASE64} if allow_base64 else set())
+    references = list(signed_info.iterchildren(_DS_REFERENCE))
+    if sum(1 for r in references if r.get("URI") == "") != 1:
+        raise CryptoFailure(FORMAT, "exactly one whole-document reference expected")
+    own = {el.get("Id") for el in signature.iter(XADES_SIGNED_PROPERTIES, DS_KEYINFO) if el.get("Id")}
+    for reference in references:
+        digest = _child(reference, "DigestMethod")
+        problem = policy.digest_problem(digest.get("Algorithm") if digest is not None else None)
+        if problem:
+            raise CryptoFailure(ALGORITHM, problem)
+        uri = reference.get("URI")
+        container = _child(reference, "Transforms")
+        transforms = list(container.iterchildren(_DS_TRANSFORM)) if container is not None else []
+        if uri == "":
+            _document_transforms(transforms, signature)
+        elif uri is None or not uri.startswith("#") or uri.startswith("#xpointer("):
+            raise CryptoFailure(FORMAT, "only same-document references are accepted")
+        elif any(t.get("Algorithm") not in allowed_id for t in transforms):
+            raise CryptoFailure(FORMAT, f"transform not allowed on reference {uri[:100]}")
+        elif not allow_base64 and uri[1:] not in own:
+            raise CryptoFailure(FORMAT, "references to other data than the document and the signature's own properties")
+    for props in signature.iter(XADES_SIGNED_PROPERTIES):  # the XAdES signing certificate's digests
+        for cert_digest in props.iter(_XADES_CERT_DIGEST):
+            method = _child(cert_digest, "DigestMethod")
+            problem = policy.digest_problem(method.get("Algorithm") if method is not None else None)
+            if problem:
+                raise CryptoFailure(ALGORITHM, f"signing certificate {problem}")
+
+
+_DS_REFERENCE = f"{{{DS_NS}}}Reference"
+_DS_TRANSFORM = f"{{{DS_NS}}}Transform"
+_XADES_CERT_DIGEST = f"{{{XADES_NS}}}CertDigest"
+
+
+def _child(element: Any, name: str) -> Any:
+    """The first ``ds:`` child element ``name`` of ``element`` (or None)."""
+    return next(element.iterchildren(f"{{{DS_NS}}}{name}"), None)
 
 
 def verify_crypto(
@@ -456,8 +532,9 @@ def verify_crypto(
     :func:`worker.forms.safe_xml.parse_untrusted`), used instead of parsing ``raw``
     again; it is only read, never changed.
     """
-    methods = frozenset(m for m in SignatureMethod if allow_sha1 or "SHA1" not in m.name)
-    digests = frozenset(d for d in DigestAlgorithm if allow_sha1 or "SHA1" not in d.name)
+    # the key and algorithm policy (.policy); SHA-1 only to examine old reference vectors
+    methods = frozenset(m for m in SignatureMethod if m.value in policy.SIGNATURE_METHODS or (allow_sha1 and m.name in _SHA1_METHODS))
+    digests = frozenset(d for d in DigestAlgorithm if d.value in policy.DIGEST_METHODS or (allow_sha1 and d.name == "SHA1"))
     before, after = signing_cert.not_valid_before_utc, signing_cert.not_valid_after_utc
     config = XAdESSignatureConfiguration(
         expect_references=True,  # any number: the caller checks the set of references
