@@ -90,20 +90,22 @@ def test_run_once_cuts_a_trickling_answer_and_takes_every_document_in(write_conf
     assert time.monotonic() - started < 60
     events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     # the endpoint of the local double is plain HTTP: said loudly at start-up
-    (warning,) = [e for e in events if e["event"] == "epuap.insecure_endpoint"]
-    assert warning["level"] == "WARNING" and warning["endpoint"].startswith("http://127.0.0.1")
+    warnings = {e["key"]: e for e in events if e["event"] == "epuap.insecure_endpoint"}
+    assert set(warnings) == {"epuap.endpoint", "epuap.filerepo_endpoint"}
+    assert all(w["level"] == "WARNING" and w["endpoint"].startswith("http://127.0.0.1") for w in warnings.values())
     retries = [e for e in events if e["event"] == "epuap.retry"]
     assert len(retries) == 1
     assert all(not m.queue for m in server.mailboxes.values())
     done = [e for e in events if e["event"] == "document.done"]
-    assert len(done) == 7
+    assert len(done) == 8
 
 
 def test_no_warning_for_an_https_endpoint(write_config, keys, caplog):
     from worker.app import check_epuap
     from worker.config import load
 
-    cfg = write_config(epuap={**epuap_section(type("S", (), {"url": "https://epuap.example.invalid/pk_external_ws/services/pull"})(),
+    cfg = write_config(epuap={**epuap_section(type("S", (), {"url": "https://epuap.example.invalid/pk_external_ws/services/pull",
+                                                                "filerepo_url": "https://epuap.example.invalid/FileRepoService"})(),
                                               keys, "czystyregion/deklaracje")})
     with caplog.at_level("WARNING"):
         os.environ["TEST_EPUAP_KEY_PASSWORD"] = keys.system_key_password

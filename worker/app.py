@@ -87,11 +87,12 @@ def check_epuap(config: Config) -> None:
         check_config(config.epuap)
     except EpuapConfigError as exc:
         raise ConfigError(f"{exc.key}: {exc}") from None
-    if config.epuap.endpoint.startswith("http://"):  # production and integration are HTTPS (spec/epuap.md)
-        log.warning(
-            "the ePUAP endpoint is plain http://: only a local double is reached so, never ePUAP itself",
-            extra={"event": "epuap.insecure_endpoint", "endpoint": config.epuap.endpoint[:300]},
-        )
+    for key, endpoint in (("epuap.endpoint", config.epuap.endpoint), ("epuap.filerepo_endpoint", config.epuap.filerepo_endpoint)):
+        if endpoint and endpoint.startswith("http://"):  # production and integration are HTTPS (spec/epuap.md)
+            log.warning(
+                "an ePUAP endpoint is plain http://: only a local double is reached so, never ePUAP itself",
+                extra={"event": "epuap.insecure_endpoint", "key": key, "endpoint": endpoint[:300]},
+            )
 
 
 def check_scans(config: Config) -> None:
