@@ -123,7 +123,8 @@ def test_a_second_sigterm_stops_at_once_losing_nothing(db_url, tmp_path, write_c
         filler.setblocking(False)
         filler.connect_ex(listener.getsockname())
         fillers.append(filler)
-    stuck = SimpleNamespace(url=f"http://127.0.0.1:{listener.getsockname()[1]}/pk_external_ws/services/pull")
+    stuck = SimpleNamespace(url=f"http://127.0.0.1:{listener.getsockname()[1]}/pk_external_ws/services/pull",
+                            filerepo_url=f"http://127.0.0.1:{listener.getsockname()[1]}/repo-ws-ext/FileRepoService")
     cfg = daemon_config(write_config, stuck, keys, timeout_s=60, connect_timeout_s=40)
     env = dict(os.environ, TEST_EPUAP_KEY_PASSWORD=keys.system_key_password)
     out = tmp_path / "daemon.log"
