@@ -48,7 +48,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID
+
+from worker.signatures import qc
 
 REVOCATION_MODES = ("off", "required")
 
@@ -64,11 +66,8 @@ REVOCATION_GOOD = "good"
 REVOCATION_REVOKED = "revoked"
 REVOCATION_UNKNOWN = "unknown"
 
-QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
-QC_COMPLIANCE = "0.4.0.1862.1.1"
-QC_TYPE = "0.4.0.1862.1.6"
-QC_TYPE_ESIGN = "0.4.0.1862.1.6.1"
-QC_TYPE_ESEAL = "0.4.0.1862.1.6.2"
+QC_STATEMENTS, QC_COMPLIANCE, QC_TYPE = qc.QC_STATEMENTS, qc.QC_COMPLIANCE, qc.QC_TYPE
+QC_TYPE_ESIGN, QC_TYPE_ESEAL = qc.QC_TYPE_ESIGN, qc.QC_TYPE_ESEAL
 # extended key usages that sign documents: emailProtection, documentSigning (RFC 9336),
 # Microsoft document signing, anyExtendedKeyUsage
 SIGNING_EKUS = frozenset({"1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36", "1.3.6.1.4.1.311.10.3.12", "2.5.29.37.0"})
@@ -163,8 +162,8 @@ def is_qualified(cert: x509.Certificate) -> bool:
     EN 319 412-5) or a qualified-certificate policy (EN 319 411-2). Whether the claim is
     complete (QcCompliance, QcType) is :func:`purpose_problems`. QcStatements without
     QcCompliance (allowed in certificates that are not qualified) claim nothing."""
-    der = _qc_statements_der(cert)
-    if der and _encode_oid(QC_COMPLIANCE) in _qc_statement_infos(der):
+    statements = qc.of(cert)
+    if statements is not None and statements.compliance:
         return True
     try:
         policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
@@ -173,16 +172,7 @@ def is_qualified(cert: x509.Certificate) -> bool:
     return any(p.policy_identifier.dotted_string in QUALIFIED_POLICIES for p in policies)
 
 
-def _qc_statements_der(cert: x509.Certificate) -> bytes | None:
-    try:
-        qc = cert.extensions.get_extension_for_oid(QC_STATEMENTS).value
-    except x509.ExtensionNotFound:
-        return None
-    raw = getattr(qc, "value", None)
-    return raw if isinstance(raw, bytes) else b""
-
-
-def _is_natural_person(cert: x509.Certificate) -> bool | None:
+def is_natural_person(cert: x509.Certificate) -> bool | None:
     """True for a natural person's certificate (givenName, surname or pseudonym in the
     subject), False for an institution's (organizationIdentifier without them), None
     when the subject says neither."""
@@ -201,7 +191,7 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
     - ``ExtendedKeyUsage``, when present, must include a signing purpose
       (:data:`SIGNING_EKUS`): TLS, code signing or time-stamping only is not;
     - ``qualified``: QcStatements with QcCompliance and, when QcType is present, esign for
-      a natural person's certificate, eseal for an institution's.
+      a natural person's certificate, eseal for an institution's (read by :mod:`.qc`).
     """
     problems: list[str] = []
     try:
@@ -217,15 +207,12 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
     except x509.ExtensionNotFound:
         pass
     if qualified:
-        der = _qc_statements_der(cert)
-        statements = _qc_statement_infos(der) if der else {}
-        if _encode_oid(QC_COMPLIANCE) not in statements:
+        statements = qc.of(cert) or qc.NONE
+        if not statements.compliance:
             problems.append(MISSING_QC_COMPLIANCE)
-        info = statements.get(_encode_oid(QC_TYPE))
-        if info is not None:
-            types = {value for tag, value in _tlvs(_first_value(info, 0x30) or b"") if tag == 0x06}
-            esign, eseal = _encode_oid(QC_TYPE_ESIGN) in types, _encode_oid(QC_TYPE_ESEAL) in types
-            person = _is_natural_person(cert)
+        if statements.types is not None:
+            esign, eseal = QC_TYPE_ESIGN in statements.types, QC_TYPE_ESEAL in statements.types
+            person = is_natural_person(cert)
             if person is True and not esign:
                 problems.append(QC_TYPE_NOT_ESIGN)
             elif person is False and not eseal:
@@ -233,74 +220,6 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
             elif person is None and not (esign or eseal):
                 problems.append(QC_TYPE_NEITHER)
     return problems
-
-
-def _tlvs(buf: bytes):
-    """The (tag, value) pairs of a DER buffer; stops at the first malformed one."""
-    i = 0
-    while i + 2 <= len(buf):
-        tag, length = buf[i], buf[i + 1]
-        i += 2
-        if length & 0x80:
-            n = length & 0x7F
-            if n == 0 or n > 4 or i + n > len(buf):
-                return
-            length = int.from_bytes(buf[i : i + n], "big")
-            i += n
-        if i + length > len(buf):
-            return
-        yield tag, buf[i : i + length]
-        i += length
-
-
-def _first_value(buf: bytes, tag: int) -> bytes | None:
-    first = next(iter(_tlvs(buf)), None)
-    return first[1] if first is not None and first[0] == tag else None
-
-
-def _qc_statement_infos(der: bytes) -> dict[bytes, bytes]:
-    """The statements of a DER ``SEQUENCE OF QCStatement``: encoded statement OID →
-    the DER of its ``statementInfo`` (empty when absent). Malformed input gives what
-    could be read (a missing statement is then reported as missing).
-
-    >>> sorted(k.hex() for k in _qc_statement_infos(bytes.fromhex("300a3008060604008e460101")))
-    ['04008e460101']
-    """
-    out: dict[bytes, bytes] = {}
-    outer = _first_value(der, 0x30)
-    if outer is None:
-        return out
-    for tag, statement in _tlvs(outer):
-        if tag != 0x30:
-            continue
-        parts = list(_tlvs(statement))
-        if parts and parts[0][0] == 0x06:
-            out[parts[0][1]] = _after_first(statement)
-    return out
-
-
-def _after_first(buf: bytes) -> bytes:
-    """The bytes after the first TLV of ``buf``."""
-    if len(buf) < 2:
-        return b""
-    length, i = buf[1], 2
-    if length & 0x80:
-        n = length & 0x7F
-        length, i = int.from_bytes(buf[2 : 2 + n], "big"), 2 + n
-    return buf[i + length :]
-
-
-def _encode_oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    out = bytearray([parts[0] * 40 + parts[1]])
-    for n in parts[2:]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
 
 
 @dataclass(frozen=True)
