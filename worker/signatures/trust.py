@@ -51,6 +51,10 @@ from cryptography.x509 import verification as xv
 from cryptography.x509.oid import NameOID
 
 from worker.signatures import qc
+from worker.signatures.revocation import REVOKED as FETCHED_REVOKED
+from worker.signatures.revocation import UNKNOWN as FETCHED_UNKNOWN
+from worker.signatures.revocation import RevocationFetcher
+from worker.signatures.trusted_lists import TrustedLists
 
 REVOCATION_MODES = ("off", "required")
 
@@ -312,6 +316,10 @@ class TrustConfig:
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     clock_skew: timedelta = timedelta(minutes=5)
     tsa_anchors: tuple[x509.Certificate, ...] = ()
+    # the trusted lists (ETSI TS 119 612) deciding QUALIFIED, when configured; and the
+    # revocation answers fetched over the network (revocation_fetch), when enabled
+    trusted_lists: TrustedLists | None = field(default=None, compare=False)
+    revocation_fetcher: RevocationFetcher | None = field(default=None, compare=False)
     _store: xv.Store = field(init=False, repr=False, compare=False)
     paths: PathCache = field(init=False, repr=False, compare=False)
     _crl_set: str = field(init=False, repr=False, compare=False)
@@ -366,10 +374,10 @@ class TrustConfig:
 
     # -- path validation ----------------------------------------------------------------
 
-    def _build(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime):
+    def _build(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime, store: xv.Store | None = None):
         verifier = (
             xv.PolicyBuilder()
-            .store(self._store)
+            .store(store or self._store)
             .time(_as_utc(at))
             .extension_policies(ca_policy=_ca_policy(), ee_policy=xv.ExtensionPolicy.permit_all())
             .build_client_verifier()
@@ -377,24 +385,34 @@ class TrustConfig:
         return tuple(verifier.verify(leaf, intermediates).chain)
 
     def validate_path(
-        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime
+        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime, *, qualified: bool = False
     ) -> PathResult:
         """Validate ``leaf`` up to a configured anchor at time ``at`` (a path found valid
-        before for the same certificates is reused while ``at`` is inside its window)."""
+        before for the same certificates is reused while ``at`` is inside its window).
+
+        ``qualified``: the signature claims to be qualified; with trusted lists configured,
+        the CA certificates of their CA/QC services are anchors too (whether the service
+        was granted at ``at`` is :meth:`qualification`, after the path).
+
+        This is the one place a path is validated: ``PathResult.chain`` is the validated
+        path (the signer first, its CAs, the anchor last)."""
         others = [c for c in intermediates if c != leaf]
         at = _as_utc(at)
-        key = (fingerprint(leaf), tuple(fingerprint(c) for c in others), self._crl_set)
+        store, lists = None, ""
+        if qualified and self.trusted_lists is not None:
+            store, lists = self.trusted_lists.store(self.anchors)
+        key = (fingerprint(leaf), tuple(fingerprint(c) for c in others), self._crl_set, lists)
         cached = self.paths.get(key, at)
         if cached is not None:
             return PathResult(PATH_OK, cached)
         try:
-            chain = self._build(leaf, others, at)
+            chain = self._build(leaf, others, at, store)
         except (xv.VerificationError, ValueError):
             # Is there a path at some other time? Then the failure is the time.
             before, after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
             for t in (before + (after - before) / 2, before + timedelta(seconds=1), after - timedelta(seconds=1)):
                 try:
-                    chain = self._build(leaf, others, t)
+                    chain = self._build(leaf, others, t, store)
                 except (xv.VerificationError, ValueError):
                     continue
                 return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the validation time")
@@ -413,18 +431,46 @@ class TrustConfig:
     def check_revocation(self, chain: Sequence[x509.Certificate], at: datetime) -> tuple[str, str]:
         """Revocation status of every certificate of ``chain`` (leaf first, anchor last)
         at time ``at``: ``(outcome, reason)``."""
+        outcome, reason, _answers = self.revocation_status(chain, at)
+        return outcome, reason
+
+    def revocation_status(self, chain: Sequence[x509.Certificate], at: datetime) -> tuple[str, str, list[dict]]:
+        """:meth:`check_revocation` with what decided for each certificate (for the
+        evidence): a configured CRL of its issuer that covers ``at``, else — with
+        ``revocation_fetch`` — an OCSP answer or a CRL fetched (:mod:`.revocation`)."""
         if self.revocation == "off":
-            return REVOCATION_NOT_CHECKED, "revocation checking is off"
+            return REVOCATION_NOT_CHECKED, "revocation checking is off", []
         at = _as_utc(at)
-        for cert, issuer in zip(chain, chain[1:], strict=False):
-            usable = [crl for i, crl in enumerate(self.crls) if self._crl_signed_by(i, crl, issuer) and self._crl_current(crl, at)]
-            if not usable:
-                return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"
-            for crl in usable:
-                entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-                if entry is not None and entry.revocation_date_utc <= at:
-                    return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked"
-        return REVOCATION_GOOD, "not revoked according to the configured CRLs"
+        answers: list[dict] = []
+        for i, (cert, issuer) in enumerate(zip(chain, chain[1:], strict=False)):
+            usable = [crl for n, crl in enumerate(self.crls) if self._crl_signed_by(n, crl, issuer) and self._crl_current(crl, at)]
+            if usable:
+                revoked = [e for crl in usable if (e := crl.get_revoked_certificate_by_serial_number(cert.serial_number)) is not None]
+                when = min((e.revocation_date_utc for e in revoked), default=None)
+                status = "revoked" if when is not None and when <= at else "good"
+                answers.append({"certificate": fingerprint(cert), "status": status, "source": "configured_crl",
+                                "revoked_at": when.isoformat() if when else None})  # fmt: skip
+                if status == "revoked":
+                    return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked", answers
+                continue
+            if self.revocation_fetcher is None:
+                return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path", answers
+            answer = self.revocation_fetcher.check(chain[i:], at)
+            answers.append(answer.evidence())
+            if answer.status == FETCHED_REVOKED:
+                return REVOCATION_REVOKED, f"a certificate of the path was revoked at the time checked ({answer.reason})", answers
+            if answer.status == FETCHED_UNKNOWN:
+                return REVOCATION_UNKNOWN, f"no usable revocation answer for a certificate of the path ({answer.reason})", answers
+        return REVOCATION_GOOD, "not revoked at the time checked", answers
+
+    # -- trusted lists --------------------------------------------------------------------
+
+    def qualification(self, chain: Sequence[x509.Certificate], at: datetime):
+        """What the trusted lists say about a qualified signer's path at ``at``
+        (:meth:`TrustedLists.assess`); ``None`` when no trusted lists are configured."""
+        if self.trusted_lists is None:
+            return None
+        return self.trusted_lists.assess(chain, _as_utc(at), natural_person=is_natural_person(chain[0]))
 
     def _crl_signed_by(self, index: int, crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
         """Whether CRL number ``index`` is ``issuer``'s (name and signature; remembered:

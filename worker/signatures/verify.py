@@ -71,6 +71,7 @@ from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
 from worker.signatures import timestamps, xades
 from worker.signatures import trust as tr
+from worker.signatures import trusted_lists as tl
 from worker.signatures.identity import SignerIdentity
 from worker.signatures.trust import TrustConfig, fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted
@@ -143,6 +144,12 @@ _MESSAGES = {
     tr.REVOCATION_REVOKED: "Certyfikat podpisu był unieważniony {when}.",
     tr.REVOCATION_UNKNOWN: "Nie można ustalić, czy certyfikat podpisu nie został unieważniony "
     "(brak danych o unieważnieniach) — podpis wymaga sprawdzenia.",
+    "tl_" + tl.NOT_GRANTED: "Certyfikat podpisu kwalifikowanego nie pochodzi od kwalifikowanego dostawcy usług zaufania: "
+    "jego wystawca nie był {when} usługą CA/QC o statusie „udzielony” (granted) na zaufanej liście (TSL).",
+    "tl_" + tl.WRONG_PURPOSE: "Wystawca certyfikatu był {when} kwalifikowanym dostawcą usług zaufania, ale według zaufanej "
+    "listy (TSL) nie dla tego rodzaju certyfikatu (podpis osoby fizycznej albo pieczęć instytucji).",
+    "tl_" + tl.UNAVAILABLE: "Nie można ustalić, czy certyfikat podpisu jest kwalifikowany: brak zweryfikowanej zaufanej "
+    "listy (TSL) — podpis wymaga sprawdzenia (po aktualizacji list dokument można przetworzyć ponownie).",
     "time_after_filing": "Czas złożenia podpisu zapisany w podpisie jest późniejszy niż czas wpływu dokumentu "
     "(lub czas poświadczony znacznikiem czasu) — ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
     "time_before_certificate": "Czas złożenia podpisu zapisany w podpisie jest wcześniejszy niż początek ważności "
@@ -170,6 +177,8 @@ class SignatureCheck:
     certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
     pinned_by: str | None = None  # Profil Zaufany seal pinned by "certificate" or "subject"
     revocation: str = tr.REVOCATION_NOT_CHECKED
+    revocation_answers: tuple[dict[str, Any], ...] = ()  # what decided the revocation status, per certificate
+    trusted_list: dict[str, Any] | None = None  # what the trusted lists said (a QUALIFIED signature, lists configured)
     signed_root: Any = field(default=None, repr=False, compare=False)
 
     def to_evidence(self) -> dict[str, Any]:
@@ -188,6 +197,8 @@ class SignatureCheck:
             "certificates": list(self.certificates),
             "pinned_by": self.pinned_by,
             "revocation": self.revocation,
+            "revocation_answers": list(self.revocation_answers),
+            "trusted_list": self.trusted_list,
             "identity_source": self.signer.source if self.signer else None,
             "signer_name": self.signer.name if self.signer and self.status != INVALID else None,
         }
@@ -313,6 +324,8 @@ def _check_one(
             "not_seal": SIGNATURE_UNTRUSTED,
             tr.PATH_EXPIRED: SIGNATURE_CERT_EXPIRED,
             tr.REVOCATION_REVOKED: SIGNATURE_UNTRUSTED,
+            "tl_" + tl.NOT_GRANTED: SIGNATURE_UNTRUSTED,
+            "tl_" + tl.WRONG_PURPOSE: SIGNATURE_UNTRUSTED,
         }.get(category, SIGNATURE_INVALID)
         at = kw.get("validation_time")
         at_text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
@@ -365,7 +378,7 @@ def _check_one(
         "signing_time": signed_at, "validation_time": at, "validation_time_source": source, "pinned_by": pinned,
         "timestamp": stamp,
     }  # fmt: skip
-    path = trust.validate_path(leaf, certs, at)
+    path = trust.validate_path(leaf, certs, at, qualified=kind == QUALIFIED)
     if path.chain:
         common["certificates"] = tuple(fingerprint(c) for c in path.chain)
     else:
@@ -378,6 +391,14 @@ def _check_one(
     if problems:
         what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
         return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+    lists_unavailable = False
+    if kind == QUALIFIED:
+        qualification = trust.qualification(path.chain, at)
+        if qualification is not None:
+            common["trusted_list"] = qualification.evidence()
+            if qualification.status in (tl.NOT_GRANTED, tl.WRONG_PURPOSE):
+                return fail(kind, "tl_" + qualification.status, qualification.reason, **common)
+            lists_unavailable = qualification.status == tl.UNAVAILABLE
 
     if kind == TRUSTED_PROFILE:
         pesels = {i.pesel_claimed for i in identities}
@@ -388,15 +409,18 @@ def _check_one(
         signer = idn.certificate_identity(leaf)
     common["signer"] = signer
 
-    revocation, rev_reason = trust.check_revocation(path.chain, at)
+    revocation, rev_reason, answers = trust.revocation_status(path.chain, at)
     common["revocation"] = revocation
+    common["revocation_answers"] = tuple(answers)
     if revocation == tr.REVOCATION_REVOKED:
         return fail(kind, tr.REVOCATION_REVOKED, rev_reason, **common)
 
     content = _strip_signatures(crypto.document_root)
     common["value_digest"] = signature_value_digest(sig, leaf.public_key())
-    if revocation == tr.REVOCATION_UNKNOWN or late or early:
-        if revocation == tr.REVOCATION_UNKNOWN:
+    if revocation == tr.REVOCATION_UNKNOWN or lists_unavailable or late or early:
+        if lists_unavailable:
+            category, reason = "tl_" + tl.UNAVAILABLE, "no verified trusted list to decide whether the certificate is qualified"
+        elif revocation == tr.REVOCATION_UNKNOWN:
             category, reason = tr.REVOCATION_UNKNOWN, rev_reason
         elif late:
             category, reason = "time_after_filing", "claimed signing time after the proof-of-existence time"
@@ -507,6 +531,8 @@ def verify_document(
         "when earlier than the filing time; the filing time; else the time of the check); "
         "the claimed SigningTime is checked for plausibility only",
         "revocation_mode": trust.revocation,
+        "revocation_fetch": trust.revocation_fetcher is not None,
+        "trusted_lists": trust.trusted_lists is not None,
         "signatures": [c.to_evidence() for c in checks],
         "signatures_elsewhere": len(all_signatures) - len(enveloped),
         "verifier": "signxml 5.2.0 + worker URI=\"\" reference handling",
