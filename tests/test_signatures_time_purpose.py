@@ -12,8 +12,7 @@ from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 from tests.sigtools.pki import qc_statements as tr_qc
 from tests.sigtools.xmlsig import declaration, qualified_signature, sign
-from worker.signatures import INDETERMINATE, INVALID, PERSONAL, QUALIFIED, VALID, TrustConfig, verify_document
-from worker.signatures import qc
+from worker.signatures import INDETERMINATE, INVALID, PERSONAL, QUALIFIED, VALID, TrustConfig, qc, verify_document
 from worker.signatures import trust as tr
 from worker.signatures.verify import signature_value_digest
 

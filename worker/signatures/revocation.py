@@ -156,12 +156,15 @@ def _path(chain: Sequence[x509.Certificate]) -> Any:
 
 def _context(chain: Sequence[x509.Certificate], skew: timedelta, *, ocsps: Sequence[bytes] = (), crls: Sequence[bytes] = (),
              others: Sequence[x509.Certificate] = ()) -> Any:  # fmt: skip
-    """A certvalidator context judging the given answers *now* (their freshness), where a
-    delegated OCSP responder without ``ocsp-nocheck`` needs a CRL of its own."""
+    """A certvalidator context judging the given answers *now* (their freshness). For an
+    OCSP answer, the nested validation of a delegated responder's certificate requires a
+    CRL (one without ``ocsp-nocheck``: the CRLs given); the CAs of the path are checked
+    by the caller, one by one, so nested validations do not check them again."""
     from pyhanko_certvalidator.context import ValidationContext
     from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
-    policy = CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
+    responder_rule = RevocationCheckingRule.CRL_REQUIRED if ocsps else RevocationCheckingRule.NO_CHECK
+    policy = CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=responder_rule,
                                                          intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK))  # fmt: skip
     return ValidationContext(
         trust_roots=[_asn1(chain[-1])], other_certs=[_asn1(c) for c in [*chain, *others]], allow_fetching=False,
