@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
-from worker import correspondence_cmd, daemon, fmt, monitor, review
+from worker import correspondence_cmd, daemon, fmt, monitor, review, trust_cmd
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
@@ -151,6 +151,17 @@ def correspondence_show(app: App, args: argparse.Namespace) -> int:
 def correspondence_export(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
     return correspondence_cmd.export(app, args.id, Path(args.to))
+
+
+# --- trust ------------------------------------------------------------------------------
+
+
+def trust_update(app: App, args: argparse.Namespace) -> int:
+    return trust_cmd.update(app)
+
+
+def trust_show(app: App, args: argparse.Namespace) -> int:
+    return trust_cmd.show(app, as_json=args.json)
 
 
 # --- status -----------------------------------------------------------------------------
