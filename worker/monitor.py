@@ -154,7 +154,7 @@ def trust_problems(trust: Mapping[str, Any], problems: list[Problem]) -> dict[st
     from worker.trust_cmd import PROBLEMS
 
     lists = trust.get("lists") or []
-    if trust.get("configured") and not lists:
+    if trust.get("configured") and not any(c.get("kind") == "tl" for c in lists):  # a LOTL alone decides nothing
         problems.append(Problem(CRITICAL, "trusted_list_missing", "żadna zaufana lista (TSL) nie jest pobrana i zweryfikowana: podpisy kwalifikowane trafiają do weryfikacji"))
     elif trust.get("missing"):
         for location in trust["missing"]:

@@ -38,7 +38,7 @@ FILED = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 SIGNED = FILED - timedelta(minutes=20)
 REVOKED_BEFORE = datetime(2025, 2, 1, tzinfo=UTC)
 REVOKED_AFTER = datetime(2025, 6, 1, tzinfo=UTC)
-WITHDRAWN_AT = datetime(2025, 1, 1, tzinfo=UTC)
+WITHDRAWN_AT = datetime(2025, 3, 1, tzinfo=UTC)
 
 Route = Callable[[bytes], tuple[int, str, bytes]]
 

@@ -146,12 +146,25 @@ def _asn1(cert: x509.Certificate) -> Any:
 
 
 def _path(chain: Sequence[x509.Certificate]) -> Any:
-    """pyhanko-certvalidator's path to ``chain[0]`` (``chain``: the certificate first, the anchor last)."""
+    """pyhanko-certvalidator's path to ``chain[0]`` (``chain``: the certificate first, the anchor last).
+
+    The anchor may be a CA certificate that is not self-signed (a CA/QC service of a
+    trusted list): certvalidator finds the path of a CRL's issuer by truncating the path
+    to that issuer's *issuer*, which is not in the path then; a CRL signed by the anchor
+    itself is therefore given the anchor's own (leafless) path, as certvalidator does for
+    a self-signed anchor."""
     from pyhanko_certvalidator.authority import AuthorityWithCert, TrustAnchor
     from pyhanko_certvalidator.path import ValidationPath
 
+    class AnchoredPath(ValidationPath):
+        def truncate_to_issuer_and_append(self, cert: Any) -> Any:
+            anchor = self.trust_anchor.authority
+            if isinstance(anchor, AuthorityWithCert) and anchor.certificate.dump() == cert.dump():
+                return ValidationPath(self.trust_anchor, interm=[], leaf=None)
+            return super().truncate_to_issuer_and_append(cert)
+
     certs = [_asn1(c) for c in chain]
-    return ValidationPath(TrustAnchor(AuthorityWithCert(certs[-1])), list(reversed(certs[1:-1])), certs[0])
+    return AnchoredPath(TrustAnchor(AuthorityWithCert(certs[-1])), list(reversed(certs[1:-1])), certs[0])
 
 
 def _context(chain: Sequence[x509.Certificate], skew: timedelta, *, ocsps: Sequence[bytes] = (), crls: Sequence[bytes] = (),

@@ -471,6 +471,10 @@ class TrustedLists:
         )
         return _Loaded(in_use, registry, origin, anchors, errors)
 
+    def available(self) -> bool:
+        """Whether a verified national list is in use."""
+        return bool(self.current().in_use)
+
     def store(self, anchors: Sequence[x509.Certificate]) -> tuple[xv.Store, str]:
         """A path-building store: ``anchors`` and the CA certificates of the listed
         CA/QC services; with the generation of the lists it was made from."""

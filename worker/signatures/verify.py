@@ -383,7 +383,12 @@ def _check_one(
         common["certificates"] = tuple(fingerprint(c) for c in path.chain)
     else:
         common["certificates"] = fps
-    if path.status != tr.PATH_OK:
+    # qualified, with trusted lists configured but none verified yet: no path to a listed CA
+    # proves nothing — the trust is unknown, not refused
+    lists_unavailable = (
+        path.status == tr.PATH_UNTRUSTED and kind == QUALIFIED and trust.trusted_lists is not None and not trust.trusted_lists.available()
+    )
+    if path.status != tr.PATH_OK and not lists_unavailable:
         return fail(kind, path.status, path.reason, **common)
     if kind == TRUSTED_PROFILE and pinned is None:
         return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
@@ -391,8 +396,7 @@ def _check_one(
     if problems:
         what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
         return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
-    lists_unavailable = False
-    if kind == QUALIFIED:
+    if kind == QUALIFIED and not lists_unavailable:
         qualification = trust.qualification(path.chain, at)
         if qualification is not None:
             common["trusted_list"] = qualification.evidence()
@@ -409,7 +413,7 @@ def _check_one(
         signer = idn.certificate_identity(leaf)
     common["signer"] = signer
 
-    revocation, rev_reason, answers = trust.revocation_status(path.chain, at)
+    revocation, rev_reason, answers = trust.revocation_status(path.chain, at) if path.chain else (tr.REVOCATION_NOT_CHECKED, "no path", [])
     common["revocation"] = revocation
     common["revocation_answers"] = tuple(answers)
     if revocation == tr.REVOCATION_REVOKED:
