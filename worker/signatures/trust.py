@@ -252,6 +252,12 @@ def _ca_policy() -> xv.ExtensionPolicy:
 
 
 def _as_utc(t: datetime) -> datetime:
+    """A time in UTC; one without a zone is taken as UTC.
+
+    >>> from datetime import timezone
+    >>> _as_utc(datetime(2025, 3, 10, 10, 0, tzinfo=timezone(timedelta(hours=1)))).isoformat(), _as_utc(datetime(2025, 3, 10, 9)).hour
+    ('2025-03-10T09:00:00+00:00', 9)
+    """
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
