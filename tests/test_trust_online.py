@@ -366,3 +366,50 @@ def test_a_fetch_is_bounded_in_size(trust_server):
     assert len(Fetcher(max_bytes=300_000).get(url)) == 200_000
     with pytest.raises(FetchError, match="larger than"):
         Fetcher(max_bytes=100_000).get(url)
+
+
+# --- the daemon's refresh ---------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a real daemon
+def test_the_daemon_refreshes_the_lists_every_trusted_list_refresh_s(setup, online, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config, server, urls, env = setup
+    metrics = tmp_path / "metrics.prom"
+    cfg = config(epuap=False, trusted_list_refresh_s=1)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[monitoring]\n", f'[monitoring]\nmetrics_file = "{metrics}"\n'), encoding="utf-8")
+    out = tmp_path / "daemon.log"
+
+    def events(name: str) -> list[dict]:
+        found = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+        return [e for e in found if e["event"] == name]
+
+    def wait_for(predicate, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}: {out.read_text(encoding='utf-8')[-3000:]}")
+
+    with open(out, "w") as fh:
+        daemon = subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run"], stdout=fh, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, **env))  # fmt: skip
+    try:
+        wait_for(lambda: len(events("trust.updated")) >= 2, "two refreshes")
+        adopted = {e["territory"] for e in events("trust.list_adopted")}
+        assert adopted == {"EU", "PL"} and {e["territory"] for e in events("trust.list_checked")} >= {"PL"}
+        wait_for(lambda: metrics.exists() and "ebok_worker_trusted_list_next_update_timestamp_seconds" in metrics.read_text(encoding="utf-8"), "metrics")
+        publish(online, sequence=8, tamper=True)
+        wait_for(lambda: any(e.get("problem") == "signature" for e in events("trust.list_failed")), "a refused list")
+        wait_for(lambda: "ebok_worker_trusted_lists_failed 1.0" in metrics.read_text(encoding="utf-8"), "the refusal in the metrics")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert daemon.returncode == 0
+    assert all(e["job"] != "trust.refresh" for e in events("job.failed"))
