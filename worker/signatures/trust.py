@@ -13,12 +13,16 @@ Whether the certificate is *meant for signing documents* is :func:`purpose_probl
 (``spec/signatures.md``, "A certificate fit for signing documents"): key usage, extended
 key usage and, for a qualified certificate, the QcStatements of ETSI EN 319 412-5.
 
-Revocation: ``off`` (the default: the worker runs offline and the certificates of the
-national PKI are checked by their issuers' CRLs only where configured) or ``required``:
-every certificate of the path except the anchor must then be covered by a configured CRL
-of its issuer (signature checked, ``nextUpdate`` not before the time checked); a serial
-listed with a revocation date at or before that time means *revoked*, no usable CRL means
-*unknown* (→ INDETERMINATE). OCSP is not queried (no network).
+Revocation: ``off`` (the default: the worker runs offline) or ``required``: every
+certificate of the path except the anchor must be shown not revoked at the validation
+time — by a configured CRL of its issuer (signature checked, ``nextUpdate`` not before the
+time checked), else, with ``revocation_fetch``, by an OCSP answer or a CRL fetched and
+verified by :mod:`.revocation`. Revoked at or before that time means *revoked*; no usable
+answer means *unknown* (→ INDETERMINATE).
+
+Trusted lists (:mod:`.trusted_lists`, when configured): the CA certificates of their CA/QC
+services are anchors for qualified signatures too, and :meth:`TrustConfig.qualification`
+says whether the issuing CA was granted at the validation time for the signer's purpose.
 
 Verified paths are reused (:class:`PathCache`): almost every declaration is signed with
 the same Profil Zaufany seal, so building and verifying its path for every document is
