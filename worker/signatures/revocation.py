@@ -246,65 +246,56 @@ class RevocationFetcher:
         from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
 
         cert, issuer = chain[0], chain[1]
+
+        def judge(der: bytes) -> tuple[datetime | None, datetime | None, datetime | None]:
+            resp = ocsp.load_der_ocsp_response(der)
+            if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+                raise _Unusable(f"responder answered {resp.response_status.name}")
+            others = list(resp.certificates)
+            crls = [self._crl_bytes(u, now) for c in others if _needs_crl(c, issuer) for u in crl_urls(c)[:1]]
+            context = _context(chain, self.cfg.clock_skew, ocsps=[der], crls=crls, others=others)
+            return _judge(verify_ocsp_response(_asn1(cert), _path(chain), context)), resp.this_update_utc, resp.next_update_utc
+
         path = self.cfg.folder / "ocsp" / f"{hashlib.sha256(f'{_fp(issuer)}:{cert.serial_number}:{url}'.encode()).hexdigest()}.der"
-        for cached in (True, False):
-            if cached:
-                der = read_bytes(path)
-                if der is None:
-                    continue
-            else:
-                der = self._fetch_ocsp(url, cert, issuer)
-            try:
-                resp = ocsp.load_der_ocsp_response(der)
-                if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-                    raise _Unusable(f"responder answered {resp.response_status.name}")
-                this_update, next_update = resp.this_update_utc, resp.next_update_utc
-                others = list(resp.certificates)
-                crls = [self._crl_bytes(u, now) for c in others if _needs_crl(c, issuer) for u in crl_urls(c)[:1]]
-                revoked_at = _judge(verify_ocsp_response(_asn1(cert), _path(chain), _context(chain, self.cfg.clock_skew, ocsps=[der], crls=crls, others=others)))
-                status, reason = self._status(cert, revoked_at, at, now)
-            except _Unusable as exc:
-                if cached:
-                    tried.append(f"ocsp {url} (cached): {exc}")
-                    continue
-                raise
-            except ValueError as exc:
-                if cached:
-                    continue
-                raise _Unusable(f"not an OCSP answer ({type(exc).__name__})") from None
-            if not cached and next_update is not None:
-                write_private(path, der)
-            return Answer(fp, status, f"OCSP: {reason}", SOURCE_OCSP, url, revoked_at, this_update, next_update,
-                          hashlib.sha256(der).hexdigest(), cached, der, tuple(tried))  # fmt: skip
-        raise _Unusable("no answer")
+        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_OCSP, url, path, lambda: self._fetch_ocsp(url, cert, issuer), judge, tried)
+        status, reason = self._status(cert, revoked_at, at, now)
+        return Answer(fp, status, f"OCSP: {reason}", SOURCE_OCSP, url, revoked_at, this_update, next_update,
+                      hashlib.sha256(der).hexdigest(), cached, der, tuple(tried))  # fmt: skip
 
     def _crl(self, chain: Sequence[x509.Certificate], url: str, at: datetime, now: datetime, fp: str, tried: list[str]) -> Answer:
         from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
 
         cert = chain[0]
+
+        def judge(der: bytes) -> tuple[datetime | None, datetime | None, datetime | None]:
+            crl = x509.load_der_x509_crl(der)
+            context = _context(chain, self.cfg.clock_skew, crls=[der])
+            return _judge(verify_crl(_asn1(cert), _path(chain), context)), crl.last_update_utc, crl.next_update_utc
+
+        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_CRL, url, self._crl_path(url), lambda: self._fetch_crl(url), judge, tried)
+        status, reason = self._status(cert, revoked_at, at, now)
+        return Answer(fp, status, f"CRL: {reason}", SOURCE_CRL, url, revoked_at, this_update, next_update,
+                      hashlib.sha256(der).hexdigest(), cached, None, tuple(tried))  # fmt: skip
+
+    def _answer(self, kind: str, url: str, path: Path, fetch: Any, judge: Any, tried: list[str]) -> tuple[bytes, bool, Any]:
+        """The cached answer when ``judge`` finds it usable (current, verified), else a
+        fetched one, kept in the cache when it has a ``nextUpdate``: ``(der, cached,
+        judge's result)``. ``_Unusable`` when the fetched one is not usable either."""
         for cached in (True, False):
-            der = read_bytes(self._crl_path(url)) if cached else self._fetch_crl(url)
+            der = read_bytes(path) if cached else fetch()
             if der is None:
                 continue
             try:
-                crl = x509.load_der_x509_crl(der)
-                if cached and (crl.next_update_utc is None or crl.next_update_utc < now):
-                    continue
-                revoked_at = _judge(verify_crl(_asn1(cert), _path(chain), _context(chain, self.cfg.clock_skew, crls=[der])))
-                status, reason = self._status(cert, revoked_at, at, now)
-            except _Unusable as exc:
+                result = judge(der)
+            except (_Unusable, ValueError) as exc:
+                reason = str(exc) if isinstance(exc, _Unusable) else f"not a readable {kind.upper()} answer ({type(exc).__name__})"
                 if cached:
-                    tried.append(f"crl {url} (cached): {exc}")
+                    tried.append(f"{kind} {url} (cached): {reason}")
                     continue
-                raise
-            except ValueError as exc:
-                if cached:
-                    continue
-                raise _Unusable(f"not a CRL ({type(exc).__name__})") from None
-            if not cached and crl.next_update_utc is not None:
-                write_private(self._crl_path(url), der)
-            return Answer(fp, status, f"CRL: {reason}", SOURCE_CRL, url, revoked_at, crl.last_update_utc, crl.next_update_utc,
-                          hashlib.sha256(der).hexdigest(), cached, None, tuple(tried))  # fmt: skip
+                raise _Unusable(reason) from None
+            if not cached and result[2] is not None:
+                write_private(path, der)
+            return der, cached, result
         raise _Unusable("no answer")
 
     # -- fetching --------------------------------------------------------------------------
