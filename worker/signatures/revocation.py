@@ -209,6 +209,7 @@ class RevocationFetcher:
         self._lock = threading.Lock()
         self._retry_at: dict[str, float] = {}
         self._recorded: dict[str, tuple[bool, float]] = {}
+        self._judged: dict[tuple[str, str], tuple[bytes, bool, Any]] = {}
 
     # -- the decision for one certificate ------------------------------------------------
 
@@ -257,7 +258,7 @@ class RevocationFetcher:
             return _judge(verify_ocsp_response(_asn1(cert), _path(chain), context)), resp.this_update_utc, resp.next_update_utc
 
         path = self.cfg.folder / "ocsp" / f"{hashlib.sha256(f'{_fp(issuer)}:{cert.serial_number}:{url}'.encode()).hexdigest()}.der"
-        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_OCSP, url, path, lambda: self._fetch_ocsp(url, cert, issuer), judge, tried)
+        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_OCSP, url, path, fp, now, lambda: self._fetch_ocsp(url, cert, issuer), judge, tried)
         status, reason = self._status(cert, revoked_at, at, now)
         return Answer(fp, status, f"OCSP: {reason}", SOURCE_OCSP, url, revoked_at, this_update, next_update,
                       hashlib.sha256(der).hexdigest(), cached, der, tuple(tried))  # fmt: skip
@@ -272,15 +273,28 @@ class RevocationFetcher:
             context = _context(chain, self.cfg.clock_skew, crls=[der])
             return _judge(verify_crl(_asn1(cert), _path(chain), context)), crl.last_update_utc, crl.next_update_utc
 
-        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_CRL, url, self._crl_path(url), lambda: self._fetch_crl(url), judge, tried)
+        der, cached, (revoked_at, this_update, next_update) = self._answer(SOURCE_CRL, url, self._crl_path(url), fp, now, lambda: self._fetch_crl(url), judge, tried)
         status, reason = self._status(cert, revoked_at, at, now)
         return Answer(fp, status, f"CRL: {reason}", SOURCE_CRL, url, revoked_at, this_update, next_update,
                       hashlib.sha256(der).hexdigest(), cached, None, tuple(tried))  # fmt: skip
 
-    def _answer(self, kind: str, url: str, path: Path, fetch: Any, judge: Any, tried: list[str]) -> tuple[bytes, bool, Any]:
+    def _answer(self, kind: str, url: str, path: Path, cert_fp: str, now: datetime, fetch: Any, judge: Any,
+                tried: list[str]) -> tuple[bytes, bool, Any]:  # fmt: skip
         """The cached answer when ``judge`` finds it usable (current, verified), else a
         fetched one, kept in the cache when it has a ``nextUpdate``: ``(der, cached,
-        judge's result)``. ``_Unusable`` when the fetched one is not usable either."""
+        judge's result)``. ``_Unusable`` when the fetched one is not usable either.
+
+        What was judged is remembered in this process, for this certificate, until the
+        answer's ``nextUpdate``: its signature, responder and status do not change, and
+        its freshness is then only a comparison of times (almost every declaration is
+        signed with the same seal; judging its answer again for each would cost tens of
+        milliseconds)."""
+        key = (str(path), cert_fp)
+        with self._lock:
+            known = self._judged.get(key)
+        if known is not None and known[2][1] is not None and known[2][2] is not None and \
+                known[2][1] - self.cfg.clock_skew <= now <= known[2][2]:  # fmt: skip
+            return known[0], True, known[2]
         for cached in (True, False):
             der = read_bytes(path) if cached else fetch()
             if der is None:
@@ -295,6 +309,11 @@ class RevocationFetcher:
                 raise _Unusable(reason) from None
             if not cached and result[2] is not None:
                 write_private(path, der)
+            if result[2] is not None:
+                with self._lock:
+                    if len(self._judged) >= 4096:
+                        self._judged.clear()
+                    self._judged[key] = (der, cached, result)
             return der, cached, result
         raise _Unusable("no answer")
 
