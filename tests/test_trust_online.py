@@ -219,6 +219,8 @@ def test_a_tampered_list_is_not_used_the_last_good_copy_is(setup, online, tmp_pa
     assert outcome(check(cfg, env, path, filed)) == (status, codes) == ("REJECTED", ["SIGNATURE_UNTRUSTED"])
     r = run_cli(config(epuap=False), "status", "--monitor", env=env)  # the same cache; no mailbox to watch
     assert r.returncode == 1 and "trusted_lists_failed=1" in r.stdout and "nieprzyjęta" in r.stdout, r.stdout
+    r = run_cli(config(epuap=False), "status", env=env)
+    assert "Zaufane listy (TSL): w użyciu 2, przeterminowane 0, nieprzyjęte przy ostatniej aktualizacji 1" in r.stdout, r.stdout
     # with no good copy at all, the tampered list is not used either: qualified signatures go to review
     cold = config(cache="cache-cold")
     assert run_cli(cold, "trust", "update", env=env).returncode == 1

@@ -208,6 +208,13 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
             if m.get("blocked_since"):
                 reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
                 print(f"    ZABLOKOWANA od {fmt.datetime_local(m['blocked_since'])}: pierwszego dokumentu w kolejce nie da się przyjąć{reason}")
+    t = s.get("trust") or {}
+    if t.get("configured"):
+        stale = sum(1 for c in t["lists"] if c["stale"])
+        print(f"Zaufane listy (TSL): w użyciu {len(t['lists'])}, przeterminowane {stale}, nieprzyjęte przy ostatniej aktualizacji {len(t['failed'])} "
+              "(szczegóły: ebok-worker trust show)")  # fmt: skip
+    if t.get("responders_failing"):
+        print(f"Serwery unieważnień (OCSP/CRL), które nie odpowiadają: {len(t['responders_failing'])} (szczegóły: ebok-worker trust show)")
     print("Daty i godziny: czas polski (Europe/Warsaw).")
     return EXIT_OK
 
