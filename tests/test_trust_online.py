@@ -415,3 +415,22 @@ def test_the_daemon_refreshes_the_lists_every_trusted_list_refresh_s(setup, onli
         daemon.wait(timeout=60)
     assert daemon.returncode == 0
     assert all(e["job"] != "trust.refresh" for e in events("job.failed"))
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_configuration_problems_name_the_key(setup, tmp_path):
+    config, server, urls, env = setup
+    doc = tmp_path / "x.xml"
+    doc.write_text("<x/>", encoding="utf-8")
+    cfg = config(trusted_list_signers=tmp_path / "missing.pem")
+    r = run_cli(cfg, "check", str(doc), env=env)
+    assert r.returncode == 2 and r.stderr.startswith("ebok-worker: signatures.trusted_list_signers:"), r.stderr
+    cfg = config(revocation="off")
+    r = run_cli(cfg, "check", str(doc), env=env)
+    assert r.returncode == 2 and "signatures.revocation_fetch" in r.stderr, r.stderr
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("trusted_list_signers", "# trusted_list_signers").replace('revocation = "off"', 'revocation = "required"'),
+                   encoding="utf-8")  # fmt: skip
+    r = run_cli(cfg, "trust", "show", env=env)
+    assert r.returncode == 2 and "signatures.trusted_list_signers: wymagane" in r.stderr, r.stderr
