@@ -379,7 +379,8 @@ def test_the_daemon_refreshes_the_lists_every_trusted_list_refresh_s(setup, onli
     import signal
     import subprocess
     import sys
-    import time
+
+    from tests.test_intake_signals import events_of, wait_for
 
     config, server, urls, env = setup
     metrics = tmp_path / "metrics.prom"
@@ -388,16 +389,7 @@ def test_the_daemon_refreshes_the_lists_every_trusted_list_refresh_s(setup, onli
     out = tmp_path / "daemon.log"
 
     def events(name: str) -> list[dict]:
-        found = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
-        return [e for e in found if e["event"] == name]
-
-    def wait_for(predicate, what: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}: {out.read_text(encoding='utf-8')[-3000:]}")
+        return [e for e in events_of(out) if e["event"] == name]
 
     with open(out, "w") as fh:
         daemon = subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run"], stdout=fh, stderr=subprocess.STDOUT,
