@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # the loggers whose level worker.logs.setup changes (restored after every in-process run)
-_LOGGERS = ("", "zeep", "urllib3", "apscheduler", "alembic", "xmlschema", "signxml")
+_LOGGERS = ("", "zeep", "urllib3", "apscheduler", "alembic", "xmlschema", "signxml", "pyhanko", "pyhanko_certvalidator")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from tests.sigtools.fixtures import FILED_AT, SIGNED_AT
 from tests.sigtools.pki import ALICJA, TestPKI, utc
 from tests.sigtools.pki import qc_statements as tr_qc
 from tests.sigtools.xmlsig import declaration, qualified_signature, sign
-from worker.signatures import INDETERMINATE, INVALID, PERSONAL, QUALIFIED, VALID, TrustConfig, verify_document
+from worker.signatures import INDETERMINATE, INVALID, PERSONAL, QUALIFIED, VALID, TrustConfig, qc, verify_document
 from worker.signatures import trust as tr
 from worker.signatures.verify import signature_value_digest
 
@@ -107,7 +107,7 @@ def test_purpose_problems_reads_the_certificates(pki: TestPKI) -> None:
     web_only = pki.person(ALICJA, qualified=False, issuer=pki.personal_ca, qc=tr_qc(compliance=False, types=("0.4.0.1862.1.6.3",)))
     assert not tr.is_qualified(web_only.cert) and tr.purpose_problems(web_only.cert, qualified=False) == []
     # malformed QcStatements: nothing readable, so QcCompliance is missing (never an exception)
-    assert tr._qc_statement_infos(b"\x30\x85garbage") == {}
+    assert qc.read(b"\x30\x85garbage") == qc.NONE and not qc.NONE.compliance
 
 
 def test_samples_pki_certificates_are_fit(shared_dir) -> None:

@@ -21,7 +21,10 @@ from worker.intake import Intake
 from worker.pipeline import ProcessingSettings
 from worker.processing import Processor
 from worker.signatures import TrustConfig
+from worker.signatures.fetch import Fetcher
+from worker.signatures.revocation import RevocationConfig, RevocationFetcher
 from worker.signatures.trust import load_certificates
+from worker.signatures.trusted_lists import TrustedListConfig, TrustedLists
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -116,6 +119,38 @@ def structure_limits(config: Config) -> StructureLimits:
     )
 
 
+def trusted_list_config(config: Config) -> TrustedListConfig | None:
+    """The trusted lists' configuration (signers read), ``None`` when none are configured."""
+    sig = config.signatures
+    if not sig.trusted_lists or sig.trusted_list_signers is None:
+        return None
+    try:
+        signers = tuple(load_certificates(sig.trusted_list_signers, "trusted_list_signers"))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"signatures.trusted_list_signers: {exc}") from None
+    return TrustedListConfig(
+        sources=sig.trusted_lists, signers=signers, cache=sig.cache, refresh_s=sig.trusted_list_refresh_s,
+        grace_s=sig.trusted_list_grace_s, territories=frozenset(sig.trusted_list_territories), fetcher=fetcher_of(config),
+    )
+
+
+def fetcher_of(config: Config) -> Fetcher:
+    return Fetcher(timeout_s=config.signatures.fetch_timeout_s, max_bytes=config.signatures.fetch_max_bytes)
+
+
+def with_fetched_trust(trust: TrustConfig, config: Config) -> TrustConfig:
+    """``trust`` with the trusted lists and the revocation fetcher the configuration asks for."""
+    from dataclasses import replace as _replace
+
+    lists = trusted_list_config(config)
+    fetcher = None
+    if config.signatures.revocation_fetch:
+        fetcher = RevocationFetcher(RevocationConfig(cache=config.signatures.cache, fetcher=fetcher_of(config), clock_skew=trust.clock_skew))
+    if lists is None and fetcher is None:
+        return trust
+    return _replace(trust, trusted_lists=TrustedLists(lists) if lists is not None else None, revocation_fetcher=fetcher)
+
+
 def build_settings(config: Config) -> ProcessingSettings:
     """Load and validate the rule set and the trust configuration (start-up checks:
     a problem here is a configuration error naming the key)."""
@@ -141,6 +176,7 @@ def build_settings(config: Config) -> ProcessingSettings:
                 trust = _replace(trust, tsa_anchors=tuple(load_certificates(sig.tsa_anchors, "tsa_anchors")))
             except (ValueError, OSError) as exc:
                 raise ConfigError(f"signatures.tsa_anchors: {exc}") from None
+        trust = with_fetched_trust(trust, config)
     p = config.processing
     return ProcessingSettings(
         max_document_bytes=p.max_document_bytes,

@@ -116,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     ip.add_argument("--user", default=os.environ.get("USER") or "office", help="kto importuje (zapisywane przy dokumentach)")
     ip.set_defaults(func=commands.import_package)
 
+    tr = sub.add_parser("trust", parents=[common], help="zaufane listy (TSL) i sprawdzanie unieważnień certyfikatów")
+    trs = tr.add_subparsers(dest="trust_command", required=True, metavar="ACTION")
+    trs.add_parser("update", parents=[common], help="pobierz i zweryfikuj zaufane listy teraz").set_defaults(func=commands.trust_update)
+    tsh = trs.add_parser("show", parents=[common], help="pokaż zaufane listy w użyciu i ustawienia zaufania")
+    tsh.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")
+    tsh.set_defaults(func=commands.trust_show)
+
     db = sub.add_parser("db", parents=[common], help="baza danych")
     dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dbs.add_parser("upgrade", parents=[common], help="zastosuj migracje bazy danych").set_defaults(func=commands.db_upgrade)
@@ -144,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.load(config_mod.resolve_path(args.config))
         # commands that print results keep stdout for them; their logs go to stderr
-        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence", "import-package")
+        to_stderr = args.command in ("check", "status", "review", "reprocess", "scan", "process", "correspondence", "import-package", "trust")
         logs.setup(cfg.logging.format, cfg.logging.level, stream=sys.stderr if to_stderr else None)
         return commands.dispatch(args, cfg)
     except (ConfigError, UsageError) as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
-from worker import correspondence_cmd, daemon, fmt, monitor, package, review
+from worker import correspondence_cmd, daemon, fmt, monitor, package, review, trust_cmd
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
@@ -158,6 +158,17 @@ def correspondence_export(app: App, args: argparse.Namespace) -> int:
     return correspondence_cmd.export(app, args.id, Path(args.to))
 
 
+# --- trust ------------------------------------------------------------------------------
+
+
+def trust_update(app: App, args: argparse.Namespace) -> int:
+    return trust_cmd.update(app)
+
+
+def trust_show(app: App, args: argparse.Namespace) -> int:
+    return trust_cmd.show(app, as_json=args.json)
+
+
 # --- status -----------------------------------------------------------------------------
 
 
@@ -208,6 +219,13 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
             if m.get("blocked_since"):
                 reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
                 print(f"    ZABLOKOWANA od {fmt.datetime_local(m['blocked_since'])}: pierwszego dokumentu w kolejce nie da się przyjąć{reason}")
+    t = s.get("trust") or {}
+    if t.get("configured"):
+        stale = sum(1 for c in t["lists"] if c["stale"])
+        print(f"Zaufane listy (TSL): w użyciu {len(t['lists'])}, przeterminowane {stale}, nieprzyjęte przy ostatniej aktualizacji {len(t['failed'])} "
+              "(szczegóły: ebok-worker trust show)")  # fmt: skip
+    if t.get("responders_failing"):
+        print(f"Serwery unieważnień (OCSP/CRL), które nie odpowiadają: {len(t['responders_failing'])} (szczegóły: ebok-worker trust show)")
     print("Daty i godziny: czas polski (Europe/Warsaw).")
     return EXIT_OK
 

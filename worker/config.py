@@ -66,6 +66,12 @@ def _bank_branch(value: str | None) -> str | None:
     return value
 
 
+def _territory(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError("kod kraju z dwóch wielkich liter, np. PL")
+    return value
+
+
 def _account_prefix(value: str) -> str:
     if not re.fullmatch(r"[0-9]{0,8}", value):
         raise ValueError("najwyżej 8 cyfr")
@@ -141,6 +147,16 @@ class SignaturesConfig:
     revocation: Literal["off", "required"] = "off"
     crls: tuple[ConfigPath, ...] = ()  # revocation lists (DER or PEM) for revocation = "required"
     tsa_anchors: ConfigPath | None = None  # roots of trusted time-stamping authorities (optional)
+    # ETSI TS 119 612 trusted lists: a LOTL and/or national TLs, URLs or files (relative to the config file)
+    trusted_lists: tuple[Annotated[Text, BeforeValidator(_non_empty)], ...] = ()
+    trusted_list_signers: ConfigPath | None = None  # who may sign the lists of trusted_lists (PEM bundle or folder)
+    trusted_list_refresh_s: Seconds = 86400.0  # how often the daemon fetches them again
+    trusted_list_grace_s: Delay = 7 * 86400.0  # how far past its NextUpdate a fetched list is still adopted
+    trusted_list_territories: tuple[Annotated[Text, AfterValidator(_territory)], ...] = ()  # LOTL pointers followed (empty: all)
+    revocation_fetch: Flag = False  # revocation = "required": ask OCSP (AIA), else fetch CRLs (CDP)
+    fetch_timeout_s: Seconds = 30.0  # the whole exchange of one fetch (list, OCSP, CRL)
+    fetch_max_bytes: Count = 32 * 1024 * 1024  # the largest list or CRL read
+    cache: ConfigPath = Path("var/trust-cache")  # the lists and revocation answers kept between runs
 
 
 @dataclass(frozen=True)
@@ -328,12 +344,16 @@ def from_dict(data: dict[str, Any], *, base: Path, path: Path | None = None) -> 
     except ValidationError as exc:
         raise _one_line(exc) from None
     _check_epuap(cfg.epuap)
+    _check_signatures(cfg.signatures)
     outbox = cfg.correspondence.outbox  # the default, too, is relative to the config file
+    cache = cfg.signatures.cache
+    lists = tuple(e if e.startswith(("http://", "https://")) else str(base / Path(e).expanduser()) for e in cfg.signatures.trusted_lists)
     return replace(
         cfg,
         path=path,
         database=replace(cfg.database, url=_sqlite_relative_to(cfg.database.url, base)),
         correspondence=replace(cfg.correspondence, outbox=outbox if outbox.is_absolute() else base / outbox),
+        signatures=replace(cfg.signatures, cache=cache if cache.is_absolute() else base / cache, trusted_lists=lists),
     )
 
 
@@ -349,6 +369,15 @@ def _sqlite_relative_to(url: str, base: Path) -> str:
     if not sep or not prefix.startswith("sqlite") or not rest or rest.startswith("/") or rest.startswith(":memory:"):
         return url
     return f"{prefix}:///{base / rest}"
+
+
+def _check_signatures(sig: SignaturesConfig) -> None:
+    """Keys of [signatures] that depend on another key's value."""
+    if sig.trusted_lists and sig.trusted_list_signers is None:
+        raise ConfigError("signatures.trusted_list_signers: wymagane, gdy podano signatures.trusted_lists "
+                          "(certyfikaty, którymi mogą być podpisane listy)")
+    if sig.revocation_fetch and sig.revocation != "required":
+        raise ConfigError('signatures.revocation_fetch: działa tylko z signatures.revocation = "required"')
 
 
 def _check_epuap(epuap: EpuapConfig) -> None:

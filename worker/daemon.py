@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from adapters.db import reports
 from adapters.db.errors import database_lost
 from adapters.scans import ScanReport, scan_inbox
-from worker import fmt, monitor, parallel
+from worker import fmt, monitor, parallel, trust_cmd
 from worker.app import App, structure_limits
 from worker.correspondence import HandoverReport, hand_over_pending
 from worker.errors import UsageError, describe_technical_error
@@ -48,6 +48,7 @@ log = logging.getLogger("worker.daemon")
 # the scheduler's jobs, as they appear in its log records and the worker's events
 JOB_PROCESS, JOB_PULL, JOB_SCAN = "worker.process", "epuap.pull", "scans.poll"
 JOB_SUMMARY, JOB_WATCHDOG = "summary.daily", "systemd.watchdog"
+JOB_TRUST = "trust.refresh"
 
 
 def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None) -> bool:
@@ -96,6 +97,13 @@ def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = Fa
             log.info("another process is handing correspondence over", extra={"event": "correspondence.busy"})
             return HandoverReport()
         return hand_over_pending(app, stop=stop, force=force)
+
+
+def refresh_trust(app: App, *, only_when_due: bool = False) -> bool:
+    """Fetch and verify the trusted lists (``trust_cmd.refresh``): True when every list was
+    adopted or unchanged (or none is configured). A failure keeps the last good copies."""
+    outcomes = trust_cmd.refresh(app.config, only_when_due=only_when_due)
+    return outcomes is None or all(o.ok for o in outcomes)
 
 
 def daily_summary(app: App, now: datetime | None = None) -> None:
@@ -247,6 +255,10 @@ def _recompute_rates(app: App) -> None:
 def _run_once(app: App) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
+    try:  # the trusted lists, when due: a failure keeps the last good copies and is reported by monitoring
+        refresh_trust(app, only_when_due=True)
+    except Exception:
+        log.exception("trusted list refresh failed", extra={"event": "trust.refresh_failed"})
     ok = True
     try:
         ok = pull(app)
@@ -311,6 +323,9 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
         sched.add_job(guarded(JOB_PULL, pull, app, None, stop), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id=JOB_PULL, name=JOB_PULL, next_run_time=now)
     if app.config.scans.enabled:
         sched.add_job(guarded(JOB_SCAN, scan, app, stop), IntervalTrigger(seconds=app.config.scans.poll_interval_s), id=JOB_SCAN, name=JOB_SCAN, next_run_time=now)
+    if app.config.signatures.trusted_lists:  # at start (the lists may be due), then every trusted_list_refresh_s
+        sched.add_job(guarded(JOB_TRUST, refresh_trust, app, needs_database=False), IntervalTrigger(seconds=app.config.signatures.trusted_list_refresh_s),
+                      id=JOB_TRUST, name=JOB_TRUST, next_run_time=now)  # fmt: skip
     sched.add_job(guarded(JOB_SUMMARY, daily_summary, app, publish=False), CronTrigger(hour=0, minute=0, timezone=LOCAL_ZONE), id=JOB_SUMMARY, name=JOB_SUMMARY)
     if notifier.watchdog_s:  # WatchdogSec=: a beat from the scheduler's own threads, twice per period
         sched.add_job(notifier.watchdog, IntervalTrigger(seconds=notifier.watchdog_s / 2), id=JOB_WATCHDOG, name=JOB_WATCHDOG, next_run_time=now)

@@ -179,3 +179,7 @@ def setup(fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:
     # libraries are chatty at INFO/DEBUG; their warnings still come through
     for noisy in ("zeep", "urllib3", "apscheduler", "alembic", "xmlschema", "signxml"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # pyHanko's records name certificate subjects (persons' names) and report as warnings what
+    # the worker records itself as outcomes (findings, evidence): kept out of the logs
+    for quiet in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(quiet).setLevel(logging.CRITICAL)

@@ -127,6 +127,7 @@ def evaluate(
     daemon = snapshot.get("daemon") or {}
     if daemon.get("database_ok") is False:
         problems.append(Problem(WARNING, "database_unreachable", "demon nie może połączyć się z bazą danych"))
+    trust_perf = trust_problems(snapshot.get("trust") or {}, problems)
     state = max((p.level for p in problems), default=OK)
     perfdata = {
         "pending": pending_count(snapshot),
@@ -137,8 +138,39 @@ def evaluate(
         "mailboxes_blocked": blocked,
         "mailboxes_stale": stale,
         "correspondence_pending": int(corr.get("pending", 0)),
+        **trust_perf,
     }
     return Health(state, sorted(problems, key=lambda p: -p.level), perfdata)
+
+
+def trust_problems(trust: Mapping[str, Any], problems: list[Problem]) -> dict[str, int]:
+    """The trusted lists and revocation responders (``worker.trust_cmd.snapshot``): CRITICAL
+    when lists are configured but none is verified (every qualified signature then goes to
+    review); WARNING for a list past its NextUpdate, an update that failed (the last good
+    copy stays in use), a configured list without a good copy, a failing revocation
+    responder. Perfdata only when lists or fetched revocation are configured."""
+    if not trust or not (trust.get("configured") or trust.get("revocation_fetch")):
+        return {}
+    from worker.trust_cmd import PROBLEMS
+
+    lists = trust.get("lists") or []
+    if trust.get("configured") and not any(c.get("kind") == "tl" for c in lists):  # a LOTL alone decides nothing
+        problems.append(Problem(CRITICAL, "trusted_list_missing", "żadna zaufana lista (TSL) nie jest pobrana i zweryfikowana: podpisy kwalifikowane trafiają do weryfikacji"))
+    elif trust.get("missing"):
+        for location in trust["missing"]:
+            problems.append(Problem(WARNING, "trusted_list_missing", f"zaufana lista {location} nie ma poprawnej kopii"))
+    stale = [c for c in lists if c.get("stale")]
+    for c in stale:
+        problems.append(Problem(WARNING, "trusted_list_stale", f"zaufana lista {c['territory']} nr {c['sequence']} przeterminowana od {fmt.datetime_local(c['next_update'])}"))
+    failed = trust.get("failed") or []
+    for f in failed:
+        problems.append(Problem(WARNING, "trusted_list_update_failed",
+                                f"zaufana lista {f.get('territory') or ''} {f['location']} nieprzyjęta: {PROBLEMS.get(f.get('problem') or '', 'błąd')}".replace("  ", " ")))
+    responders = trust.get("responders_failing") or []
+    for r in responders:
+        problems.append(Problem(WARNING, "revocation_responder_failing", f"serwer unieważnień {r['url']} nie odpowiada poprawnie: {r.get('reason')}"))
+    return {"trusted_lists": len(lists), "trusted_lists_stale": len(stale), "trusted_lists_failed": len(failed),
+            "revocation_responders_failing": len(responders)}  # fmt: skip
 
 
 def nagios_line(health: Health) -> str:
@@ -210,6 +242,16 @@ class _SnapshotCollector:
         yield last
         yield blocked
         yield GaugeMetricFamily("ebok_worker_health", "status --monitor: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", value=self.health.state)
+        trust = s.get("trust") or {}
+        if trust.get("configured"):
+            g = GaugeMetricFamily("ebok_worker_trusted_list_next_update_timestamp_seconds", "NextUpdate of each trusted list in use.", labels=["territory", "location"])
+            for c in trust.get("lists") or []:
+                nxt = _ts(c.get("next_update"))
+                g.add_metric([c["territory"], c["location"]], nxt.timestamp() if nxt else 0)
+            yield g
+            yield GaugeMetricFamily("ebok_worker_trusted_lists_failed", "Trusted lists whose last update was not adopted.", value=len(trust.get("failed") or []))
+        if trust.get("revocation_fetch"):
+            yield GaugeMetricFamily("ebok_worker_revocation_responders_failing", "Revocation responders (OCSP, CRL) failing now.", value=len(trust.get("responders_failing") or []))
         daemon = s.get("daemon") or {}
         if "database_ok" in daemon:
             yield GaugeMetricFamily("ebok_worker_database_up", "1 when the daemon reached the database on its last pass.", value=1 if daemon["database_ok"] else 0)

@@ -13,6 +13,7 @@ from worker import states
 from worker.app import App
 from worker.correspondence import handed_over_kinds
 from worker.domain.clock import utcnow
+from worker.trust_cmd import snapshot as trust_snapshot
 
 DECLARATION_OUTCOMES = ("ACCEPTED", "NEEDS_REVIEW", "REJECTED", "SUPERSEDED")
 
@@ -46,6 +47,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         "test_documents": by_kind.get("TEST", 0),
         "scans": scans,
         "referenced_files": RemoteFiles(app.engine).counts(),
+        "trust": trust_snapshot(app.config, now),
         "mailboxes": [
             {
                 "address": m["address"],

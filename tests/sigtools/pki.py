@@ -137,12 +137,14 @@ def issue(
     eku: list[ObjectIdentifier] | None = None,
     eku_critical: bool = False,
     key: Any = None,
+    extensions: list[tuple[x509.ExtensionType, bool]] = (),  # type: ignore[assignment]
 ) -> Issued:
     """Issue a certificate (self-signed when ``issuer`` is None). ``key_usage`` is
     ``"ca"``, ``"nonrep"`` (nonRepudiation only, as qualified persons), ``"seal"``,
     ``"encipher"`` (keyEncipherment only) or ``"tls"`` (digitalSignature and
     keyEncipherment). ``qualified`` adds QcStatements with QcCompliance only; ``qc`` gives
-    the QcStatements value instead; ``eku`` adds an ExtendedKeyUsage. ``key``: the
+    the QcStatements value instead; ``eku`` adds an ExtendedKeyUsage; ``extensions``: more
+    (extension, critical) pairs (e.g. where its OCSP responder and CRL are). ``key``: the
     subject's private key (default: a new RSA-2048 one)."""
     key = key if key is not None else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer_key = issuer.key if issuer else key
@@ -184,6 +186,8 @@ def issue(
         builder = builder.add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
     if qc is not None or qualified:
         builder = builder.add_extension(x509.UnrecognizedExtension(QC_STATEMENTS, qc or QC_COMPLIANCE_DER), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     cert = builder.sign(signer_key, hashes.SHA256())
     return Issued(cert, key, issuer)
 

@@ -21,12 +21,16 @@ Whether the certificate is *meant for signing documents* is :func:`purpose_probl
 (``spec/signatures.md``, "A certificate fit for signing documents"): key usage, extended
 key usage and, for a qualified certificate, the QcStatements of ETSI EN 319 412-5.
 
-Revocation: ``off`` (the default: the worker runs offline and the certificates of the
-national PKI are checked by their issuers' CRLs only where configured) or ``required``:
-every certificate of the path except the anchor must then be covered by a configured CRL
-of its issuer (signature checked, ``nextUpdate`` not before the time checked); a serial
-listed with a revocation date at or before that time means *revoked*, no usable CRL means
-*unknown* (→ INDETERMINATE). OCSP is not queried (no network).
+Revocation: ``off`` (the default: the worker runs offline) or ``required``: every
+certificate of the path except the anchor must be shown not revoked at the validation
+time — by a configured CRL of its issuer (signature checked, ``nextUpdate`` not before the
+time checked), else, with ``revocation_fetch``, by an OCSP answer or a CRL fetched and
+verified by :mod:`.revocation`. Revoked at or before that time means *revoked*; no usable
+answer means *unknown* (→ INDETERMINATE).
+
+Trusted lists (:mod:`.trusted_lists`, when configured): the CA certificates of their CA/QC
+services are anchors for qualified signatures too, and :meth:`TrustConfig.qualification`
+says whether the issuing CA was granted at the validation time for the signer's purpose.
 
 Verified paths are reused (:class:`PathCache`): almost every declaration is signed with
 the same Profil Zaufany seal, so building and verifying its path for every document is
@@ -56,10 +60,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification as xv
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID
 
-from worker.signatures import policy
+from worker.signatures import policy, qc
 from worker.signatures.pinning import SealPins
+from worker.signatures.revocation import REVOKED as FETCHED_REVOKED
+from worker.signatures.revocation import UNKNOWN as FETCHED_UNKNOWN
+from worker.signatures.revocation import RevocationFetcher
+from worker.signatures.trusted_lists import TrustedLists
 
 REVOCATION_MODES = ("off", "required")
 
@@ -76,11 +84,8 @@ REVOCATION_GOOD = "good"
 REVOCATION_REVOKED = "revoked"
 REVOCATION_UNKNOWN = "unknown"
 
-QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
-QC_COMPLIANCE = "0.4.0.1862.1.1"
-QC_TYPE = "0.4.0.1862.1.6"
-QC_TYPE_ESIGN = "0.4.0.1862.1.6.1"
-QC_TYPE_ESEAL = "0.4.0.1862.1.6.2"
+QC_STATEMENTS, QC_COMPLIANCE, QC_TYPE = qc.QC_STATEMENTS, qc.QC_COMPLIANCE, qc.QC_TYPE
+QC_TYPE_ESIGN, QC_TYPE_ESEAL = qc.QC_TYPE_ESIGN, qc.QC_TYPE_ESEAL
 # extended key usages that sign documents: emailProtection, documentSigning (RFC 9336),
 # Microsoft document signing, anyExtendedKeyUsage
 SIGNING_EKUS = frozenset({"1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36", "1.3.6.1.4.1.311.10.3.12", "2.5.29.37.0"})
@@ -175,8 +180,8 @@ def is_qualified(cert: x509.Certificate) -> bool:
     EN 319 412-5) or a qualified-certificate policy (EN 319 411-2). Whether the claim is
     complete (QcCompliance, QcType) is :func:`purpose_problems`. QcStatements without
     QcCompliance (allowed in certificates that are not qualified) claim nothing."""
-    der = _qc_statements_der(cert)
-    if der and _encode_oid(QC_COMPLIANCE) in _qc_statement_infos(der):
+    statements = qc.of(cert)
+    if statements is not None and statements.compliance:
         return True
     try:
         policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
@@ -185,16 +190,7 @@ def is_qualified(cert: x509.Certificate) -> bool:
     return any(p.policy_identifier.dotted_string in QUALIFIED_POLICIES for p in policies)
 
 
-def _qc_statements_der(cert: x509.Certificate) -> bytes | None:
-    try:
-        qc = cert.extensions.get_extension_for_oid(QC_STATEMENTS).value
-    except x509.ExtensionNotFound:
-        return None
-    raw = getattr(qc, "value", None)
-    return raw if isinstance(raw, bytes) else b""
-
-
-def _is_natural_person(cert: x509.Certificate) -> bool | None:
+def is_natural_person(cert: x509.Certificate) -> bool | None:
     """True for a natural person's certificate (givenName, surname or pseudonym in the
     subject), False for an institution's (organizationIdentifier without them), None
     when the subject says neither."""
@@ -213,7 +209,7 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
     - ``ExtendedKeyUsage``, when present, must include a signing purpose
       (:data:`SIGNING_EKUS`): TLS, code signing or time-stamping only is not;
     - ``qualified``: QcStatements with QcCompliance and, when QcType is present, esign for
-      a natural person's certificate, eseal for an institution's.
+      a natural person's certificate, eseal for an institution's (read by :mod:`.qc`).
     """
     problems: list[str] = []
     try:
@@ -229,15 +225,12 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
     except x509.ExtensionNotFound:
         pass
     if qualified:
-        der = _qc_statements_der(cert)
-        statements = _qc_statement_infos(der) if der else {}
-        if _encode_oid(QC_COMPLIANCE) not in statements:
+        statements = qc.of(cert) or qc.NONE
+        if not statements.compliance:
             problems.append(MISSING_QC_COMPLIANCE)
-        info = statements.get(_encode_oid(QC_TYPE))
-        if info is not None:
-            types = {value for tag, value in _tlvs(_first_value(info, 0x30) or b"") if tag == 0x06}
-            esign, eseal = _encode_oid(QC_TYPE_ESIGN) in types, _encode_oid(QC_TYPE_ESEAL) in types
-            person = _is_natural_person(cert)
+        if statements.types is not None:
+            esign, eseal = QC_TYPE_ESIGN in statements.types, QC_TYPE_ESEAL in statements.types
+            person = is_natural_person(cert)
             if person is True and not esign:
                 problems.append(QC_TYPE_NOT_ESIGN)
             elif person is False and not eseal:
@@ -245,74 +238,6 @@ def purpose_problems(cert: x509.Certificate, *, qualified: bool) -> list[str]:
             elif person is None and not (esign or eseal):
                 problems.append(QC_TYPE_NEITHER)
     return problems
-
-
-def _tlvs(buf: bytes):
-    """The (tag, value) pairs of a DER buffer; stops at the first malformed one."""
-    i = 0
-    while i + 2 <= len(buf):
-        tag, length = buf[i], buf[i + 1]
-        i += 2
-        if length & 0x80:
-            n = length & 0x7F
-            if n == 0 or n > 4 or i + n > len(buf):
-                return
-            length = int.from_bytes(buf[i : i + n], "big")
-            i += n
-        if i + length > len(buf):
-            return
-        yield tag, buf[i : i + length]
-        i += length
-
-
-def _first_value(buf: bytes, tag: int) -> bytes | None:
-    first = next(iter(_tlvs(buf)), None)
-    return first[1] if first is not None and first[0] == tag else None
-
-
-def _qc_statement_infos(der: bytes) -> dict[bytes, bytes]:
-    """The statements of a DER ``SEQUENCE OF QCStatement``: encoded statement OID →
-    the DER of its ``statementInfo`` (empty when absent). Malformed input gives what
-    could be read (a missing statement is then reported as missing).
-
-    >>> sorted(k.hex() for k in _qc_statement_infos(bytes.fromhex("300a3008060604008e460101")))
-    ['04008e460101']
-    """
-    out: dict[bytes, bytes] = {}
-    outer = _first_value(der, 0x30)
-    if outer is None:
-        return out
-    for tag, statement in _tlvs(outer):
-        if tag != 0x30:
-            continue
-        parts = list(_tlvs(statement))
-        if parts and parts[0][0] == 0x06:
-            out[parts[0][1]] = _after_first(statement)
-    return out
-
-
-def _after_first(buf: bytes) -> bytes:
-    """The bytes after the first TLV of ``buf``."""
-    if len(buf) < 2:
-        return b""
-    length, i = buf[1], 2
-    if length & 0x80:
-        n = length & 0x7F
-        length, i = int.from_bytes(buf[2 : 2 + n], "big"), 2 + n
-    return buf[i + length :]
-
-
-def _encode_oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    out = bytearray([parts[0] * 40 + parts[1]])
-    for n in parts[2:]:
-        chunk = [n & 0x7F]
-        n >>= 7
-        while n:
-            chunk.append(0x80 | (n & 0x7F))
-            n >>= 7
-        out.extend(reversed(chunk))
-    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -342,6 +267,12 @@ def _ca_policy() -> xv.ExtensionPolicy:
 
 
 def _as_utc(t: datetime) -> datetime:
+    """A time in UTC; one without a zone is taken as UTC.
+
+    >>> from datetime import timezone
+    >>> _as_utc(datetime(2025, 3, 10, 10, 0, tzinfo=timezone(timedelta(hours=1)))).isoformat(), _as_utc(datetime(2025, 3, 10, 9)).hour
+    ('2025-03-10T09:00:00+00:00', 9)
+    """
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
@@ -407,6 +338,10 @@ class TrustConfig:
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     clock_skew: timedelta = timedelta(minutes=5)
     tsa_anchors: tuple[x509.Certificate, ...] = ()
+    # the trusted lists (ETSI TS 119 612) deciding QUALIFIED, when configured; and the
+    # revocation answers fetched over the network (revocation_fetch), when enabled
+    trusted_lists: TrustedLists | None = field(default=None, compare=False)
+    revocation_fetcher: RevocationFetcher | None = field(default=None, compare=False)
     _store: xv.Store = field(init=False, repr=False, compare=False)
     paths: PathCache = field(init=False, repr=False, compare=False)
     _crl_set: str = field(init=False, repr=False, compare=False)
@@ -459,10 +394,10 @@ class TrustConfig:
 
     # -- path validation ----------------------------------------------------------------
 
-    def _build(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime):
+    def _build(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime, store: xv.Store | None = None):
         verifier = (
             xv.PolicyBuilder()
-            .store(self._store)
+            .store(store or self._store)
             .time(_as_utc(at))
             .extension_policies(ca_policy=_ca_policy(), ee_policy=xv.ExtensionPolicy.permit_all())
             .build_client_verifier()
@@ -470,18 +405,28 @@ class TrustConfig:
         return tuple(verifier.verify(leaf, intermediates).chain)
 
     def validate_path(
-        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime
+        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime, *, qualified: bool = False
     ) -> PathResult:
         """Validate ``leaf`` up to a configured anchor at time ``at`` (a path found valid
-        before for the same certificates is reused while ``at`` is inside its window)."""
+        before for the same certificates is reused while ``at`` is inside its window).
+
+        ``qualified``: the signature claims to be qualified; with trusted lists configured,
+        the CA certificates of their CA/QC services are anchors too (whether the service
+        was granted at ``at`` is :meth:`qualification`, after the path).
+
+        This is the one place a path is validated: ``PathResult.chain`` is the validated
+        path (the signer first, its CAs, the anchor last)."""
         others = [c for c in intermediates if c != leaf]
         at = _as_utc(at)
-        key = (fingerprint(leaf), tuple(fingerprint(c) for c in others), self._crl_set)
+        store, lists = None, ""
+        if qualified and self.trusted_lists is not None:
+            store, lists = self.trusted_lists.store(self.anchors)
+        key = (fingerprint(leaf), tuple(fingerprint(c) for c in others), self._crl_set, lists)
         cached = self.paths.get(key, at)
         if cached is not None:
             return PathResult(PATH_OK, cached)
         try:
-            chain = self._build(leaf, others, at)
+            chain = self._build(leaf, others, at, store)
         except (xv.VerificationError, ValueError):
             # a certificate the path would go through is below the policy: say which
             weak = policy.path_problems(self._path_by_names(leaf, others))
@@ -491,7 +436,7 @@ class TrustConfig:
             before, after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
             for t in (before + (after - before) / 2, before + timedelta(seconds=1), after - timedelta(seconds=1)):
                 try:
-                    chain = self._build(leaf, others, t)
+                    chain = self._build(leaf, others, t, store)
                 except (xv.VerificationError, ValueError):
                     continue
                 return PathResult(PATH_EXPIRED, chain, "a certificate of the path was not valid at the validation time")
@@ -527,18 +472,46 @@ class TrustConfig:
     def check_revocation(self, chain: Sequence[x509.Certificate], at: datetime) -> tuple[str, str]:
         """Revocation status of every certificate of ``chain`` (leaf first, anchor last)
         at time ``at``: ``(outcome, reason)``."""
+        outcome, reason, _answers = self.revocation_status(chain, at)
+        return outcome, reason
+
+    def revocation_status(self, chain: Sequence[x509.Certificate], at: datetime) -> tuple[str, str, list[dict]]:
+        """:meth:`check_revocation` with what decided for each certificate (for the
+        evidence): a configured CRL of its issuer that covers ``at``, else — with
+        ``revocation_fetch`` — an OCSP answer or a CRL fetched (:mod:`.revocation`)."""
         if self.revocation == "off":
-            return REVOCATION_NOT_CHECKED, "revocation checking is off"
+            return REVOCATION_NOT_CHECKED, "revocation checking is off", []
         at = _as_utc(at)
-        for cert, issuer in zip(chain, chain[1:], strict=False):
-            usable = [crl for i, crl in enumerate(self.crls) if self._crl_signed_by(i, crl, issuer) and self._crl_current(crl, at)]
-            if not usable:
-                return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path"
-            for crl in usable:
-                entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-                if entry is not None and entry.revocation_date_utc <= at:
-                    return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked"
-        return REVOCATION_GOOD, "not revoked according to the configured CRLs"
+        answers: list[dict] = []
+        for i, (cert, issuer) in enumerate(zip(chain, chain[1:], strict=False)):
+            usable = [crl for n, crl in enumerate(self.crls) if self._crl_signed_by(n, crl, issuer) and self._crl_current(crl, at)]
+            if usable:
+                revoked = [e for crl in usable if (e := crl.get_revoked_certificate_by_serial_number(cert.serial_number)) is not None]
+                when = min((e.revocation_date_utc for e in revoked), default=None)
+                status = "revoked" if when is not None and when <= at else "good"
+                answers.append({"certificate": fingerprint(cert), "status": status, "source": "configured_crl",
+                                "revoked_at": when.isoformat() if when else None})  # fmt: skip
+                if status == "revoked":
+                    return REVOCATION_REVOKED, "a certificate of the path was revoked at the time checked", answers
+                continue
+            if self.revocation_fetcher is None:
+                return REVOCATION_UNKNOWN, "no usable revocation data for a certificate of the path", answers
+            answer = self.revocation_fetcher.check(chain[i:], at)
+            answers.append(answer.evidence())
+            if answer.status == FETCHED_REVOKED:
+                return REVOCATION_REVOKED, f"a certificate of the path was revoked at the time checked ({answer.reason})", answers
+            if answer.status == FETCHED_UNKNOWN:
+                return REVOCATION_UNKNOWN, f"no usable revocation answer for a certificate of the path ({answer.reason})", answers
+        return REVOCATION_GOOD, "not revoked at the time checked", answers
+
+    # -- trusted lists --------------------------------------------------------------------
+
+    def qualification(self, chain: Sequence[x509.Certificate], at: datetime):
+        """What the trusted lists say about a qualified signer's path at ``at``
+        (:meth:`TrustedLists.assess`); ``None`` when no trusted lists are configured."""
+        if self.trusted_lists is None:
+            return None
+        return self.trusted_lists.assess(chain, _as_utc(at), natural_person=is_natural_person(chain[0]))
 
     def _crl_signed_by(self, index: int, crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
         """Whether CRL number ``index`` is ``issuer``'s (name and signature; remembered:

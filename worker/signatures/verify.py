@@ -72,6 +72,7 @@ from worker.domain.findings import Finding, finding
 from worker.signatures import identity as idn
 from worker.signatures import policy, timestamps, xades
 from worker.signatures import trust as tr
+from worker.signatures import trusted_lists as tl
 from worker.signatures.identity import SignerIdentity
 from worker.signatures.trust import TrustConfig, fingerprint
 from worker.signatures.xmlparse import UnsafeXML, parse_untrusted
@@ -147,6 +148,12 @@ _MESSAGES = {
     tr.REVOCATION_REVOKED: "Certyfikat podpisu był unieważniony {when}.",
     tr.REVOCATION_UNKNOWN: "Nie można ustalić, czy certyfikat podpisu nie został unieważniony "
     "(brak danych o unieważnieniach) — podpis wymaga sprawdzenia.",
+    "tl_" + tl.NOT_GRANTED: "Certyfikat podpisu kwalifikowanego nie pochodzi od kwalifikowanego dostawcy usług zaufania: "
+    "jego wystawca nie był {when} usługą CA/QC o statusie „udzielony” (granted) na zaufanej liście (TSL).",
+    "tl_" + tl.WRONG_PURPOSE: "Wystawca certyfikatu był {when} kwalifikowanym dostawcą usług zaufania, ale według zaufanej "
+    "listy (TSL) nie dla tego rodzaju certyfikatu (podpis osoby fizycznej albo pieczęć instytucji).",
+    "tl_" + tl.UNAVAILABLE: "Nie można ustalić, czy certyfikat podpisu jest kwalifikowany: brak zweryfikowanej zaufanej "
+    "listy (TSL) — podpis wymaga sprawdzenia (po aktualizacji list dokument można przetworzyć ponownie).",
     "time_after_filing": "Czas złożenia podpisu zapisany w podpisie jest późniejszy niż czas wpływu dokumentu "
     "(lub czas poświadczony znacznikiem czasu) — ważności podpisu nie można potwierdzić, dokument wymaga sprawdzenia.",
     "time_before_certificate": "Czas złożenia podpisu zapisany w podpisie jest wcześniejszy niż początek ważności "
@@ -174,6 +181,8 @@ class SignatureCheck:
     certificates: tuple[str, ...] = ()  # SHA-256 fingerprints: signing certificate first, then its path
     pinned_by: str | None = None  # Profil Zaufany seal's key (pinning.py): "certificate" (the configured one) or "key" (another of its key)
     revocation: str = tr.REVOCATION_NOT_CHECKED
+    revocation_answers: tuple[dict[str, Any], ...] = ()  # what decided the revocation status, per certificate
+    trusted_list: dict[str, Any] | None = None  # what the trusted lists said (a QUALIFIED signature, lists configured)
     signed_root: Any = field(default=None, repr=False, compare=False)
 
     def to_evidence(self) -> dict[str, Any]:
@@ -192,6 +201,8 @@ class SignatureCheck:
             "certificates": list(self.certificates),
             "pinned_by": self.pinned_by,
             "revocation": self.revocation,
+            "revocation_answers": list(self.revocation_answers),
+            "trusted_list": self.trusted_list,
             "identity_source": self.signer.source if self.signer else None,
             "signer_name": self.signer.name if self.signer and self.status != INVALID else None,
         }
@@ -361,6 +372,8 @@ def _check_one(
             "not_seal": SIGNATURE_UNTRUSTED,
             tr.PATH_EXPIRED: SIGNATURE_CERT_EXPIRED,
             tr.REVOCATION_REVOKED: SIGNATURE_UNTRUSTED,
+            "tl_" + tl.NOT_GRANTED: SIGNATURE_UNTRUSTED,
+            "tl_" + tl.WRONG_PURPOSE: SIGNATURE_UNTRUSTED,
         }.get(category, SIGNATURE_INVALID)
         at = kw.get("validation_time")
         at_text = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
@@ -404,19 +417,41 @@ def _check_one(
         elif ts.time is not None:
             stamp = "signature time-stamp verified, not earlier than the filing time"
     common: dict[str, Any] = {"validation_time": at, "validation_time_source": source, "pinned_by": pinned, "timestamp": stamp}
-    path = trust.validate_path(leaf, certs, at)
-    common["certificates"] = tuple(fingerprint(c) for c in path.chain) if path.chain else fps
-    if path.status == tr.PATH_WEAK:
-        what = "; ".join(p.message for p in path.problems)
-        return fail(claimed, tr.PATH_WEAK, path.reason, what, **common)
-    if path.status != tr.PATH_OK:
-        return fail(claimed, path.status, path.reason, **common)
-    if claimed == TRUSTED_PROFILE and pinned is None:
-        return fail(claimed, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
-    problems = tr.purpose_problems(leaf, qualified=claimed == QUALIFIED)
-    if problems:
-        what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
-        return fail(claimed, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+
+    def judge_certificate(kind: str) -> tuple[Any, bool, SignatureCheck | None]:
+        """The signer's path, the key policy, the seal, fitness for signing and — for a
+        qualified signature with trusted lists — the issuing service at ``at``, as judged
+        for ``kind``: ``(path, lists_unavailable, refusal or None)``."""
+        path = trust.validate_path(leaf, certs, at, qualified=kind == QUALIFIED)
+        common["certificates"] = tuple(fingerprint(c) for c in path.chain) if path.chain else fps
+        # qualified, with trusted lists configured but none verified yet: no path to a listed
+        # CA proves nothing — the trust is unknown, not refused
+        unavailable = (
+            path.status == tr.PATH_UNTRUSTED and kind == QUALIFIED and trust.trusted_lists is not None and not trust.trusted_lists.available()
+        )
+        if path.status == tr.PATH_WEAK:
+            what = "; ".join(p.message for p in path.problems)
+            return path, unavailable, fail(kind, tr.PATH_WEAK, path.reason, what, **common)
+        if path.status != tr.PATH_OK and not unavailable:
+            return path, unavailable, fail(kind, path.status, path.reason, **common)
+        if kind == TRUSTED_PROFILE and pinned is None:
+            return path, unavailable, fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
+        problems = tr.purpose_problems(leaf, qualified=kind == QUALIFIED)
+        if problems:
+            what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
+            return path, unavailable, fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+        if kind == QUALIFIED and not unavailable:
+            qualification = trust.qualification(path.chain, at)
+            if qualification is not None:
+                common["trusted_list"] = qualification.evidence()
+                if qualification.status in (tl.NOT_GRANTED, tl.WRONG_PURPOSE):
+                    return path, unavailable, fail(kind, "tl_" + qualification.status, qualification.reason, **common)
+                unavailable = qualification.status == tl.UNAVAILABLE
+        return path, unavailable, None
+
+    path, lists_unavailable, refusal = judge_certificate(claimed)
+    if refusal is not None:
+        return refusal
 
     # 3. the cryptography: signature value, then every reference (the document canonicalised)
     if budget is not None:
@@ -437,10 +472,10 @@ def _check_one(
     if kind == TRUSTED_PROFILE and pinned is None:
         return fail(kind, "not_seal", "Profil Zaufany identity under a certificate that is not the configured seal", **common)
     if kind != claimed:  # (the verified properties say otherwise than they seemed to: judge them again)
-        problems = tr.purpose_problems(leaf, qualified=kind == QUALIFIED)
-        if problems:
-            what = "; ".join(_PURPOSE_PHRASE[p] for p in problems)
-            return fail(kind, "purpose", f"certificate not fit for signing documents: {', '.join(problems)}", what, **common)
+        common.pop("trusted_list", None)
+        path, lists_unavailable, refusal = judge_certificate(kind)
+        if refusal is not None:
+            return refusal
 
     try:
         signed_at = idn.signing_time(crypto.signed_properties)
@@ -461,15 +496,18 @@ def _check_one(
         signer = idn.certificate_identity(leaf)
     common["signer"] = signer
 
-    revocation, rev_reason = trust.check_revocation(path.chain, at)
+    revocation, rev_reason, answers = trust.revocation_status(path.chain, at) if path.chain else (tr.REVOCATION_NOT_CHECKED, "no path", [])
     common["revocation"] = revocation
+    common["revocation_answers"] = tuple(answers)
     if revocation == tr.REVOCATION_REVOKED:
         return fail(kind, tr.REVOCATION_REVOKED, rev_reason, **common)
 
     content = _strip_signatures(crypto.document_root)
     common["value_digest"] = signature_value_digest(sig, leaf.public_key())
-    if revocation == tr.REVOCATION_UNKNOWN or late or early:
-        if revocation == tr.REVOCATION_UNKNOWN:
+    if revocation == tr.REVOCATION_UNKNOWN or lists_unavailable or late or early:
+        if lists_unavailable:
+            category, reason = "tl_" + tl.UNAVAILABLE, "no verified trusted list to decide whether the certificate is qualified"
+        elif revocation == tr.REVOCATION_UNKNOWN:
             category, reason = tr.REVOCATION_UNKNOWN, rev_reason
         elif late:
             category, reason = "time_after_filing", "claimed signing time after the proof-of-existence time"
@@ -588,6 +626,8 @@ def verify_document(
         "when earlier than the filing time; the filing time; else the time of the check); "
         "the claimed SigningTime is checked for plausibility only",
         "revocation_mode": trust.revocation,
+        "revocation_fetch": trust.revocation_fetcher is not None,
+        "trusted_lists": trust.trusted_lists is not None,
         "signatures": [c.to_evidence() for c in checks],
         "signatures_elsewhere": len(all_signatures) - len(enveloped),
         "verifier": "signxml 5.2.0 + worker URI=\"\" reference handling",
