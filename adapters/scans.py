@@ -137,6 +137,38 @@ def inbox_counts(cfg: ScansConfig) -> dict[str, int]:
     }
 
 
+def archived_copy(cfg: ScansConfig, name: str, sha256: str, size: int | None = None, *, limit: int = 100) -> Path | None:
+    """Where a stored scan file lies in the archive: ``name`` or a suffixed ``name.N``
+    (the archive never overwrites) with these bytes; None when it is not (or no longer)
+    there. Reads only the candidates of the right size."""
+    folder = Path(cfg.archive)
+    for n in range(limit):
+        candidate = folder / _suffixed(name, n)
+        try:
+            st = candidate.stat()
+        except FileNotFoundError:
+            if n > 0:
+                return None
+            continue
+        except OSError:
+            return None
+        try:
+            if (size is None or st.st_size == size) and _sha256_of(candidate) == sha256:
+                return candidate
+        except OSError:
+            return None
+    return None
+
+
+def _sha256_of(path: Path) -> str:
+    """A file's SHA-256, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _is_export_name(name: str) -> bool:
     """Only finished exports: ``NAME.xml``, not hidden, not a temporary name.
 
@@ -364,11 +396,7 @@ def _image_problem(pdf: Path, header: ScanHeader) -> str | None:
     """``None`` when the PDF is there with the SHA-256 the export gives."""
     if pdf.is_symlink() or not pdf.is_file():
         return "pdf_missing"
-    h = hashlib.sha256()
-    with pdf.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return None if h.hexdigest() == header.image_sha256 else "pdf_hash_mismatch"
+    return None if _sha256_of(pdf) == header.image_sha256 else "pdf_hash_mismatch"
 
 
 # --- moving files ------------------------------------------------------------------------
@@ -467,4 +495,4 @@ def _write_new(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-__all__ = ["REASONS", "SOURCE", "ScanReport", "ensure_folders", "inbox_counts", "scan_inbox"]
+__all__ = ["REASONS", "SOURCE", "ScanReport", "archived_copy", "ensure_folders", "inbox_counts", "scan_inbox"]

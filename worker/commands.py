@@ -13,6 +13,7 @@ from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
+from worker import config_check as config_check_mod
 from worker import correspondence_cmd, daemon, fmt, monitor, review
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
@@ -42,10 +43,14 @@ def _require_schema(app: App) -> None:
         raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 
-def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, schema: bool = True) -> None:
-    """The processing commands: settings and keys are validated before anything runs."""
+def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, schema: bool = True, whole: bool = False) -> None:
+    """The processing commands: settings and keys are validated before anything runs;
+    ``whole``: everything ``config check`` checks but the database (``run``)."""
+    if whole:
+        config_check_mod.refuse(config_check_mod.collect(app.config, config_check_mod.Options(database=False)))
     _ = app.settings
     if epuap:
+        config_check_mod.refuse(config_check_mod.epuap(app.config, config_check_mod.Options()))
         check_epuap(app.config)
     if scans:
         check_scans(app.config)
@@ -75,7 +80,7 @@ def status(app: App, args: argparse.Namespace) -> int:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    _prepare_processing(app, epuap=True, scans=True, schema=False)  # run migrates itself, waiting for the database
+    _prepare_processing(app, epuap=True, scans=True, schema=False, whole=True)  # run migrates itself, waiting for the database
     return daemon.run(app, once=args.once)
 
 
@@ -110,7 +115,7 @@ def reprocess(app: App, args: argparse.Namespace) -> int:
     _prepare_processing(app)
     selection = reprocess_mod.Selection(
         ids=list(args.id), declarations=list(getattr(args, "declaration", None) or []), status=args.status, code=args.code,
-        since=args.since, until=args.until, channel=args.channel,
+        since=args.since, until=args.until, channel=args.channel, filed_since=args.filed_since, filed_until=args.filed_until,
     )
     return reprocess_mod.reprocess(app, selection, dry_run=args.dry_run, as_json=getattr(args, "json", False))
 
@@ -132,7 +137,11 @@ def review_decide(app: App, args: argparse.Namespace) -> int:
 
 
 def review_export_attachments(app: App, args: argparse.Namespace) -> int:
-    return correspondence_cmd.export_declaration_attachments(app, args.id, Path(args.to))
+    return correspondence_cmd.export_declaration_attachments(app, args.id, Path(args.to), paper_image=review.scan_files)
+
+
+def review_export_scan(app: App, args: argparse.Namespace) -> int:
+    return review.export_scan(app, args.id, Path(args.to))
 
 
 # --- correspondence ---------------------------------------------------------------------
@@ -140,7 +149,10 @@ def review_export_attachments(app: App, args: argparse.Namespace) -> int:
 
 def correspondence_list(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
-    return correspondence_cmd.list_items(app, since=args.since, as_json=args.json)
+    reprocess_mod.check_day_range(args.since, args.until, "--since", "--until")
+    reprocess_mod.check_day_range(args.filed_since, args.filed_until, "--filed-since", "--filed-until")
+    return correspondence_cmd.list_items(app, since=args.since, until=args.until, filed_since=args.filed_since,
+                                         filed_until=args.filed_until, as_json=args.json)
 
 
 def correspondence_show(app: App, args: argparse.Namespace) -> int:
@@ -151,6 +163,13 @@ def correspondence_show(app: App, args: argparse.Namespace) -> int:
 def correspondence_export(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
     return correspondence_cmd.export(app, args.id, Path(args.to))
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def config_check(app: App, args: argparse.Namespace) -> int:
+    return config_check_mod.run(app)
 
 
 # --- status -----------------------------------------------------------------------------

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from adapters.db import documents
 from adapters.outbox import write_folder
 from adapters.storage import DocumentStore
-from worker import states
+from worker import fmt, states
 from worker.correspondence import ATTACHMENTS_DIR, POLISH, build_item, handed_over_kinds, local
 from worker.domain.attachments import DANE
 from worker.errors import UsageError
@@ -63,10 +64,24 @@ def _handover_text(r: Any) -> str:
     return "czeka na przekazanie"
 
 
-def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
+def _day(t: Any) -> date:
+    return t.astimezone(POLISH).date()
+
+
+def list_items(app: Any, *, since: date | None = None, until: date | None = None, filed_since: date | None = None,
+               filed_until: date | None = None, as_json: bool = False) -> int:
+    """Every item, or those received (``since``/``until``) or filed (``filed_since``/
+    ``filed_until``) on the given Polish days — the same meaning as in ``reprocess``."""
     rows = _rows(app)
     if since is not None:
-        rows = [r for r in rows if (r["filed_at"] or r["received_at"]).astimezone(POLISH).date() >= since]
+        rows = [r for r in rows if _day(r["received_at"]) >= since]
+    if until is not None:
+        rows = [r for r in rows if _day(r["received_at"]) <= until]
+    if filed_since is not None:
+        rows = [r for r in rows if _day(r["filed_at"] or r["received_at"]) >= filed_since]
+    if filed_until is not None:
+        rows = [r for r in rows if _day(r["filed_at"] or r["received_at"]) <= filed_until]
+    narrowed = any(x is not None for x in (since, until, filed_since, filed_until))
     if as_json:
         print_json([
             {
@@ -80,7 +95,7 @@ def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
         ])
         return EXIT_OK
     if not rows:
-        print("Brak korespondencji." if since is None else f"Brak korespondencji złożonej od {since:%Y-%m-%d}.")
+        print("Brak korespondencji spełniającej podane warunki." if narrowed else "Brak korespondencji.")
         return EXIT_OK
     print(f"Korespondencja (pisma inne niż deklaracje): {len(rows)}")
     for r in rows:
@@ -94,10 +109,26 @@ def _document(app: Any, doc_id: int) -> Any:
     with app.engine.connect() as conn:
         r = documents.document_with_handover(conn, doc_id)
     if r is None:
-        raise UsageError(f"correspondence: no document {doc_id}")
-    if r["state"] != states.DONE or r["kind"] not in handed_over_kinds(app):
-        raise UsageError(f"correspondence: document {doc_id} is not correspondence (kind {r['kind'] or r['state']})")
+        raise UsageError(f"nie ma dokumentu o id {doc_id} (podaj id dokumentu z „correspondence list”)")
+    if r["state"] != states.DONE:
+        raise UsageError(f"dokument {doc_id} nie jest jeszcze przetworzony (stan: {fmt.status(r['state'])}); spróbuj później")
+    if r["kind"] not in handed_over_kinds(app):
+        raise UsageError(f"dokument {doc_id} nie jest korespondencją, tylko {_WHAT.get(r['kind'] or '', 'innym dokumentem')}"
+                         + (" (jego deklarację pokazuje review show, id deklaracji z „review list”)" if r["kind"] == "DECLARATION" else ""))
     return r
+
+
+_WHAT = {"DECLARATION": "deklaracją", "TEST": "dokumentem testowym ePUAP", "UNREADABLE": "dokumentem, którego nie dało się odczytać"}
+
+
+def already_there(path: Path) -> str:
+    """A folder the export would write exists: nothing is overwritten."""
+    return f"--to: folder {path} już istnieje; niczego nie nadpisano (wskaż inny folder albo usuń ten)"
+
+
+def fmt_size(n: int | None) -> str:
+    """A size for people: ``512 B``, ``1,5 KiB``."""
+    return _size(n)
 
 
 def _text_lines(root: Any) -> list[str]:
@@ -187,7 +218,7 @@ def export(app: Any, doc_id: int, to: Path) -> int:
     item = build_item(app, r)
     written = write_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
     if not written.created:
-        raise UsageError(f"--to: {written.path} already exists; not overwritten")
+        raise UsageError(already_there(written.path))
     print(f"Zapisano pismo #{doc_id} w {written.path} (pliki: {len(item.files)}).")
     return EXIT_OK
 
@@ -196,9 +227,10 @@ def export(app: Any, doc_id: int, to: Path) -> int:
 
 
 def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str | None = None) -> None:
-    """For ``review show``: the attachments recorded when the declaration was processed."""
+    """For ``review show``: the attachments recorded when the declaration was processed
+    (a paper declaration's image is shown by ``review`` itself)."""
     if channel == "PAPER":
-        return  # the paper form is the scan itself
+        return
     if evidence is None or "attachments" not in evidence:
         print("  Załączniki: brak odczytanych (treść bez ważnego podpisu albo dokument przetworzony przed odczytywaniem "
               "załączników — sprawdzi je review export-attachments)")
@@ -206,25 +238,39 @@ def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str 
     _print_attachments(list(evidence["attachments"]))
 
 
-def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
+def export_declaration_attachments(app: Any, decl_id: int, to: Path, *, paper_image: Any = None) -> int:
+    """``review export-attachments``: the attachments of the verified content into
+    ``DIR/deklaracja-ID/zalaczniki/``; for a paper declaration its scanned image
+    (``paper_image(app, decl_id)`` gives it), which is what the office compares with."""
     with app.engine.connect() as conn:
         doc = documents.document_of_declaration(conn, decl_id)
     if doc is None:
-        raise UsageError(f"review export-attachments: no declaration {decl_id}")
+        raise UsageError(f"nie ma deklaracji o id {decl_id} (podaj id deklaracji z „review list”, nie id dokumentu)")
     doc_id = doc["id"]
+    if doc["channel"] == "PAPER" and paper_image is not None:
+        images = paper_image(app, decl_id)
+        files = {f"{ATTACHMENTS_DIR}/{name}": data for name, data in images.items()}
+        written = write_folder(to, f"deklaracja-{decl_id}", files)
+        if not written.created:
+            raise UsageError(already_there(written.path))
+        print(f"Deklaracja #{decl_id} jest papierowa: jej załącznikiem jest obraz skanu formularza, zapisany w {written.path / ATTACHMENTS_DIR}:")
+        for name, data in images.items():
+            print(f"  {name} — obraz skanu (PDF), {_size(len(data))}")
+        return EXIT_OK
     raw = app.store.get(doc["storage_key"])
     if DocumentStore.digest(raw) != doc["sha256"]:
-        raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
+        raise RuntimeError(f"zapisane bajty dokumentu {doc_id} nie zgadzają się z ich skrótem SHA-256 (uszkodzony magazyn dokumentów: storage.path)")
     ctx = app.processor.reanalyse(doc, raw)
     files = {f"{ATTACHMENTS_DIR}/{a.name}": a.data for a in ctx.attachments if a.data is not None}
     if not files:
-        print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))
+        why = " (podpis elektroniczny nieważny albo go brak: treść niepotwierdzona, załączników z niej się nie odczytuje)." if ctx.signed_root is None else "."
+        print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać{why}")
         _print_attachments([a.summary() for a in ctx.attachments])
         return EXIT_OK
     files["zalaczniki.json"] = (json.dumps([a.summary() for a in ctx.attachments], ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     written = write_folder(to, f"deklaracja-{decl_id}", files)
     if not written.created:
-        raise UsageError(f"--to: {written.path} already exists; not overwritten")
+        raise UsageError(already_there(written.path))
     print(f"Zapisano załączniki deklaracji #{decl_id} w {written.path / ATTACHMENTS_DIR}:")
     _print_attachments([a.summary() for a in ctx.attachments])
     return EXIT_OK

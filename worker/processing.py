@@ -44,7 +44,7 @@ from worker import parallel, states
 from worker.config import PaymentsConfig, ProcessingConfig
 from worker.correspondence import finish_analysis
 from worker.domain.clock import utcnow
-from worker.domain.findings import REJECTED, finding
+from worker.domain.findings import finding
 from worker.domain.limits import fit_declaration
 from worker.errors import SafeMessage, TechnicalError, describe_technical_error
 from worker.logs import safe_exception_text
@@ -666,7 +666,7 @@ class Processor:
                 assert ctx is not None
                 item.outcome = ctx.outcome
                 if ctx.kind in (TEST, CORRESPONDENCE):
-                    item.outcome = ctx.kind if ctx.kind == TEST else REJECTED
+                    item.outcome = ctx.kind  # not a declaration: shown as what it is, never as a rejection
                 else:
                     loads.append(item)
             if loads:
@@ -695,7 +695,7 @@ class Processor:
         doc = self.queue.document(doc_id)
         ctx = self._analyse(doc, self.store.get(doc.storage_key))
         if ctx.kind in (TEST, CORRESPONDENCE):
-            outcome = ctx.kind if ctx.kind == TEST else REJECTED
+            outcome = ctx.kind
         else:
             fit_to_columns(ctx)
             with self.queue.unit_of_work(rollback=True) as uow:
