@@ -1,8 +1,9 @@
 """Raw document storage: the bytes exactly as received, content-addressed, never modified.
 
-A document is written to a temporary file in the target folder, flushed and fsync'ed, then
-renamed into place and the folder fsync'ed, so after a crash it is either wholly there or
-not there at all. The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
+A document is written to a temporary file in ``.incoming/`` (named after the host and the
+writing process), flushed and fsync'ed, then renamed into place and the folder fsync'ed, so
+after a crash it is either wholly there or not there at all; what a killed writer left in
+``.incoming/`` is removed at the next start (:meth:`DocumentStore.remove_stale_incoming`). The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
 bytes twice writes once.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -46,7 +48,10 @@ class DocumentStore:
         if target.is_file() and _file_sha256(target) == sha:
             return sha, key  # reused only when its bytes are exactly these (corrupt storage is rewritten)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        incoming = self.root / INCOMING
+        incoming.mkdir(parents=True, exist_ok=True)
+        # named after this host and process: what a killed writer leaves is found and removed at start
+        fd, tmp = tempfile.mkstemp(prefix=f"{_host()}-{os.getpid()}-", dir=incoming)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(raw)
@@ -64,6 +69,47 @@ class DocumentStore:
 
     def get(self, key: str) -> bytes:
         return self.path_of(key).read_bytes()
+
+    def remove_stale_incoming(self) -> int:
+        """Remove the temporary files of writers on this host whose process is gone (killed
+        between writing and renaming); those of living processes and of other hosts stay.
+        The number removed."""
+        folder = self.root / INCOMING
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except OSError:
+            return 0
+        removed = 0
+        for name in names:
+            host, _, rest = name.rpartition("-")[0].rpartition("-")
+            pid = rest if rest.isdigit() else ""
+            if host != _host() or not pid or process_alive(int(pid)):
+                continue
+            try:
+                (folder / name).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+#: where a document is written before it is renamed into place (same file system)
+INCOMING = ".incoming"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:60] or "host"
+
+
+def process_alive(pid: int) -> bool:
+    """Is a process with this id running on this host? (A recycled id counts as alive.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import worker
 from adapters.db import errors as db_errors
 from worker import channels, commands, logs
 from worker import config as config_mod
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = PolishParser(prog="ebok-worker", description="Integracja deklaracji DO-1 (ePUAP, skany) z bazą eBOK.")
     p.add_argument("--config", metavar="PLIK", default=None, help=help_config)
-    p.add_argument("--version", action="version", version=f"ebok-worker {version()}", help="pokaż wersję programu i zakończ")
+    p.add_argument("--version", action="version", version=f"ebok-worker {worker.version()}", help="pokaż wersję programu i zakończ")
     sub = p.add_subparsers(dest="command", required=True, metavar="POLECENIE")
 
     r = sub.add_parser("run", parents=[common], help="demon: pobieranie z ePUAP, skrzynka skanów i przetwarzanie wg harmonogramu")
@@ -138,17 +139,6 @@ def _day_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", type=day, metavar="RRRR-MM-DD", help="przyjęte przez worker do dnia włącznie (czas polski)")
     parser.add_argument("--filed-since", type=day, metavar="RRRR-MM-DD", help="złożone (data nadania, data wpływu skanu) od dnia")
     parser.add_argument("--filed-until", type=day, metavar="RRRR-MM-DD", help="złożone do dnia włącznie")
-
-
-def version() -> str:
-    """The installed package's version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("ebok-worker")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "nieznana"
 
 
 def _iso_datetime(text: str) -> datetime:

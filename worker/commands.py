@@ -6,6 +6,7 @@ arguments, calls a service with typed arguments and returns the exit code
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +21,8 @@ from worker.app import App, check_epuap, check_scans
 from worker.config import Config
 from worker.correspondence import local
 from worker.domain.findings import ACCEPTED, REJECTED
-from worker.errors import UsageError
+from worker.config_check import fmt_bytes
+from worker.errors import UsageError, errno_text
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.status import collect_status
 
@@ -47,7 +49,7 @@ def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, s
     """The processing commands: settings and keys are validated before anything runs;
     ``whole``: everything ``config check`` checks but the database (``run``)."""
     if whole:
-        config_check_mod.refuse(config_check_mod.collect(app.config, config_check_mod.Options(database=False)))
+        config_check_mod.refuse(config_check_mod.collect(app.config, config_check_mod.Options(database=False, free_space=False)))
     _ = app.settings
     if epuap:
         config_check_mod.refuse(config_check_mod.epuap(app.config, config_check_mod.Options()))
@@ -203,6 +205,9 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     if c["outbox_error"]:
         print(f"  UWAGA: nie można zapisać do skrzynki biura (ostatnia próba {_local(c['outbox_error_at'])}): {c['outbox_error']}")
     print(f"Dokumenty testowe ePUAP (niewczytane): {s['test_documents']}")
+    for d in s.get("disks") or []:
+        if d["full"]:
+            print(f"UWAGA: brak miejsca na dysku ({errno_text(errno.ENOSPC)}): {', '.join(d['keys'])} ({d['path']}), wolne {fmt_bytes(d['free_bytes'])}")
     if s["scans"] is not None:
         sc = s["scans"]
         print(f"Skrzynka skanów: w skrzynce {sc['inbox_xml']} eksportów XML i {sc['inbox_pdf']} plików PDF; w kwarantannie {sc['quarantined']}")
@@ -211,7 +216,8 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
         for m in s["mailboxes"]:
             line = f"  {m['address']}: ostatnie udane pobranie {fmt.datetime_local(m['last_success_at']) if m['last_success_at'] else 'brak'}"
             if m["last_error"]:
-                line += f"; ostatni błąd: {m['last_error']}"
+                where = " (dysk workera, nie ePUAP)" if m.get("error_kind") == "storage" else ""
+                line += f"; ostatni błąd{where}: {m['last_error']}"
             print(line)
             if m.get("blocked_since"):
                 reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
@@ -221,7 +227,11 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
 
 
 def _print_monitor(app: App, s: dict) -> int:
-    s["daemon"] = monitor.daemon_view(app.config.monitoring.metrics_file)
+    metrics_file = app.config.monitoring.metrics_file
+    s["daemon"] = dict(monitor.daemon_view(metrics_file), published_at=monitor.published_at(metrics_file))
+    # the checker's environment may not carry the key's password: such a key is not loaded here
+    options = config_check_mod.Options(database=False, secrets=False, free_space=False)
+    s["config_problems"] = [p.line() for p in config_check_mod.collect(app.config, options)]
     health = monitor.evaluate_for(app.config, s)
     print(monitor.nagios_line(health))
     return health.state

@@ -193,6 +193,8 @@ class MonitoringConfig:
     metrics_file: ConfigPath | None = None  # Prometheus textfile, written after every daemon pass
     pending_warn_s: Seconds = 3600.0  # oldest pending document older than this: WARNING
     pull_stale_s: Seconds = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
+    metrics_stale_s: Seconds = 900.0  # the metrics file older than this: the daemon stopped publishing (CRITICAL)
+    min_free_bytes: Annotated[int, Strict(), Field(ge=0)] = 16 * 1024 * 1024  # less free on a folder's disk: disk_full (CRITICAL)
 
 
 @dataclass(frozen=True)

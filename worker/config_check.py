@@ -30,8 +30,9 @@ from worker.config import Config, ConfigError
 from worker.errors import errno_text, file_error_text
 from worker.output import EXIT_OK, EXIT_USAGE
 
-#: below this many free bytes a folder's file system counts as full (``disk_full``)
-MIN_FREE_BYTES = 1024 * 1024
+#: below this many free bytes a folder's file system counts as full (the configuration's
+#: ``monitoring.min_free_bytes`` where the check knows it)
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Problem:
 class Options:
     database: bool = True  # reach the database and read its schema version
     secrets: bool = True  # False: keys whose password variable is not set are not loaded (status --monitor)
+    free_space: bool = True  # a full disk is a problem here (not for `run`: it is a state the daemon reports, not a mistake)
+
+
+def _min_free(config: Config, options: Options) -> int:
+    return config.monitoring.min_free_bytes if options.free_space else 0
 
 
 Check = Callable[[Config, Options], Iterable[Problem]]
@@ -130,7 +136,7 @@ def free_bytes(path: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
-def writable_folder(key: str, path: Path | None, *, min_free: int = MIN_FREE_BYTES) -> Problem | None:
+def writable_folder(key: str, path: Path | None, *, min_free: int | None = None) -> Problem | None:
     """The folder can be written (a file created and removed there) and is not full; a
     folder that does not exist yet must be creatable (the worker creates it at start)."""
     if path is None:
@@ -153,7 +159,7 @@ def writable_folder(key: str, path: Path | None, *, min_free: int = MIN_FREE_BYT
         what = f"folderu {p}" if probe_in == p else f"folderu {p} (nie można go utworzyć w {probe_in})"
         return Problem(key, f"brak prawa zapisu {what}: {errno_text(exc.errno)}")
     free = free_bytes(probe_in)
-    if free is not None and free < min_free:
+    if free is not None and free < (MIN_FREE_BYTES if min_free is None else min_free):
         return Problem(key, f"{errno_text(errno.ENOSPC)}: w {probe_in} wolne {fmt_bytes(free)}")
     return None
 
@@ -205,7 +211,7 @@ def database(config: Config, options: Options) -> Iterator[Problem]:
     url = config.database.url
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
-        problem = writable_folder("database.url", sqlite_file.parent)
+        problem = writable_folder("database.url", sqlite_file.parent, min_free=_min_free(config, options))
         if problem is not None:
             yield problem
             return
@@ -239,7 +245,7 @@ def _sqlite_file(url: str) -> Path | None:
 
 @check
 def storage(config: Config, options: Options) -> Iterator[Problem]:
-    problem = writable_folder("storage.path", config.storage.path)
+    problem = writable_folder("storage.path", config.storage.path, min_free=_min_free(config, options))
     if problem is not None:
         yield problem
 
@@ -327,7 +333,7 @@ def scans(config: Config, options: Options) -> Iterator[Problem]:
             yield Problem(key, f"ten sam folder co {seen[path.resolve()]} ({path})")
             continue
         seen[path.resolve()] = key
-        problem = writable_folder(key, path)
+        problem = writable_folder(key, path, min_free=_min_free(config, options))
         if problem is not None:
             yield problem
 
@@ -350,7 +356,7 @@ def rules(config: Config, options: Options) -> Iterator[Problem]:
 
 @check
 def correspondence(config: Config, options: Options) -> Iterator[Problem]:
-    problem = writable_folder("correspondence.outbox", config.correspondence.outbox)
+    problem = writable_folder("correspondence.outbox", config.correspondence.outbox, min_free=_min_free(config, options))
     if problem is not None:
         yield problem
 
@@ -364,6 +370,6 @@ def written_files(config: Config, options: Options) -> Iterator[Problem]:
         if Path(path).is_dir():
             yield Problem(key, f"{path} jest folderem, a powinien być plikiem")
             continue
-        problem = writable_folder(key, Path(path).parent)
+        problem = writable_folder(key, Path(path).parent, min_free=0)
         if problem is not None:
             yield problem

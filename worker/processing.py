@@ -682,6 +682,7 @@ class Processor:
             uow.mark_all_done([
                 (i.claim, i.ctx.kind, i.outcome, [f.to_dict() for f in i.ctx.findings], _evidence(i.ctx)) for i in items if i.ctx is not None
             ], now)
+            uow.count_processed(Counter(i.outcome or "NONE" for i in items if i.ctx is not None), now)
             uow.audit([
                 dict(at=now, document_id=i.doc.id, declaration_id=i.declaration_id, actor=actor, action="PROCESSED",
                      old_status=i.doc.outcome, new_status=i.outcome)

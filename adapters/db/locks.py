@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,37 @@ class PassLocks:
         else:
             with self._local(name) as mine:
                 yield mine
+
+    def remove_stale_files(self, *, prefix: str = "processor:", older_than_s: float = 60.0) -> int:
+        """SQLite: remove the lock files of processes' signs of life (``prefix``) that no
+        process holds any more — one is left by every process that ever ran (the kernel
+        releases the lock, not the file). A file younger than ``older_than_s`` is left
+        alone (its process may be between creating and locking it). The number removed."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return 0
+        db = Path(database)
+        pattern = f"{db.name}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', prefix).strip('_')}*.lock"
+        removed = 0
+        now = time.time()
+        for path in db.parent.glob(pattern):
+            try:
+                if now - path.stat().st_mtime < older_than_s:
+                    continue
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
 
     @contextlib.contextmanager
     def writer_turn(self) -> Iterator[None]:
