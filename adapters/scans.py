@@ -56,6 +56,7 @@ from adapters.db.tables import worker_document
 from adapters.storage import DocumentStore, fsync_dir
 from worker.config import ScansConfig
 from worker.domain.model import PAPER
+from worker.errors import file_error_text, is_disk_full, os_error_of
 from worker.intake import Intake
 from worker.scans.export import ScanExportError, ScanHeader, header_from_bytes
 
@@ -227,9 +228,13 @@ def scan_inbox(
             log.info("scan export gone meanwhile", extra={"event": "scan.gone", "file": name})
         except Exception as exc:  # a database or file-system failure: next pass tries again
             report.errors += 1
+            found = os_error_of(exc)
+            disk = found is not None or is_disk_full(exc)
             log.error(
                 "scan pair could not be taken in", exc_info=exc,
-                extra={"event": "scan.error", "file": name, "error": type(exc).__name__},
+                extra={"event": "scan.error", "file": name, "error": type(exc).__name__,
+                       "errno": found.errno if found is not None else (errno.ENOSPC if disk else None),
+                       "error_text": file_error_text(exc) if disk else None},
             )
     for name in names:
         if name.lower().endswith(".pdf") and name not in referenced and not name.startswith("."):

@@ -302,6 +302,8 @@ def signatures(config: Config, options: Options) -> Iterator[Problem]:
     s = config.signatures
     if s.trusted_profile_seals and s.trust_anchors is None:
         yield Problem("signatures.trust_anchors", "wymagane, gdy podano signatures.trusted_profile_seals")
+    elif config.epuap.enabled and s.trust_anchors is None:
+        yield Problem("signatures.trust_anchors", "wymagane, gdy epuap.enabled = true (bez kotwic zaufania nie da się sprawdzić podpisu żadnej deklaracji z ePUAP)")
     yield from certificates("signatures.trust_anchors", s.trust_anchors)
     for i, seal in enumerate(s.trusted_profile_seals):
         yield from certificates(f"signatures.trusted_profile_seals[{i}]", seal)

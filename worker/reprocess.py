@@ -234,6 +234,9 @@ def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance
 
 def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
     ids = select_documents(app, selection)
+    if not ids and not as_json:
+        print("Żaden zapisany dokument nie spełnia podanych warunków; nic nie zrobiono.")
+        return EXIT_OK
     interactive = not as_json and sys.stdout.isatty()
     items: list[dict[str, Any]] = []  # kept for --json only: the summary is counted as it goes
     seen = changed = fees = failed = 0
