@@ -16,6 +16,10 @@ import socket
 import tempfile
 from pathlib import Path
 
+def _checkpoint(name: str) -> None:
+    """A named point between two steps of a write (the crash tests kill the process here)."""
+
+
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
@@ -57,6 +61,7 @@ class DocumentStore:
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())
+            _checkpoint("incoming_written")
             os.replace(tmp, target)
         except BaseException:
             try:

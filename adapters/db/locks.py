@@ -79,9 +79,20 @@ class PassLocks:
                 pass
 
     def is_held_elsewhere(self, name: str) -> bool:
-        """True when another process (or another part of this one) holds ``name`` now."""
+        """True when another process (or another part of this one) holds ``name`` now. On
+        SQLite a lock file that is not there is held by no one (asking creates none)."""
+        path = self._file_path(name)
+        if path is not None and not path.exists():
+            return False
         with self.hold(name) as mine:
             return not mine
+
+    def _file_path(self, name: str) -> Path | None:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return None
+        db = Path(database)
+        return db.with_name(f"{db.name}.{_safe_file_part(name)}.lock")
 
     @contextlib.contextmanager
     def hold(self, name: str) -> Iterator[bool]:
@@ -173,7 +184,7 @@ class PassLocks:
 
     @contextlib.contextmanager
     def _file(self, database: Path, name: str) -> Iterator[bool]:
-        path = database.with_name(f"{database.name}.{_safe_file_part(name)}.lock")
+        path = database.with_name(f"{database.name}.{_safe_file_part(name)}.lock")  # as _file_path names it
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
