@@ -174,14 +174,17 @@ _LEVELS_PL = {"WARNING": "uwaga", "ERROR": "błąd", "CRITICAL": "błąd krytycz
 
 
 class TerminalFormatter(logging.Formatter):
-    """A warning on a person's terminal: one line, the level in Polish, the event and its
-    message with the extras — never a traceback (the full record goes to the configured
-    destination)."""
+    """A warning on a person's terminal: one line, the level in Polish, the event's stable
+    name and its values — not the (English) message, never a traceback (the full record
+    goes to the configured destination). A record without an event name (a library's
+    own warning) shows its message."""
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = ", ".join(f"{k}={v}" for k, v in extras_of(record).items() if k != "event")
-        event = getattr(record, "event", None) or record.name
-        line = f"{_LEVELS_PL.get(record.levelname, record.levelname.lower())}: {event}: {record.getMessage()}"
+        extras = ", ".join(f"{k}={v}" for k, v in extras_of(record).items() if k != "event" and v is not None)
+        event = getattr(record, "event", None)
+        line = f"{_LEVELS_PL.get(record.levelname, record.levelname.lower())}: {event or record.name}"
+        if not event:
+            line += f": {record.getMessage()}"
         return line + (f" ({extras})" if extras else "")
 
 
