@@ -16,6 +16,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+
 def _checkpoint(name: str) -> None:
     """A named point between two steps of a write (the crash tests kill the process here)."""
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.db.migrate import make_engine  # noqa: E402
 from adapters import storage as storage_mod  # noqa: E402
+from adapters.db.migrate import make_engine  # noqa: E402
 from adapters.storage import DocumentStore  # noqa: E402
 from tests.pipeline_doubles import make_processor  # noqa: E402
 from worker import intake as intake_mod  # noqa: E402

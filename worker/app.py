@@ -110,6 +110,7 @@ def build_settings(config: Config) -> ProcessingSettings:
     sig = config.signatures
     if sig.trust_anchors is not None or sig.trusted_profile_seals:
         config_check.refuse(config_check.signatures(config, config_check.Options()))
+        assert sig.trust_anchors is not None  # the check above refuses seals without anchors
         try:
             trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation, crls=list(sig.crls))
         except (ValueError, OSError) as exc:

@@ -33,7 +33,6 @@ from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.pipeline import CORRESPONDENCE, Context
 from worker.processing import analyse
 
-
 SIDECAR = ".meta.json"  # ePUAP's metadata beside a document (the samples' and the double's format)
 MAX_SIDECAR_BYTES = 1024 * 1024
 

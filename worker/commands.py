@@ -19,9 +19,9 @@ from worker import correspondence_cmd, daemon, fmt, monitor, review
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
+from worker.config_check import fmt_bytes
 from worker.correspondence import local
 from worker.domain.findings import ACCEPTED, REJECTED
-from worker.config_check import fmt_bytes
 from worker.errors import UsageError, errno_text
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.status import collect_status

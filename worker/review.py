@@ -16,7 +16,6 @@ clerk sees").
 from __future__ import annotations
 
 import logging
-
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -143,8 +142,8 @@ def _confidence(value: Decimal) -> str:
 def print_scan(app: App, r: Any) -> None:
     """The scanned form: the capture station's export, the image in the archive."""
     meta = _meta(r)
-    scan = meta.get("scan") if isinstance(meta.get("scan"), dict) else {}
-    pdf = meta.get("pdf") if isinstance(meta.get("pdf"), dict) else {}
+    scan: dict[str, Any] = meta["scan"] if isinstance(meta.get("scan"), dict) else {}
+    pdf: dict[str, Any] = meta["pdf"] if isinstance(meta.get("pdf"), dict) else {}
     print(f"  Skan: {clean(scan.get('id') or '—', 100)} (partia {clean(scan.get('batch') or '—', 100)}, "
           f"zeskanowano {clean(scan.get('scanned_at') or '—', 40)}, operator {clean(scan.get('operator') or '—', 100)}); "
           f"podpis własnoręczny: {'stwierdzony' if scan.get('handwritten_signature') is True else 'nie stwierdzony'}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -32,10 +33,9 @@ def add(conn: Connection, name: str, counts: Mapping[str, float], now: datetime 
     counts = {label: n for label, n in counts.items() if n}
     if not counts:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     at = now or utcnow()
     c = worker_counter.c
     for label in sorted(counts):  # always the same order: two transactions never wait on each other crosswise
