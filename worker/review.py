@@ -16,6 +16,7 @@ clerk sees").
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def read_values(fields: dict[str, list[ScanField]], name: str | None, *, limit: 
     of that part: ``lokale`` → ``lokale.1.liczba_mieszkancow``…), its confidence and whether
     the operator checked it.
 
-    >>> from decimal import Decimal
+    >>> from datetime import datetime
+from decimal import Decimal
     >>> read_values({"skladajacy.pesel": [ScanField("skladajacy.pesel", "44051401359", Decimal("0.83"), False)]}, "skladajacy.pesel")
     ['odczytano: „44051401359”, pewność odczytu 0,83, operator stanowiska nie sprawdził']
     >>> read_values({}, "skladajacy.pesel"), read_values({"a": []}, None)
@@ -145,7 +147,7 @@ def print_scan(app: App, r: Any) -> None:
     scan: dict[str, Any] = meta["scan"] if isinstance(meta.get("scan"), dict) else {}
     pdf: dict[str, Any] = meta["pdf"] if isinstance(meta.get("pdf"), dict) else {}
     print(f"  Skan: {clean(scan.get('id') or '—', 100)} (partia {clean(scan.get('batch') or '—', 100)}, "
-          f"zeskanowano {clean(scan.get('scanned_at') or '—', 40)}, operator {clean(scan.get('operator') or '—', 100)}); "
+          f"zeskanowano {_when(scan.get('scanned_at'))}, operator {clean(scan.get('operator') or '—', 100)}); "
           f"podpis własnoręczny: {'stwierdzony' if scan.get('handwritten_signature') is True else 'nie stwierdzony'}")
     if not pdf:
         print("  Obraz skanu: brak w zapisie dokumentu")
@@ -159,6 +161,14 @@ def print_scan(app: App, r: Any) -> None:
     else:
         print(f"  Obraz skanu (PDF{pages}): w archiwum skanów go nie ma (przeniesiony?); kopia jest w magazynie dokumentów")
     print(f"  Zapis obrazu do folderu: ebok-worker review export-scan {r['id']} --to FOLDER")
+
+
+def _when(text: Any) -> str:
+    """The station's time stamp in Polish time (as written, when it is not one)."""
+    try:
+        return fmt.datetime_local(datetime.fromisoformat(str(text))) if text else fmt.DASH
+    except ValueError:
+        return clean(text, 40)
 
 
 def _paper_document(app: App, decl_id: int) -> tuple[Any, dict[str, Any], bytes]:
