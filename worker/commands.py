@@ -19,7 +19,6 @@ from worker import correspondence_cmd, daemon, fmt, monitor, review
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
-from worker.config_check import fmt_bytes
 from worker.correspondence import local
 from worker.domain.findings import ACCEPTED, REJECTED
 from worker.errors import UsageError, errno_text
@@ -207,7 +206,7 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     print(f"Dokumenty testowe ePUAP (niewczytane): {s['test_documents']}")
     for d in s.get("disks") or []:
         if d["full"]:
-            print(f"UWAGA: brak miejsca na dysku ({errno_text(errno.ENOSPC)}): {', '.join(d['keys'])} ({d['path']}), wolne {fmt_bytes(d['free_bytes'])}")
+            print(f"UWAGA: brak miejsca na dysku ({errno_text(errno.ENOSPC)}): {', '.join(d['keys'])} ({d['path']}), wolne {fmt.size(d['free_bytes'])}")
     if s["scans"] is not None:
         sc = s["scans"]
         print(f"Skrzynka skanów: w skrzynce {sc['inbox_xml']} eksportów XML i {sc['inbox_pdf']} plików PDF; w kwarantannie {sc['quarantined']}")

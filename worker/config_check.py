@@ -160,18 +160,8 @@ def writable_folder(key: str, path: Path | None, *, min_free: int | None = None)
         return Problem(key, f"brak prawa zapisu {what}: {errno_text(exc.errno)}")
     free = free_bytes(probe_in)
     if free is not None and free < (MIN_FREE_BYTES if min_free is None else min_free):
-        return Problem(key, f"{errno_text(errno.ENOSPC)}: w {probe_in} wolne {fmt_bytes(free)}")
+        return Problem(key, f"{errno_text(errno.ENOSPC)}: w {probe_in} wolne {fmt.size(free)}")
     return None
-
-
-def fmt_bytes(n: int) -> str:
-    """``0 B``, ``12,0 KiB``, ``3,5 MiB``, ``1,2 GiB``."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}".replace(".", ",")
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def certificates(key: str, path: Path | None, *, own: bool = False) -> Iterator[Problem]:
@@ -244,10 +234,12 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 @check
-def storage(config: Config, options: Options) -> Iterator[Problem]:
-    problem = writable_folder("storage.path", config.storage.path, min_free=_min_free(config, options))
-    if problem is not None:
-        yield problem
+def folders(config: Config, options: Options) -> Iterator[Problem]:
+    """The folders the worker always writes to: the document storage, the office's outbox."""
+    for key, path in (("storage.path", config.storage.path), ("correspondence.outbox", config.correspondence.outbox)):
+        problem = writable_folder(key, path, min_free=_min_free(config, options))
+        if problem is not None:
+            yield problem
 
 
 @check
@@ -354,13 +346,6 @@ def rules(config: Config, options: Options) -> Iterator[Problem]:
         load_ruleset(config.rules.path)
     except RuleSetError as exc:
         yield Problem("rules.path", f"zasady opłat są niepoprawne: {exc}")
-
-
-@check
-def correspondence(config: Config, options: Options) -> Iterator[Problem]:
-    problem = writable_folder("correspondence.outbox", config.correspondence.outbox, min_free=_min_free(config, options))
-    if problem is not None:
-        yield problem
 
 
 @check

@@ -121,14 +121,13 @@ def _document(app: Any, doc_id: int) -> Any:
 _WHAT = {"DECLARATION": "deklaracją", "TEST": "dokumentem testowym ePUAP", "UNREADABLE": "dokumentem, którego nie dało się odczytać"}
 
 
-def already_there(path: Path) -> str:
-    """A folder the export would write exists: nothing is overwritten."""
-    return f"--to: folder {path} już istnieje; niczego nie nadpisano (wskaż inny folder albo usuń ten)"
-
-
-def fmt_size(n: int | None) -> str:
-    """A size for people: ``512 B``, ``1,5 KiB``."""
-    return _size(n)
+def write_new_folder(to: Path, name: str, files: dict[str, bytes]) -> Path:
+    """An export's folder ``to/name`` with ``files``, written atomically; one that exists
+    is a usage error — nothing is overwritten (an unwritable ``to`` is a runtime failure)."""
+    written = write_folder(to, name, files)
+    if not written.created:
+        raise UsageError(f"--to: folder {written.path} już istnieje; niczego nie nadpisano (wskaż inny folder albo usuń ten)")
+    return written.path
 
 
 def _text_lines(root: Any) -> list[str]:
@@ -187,16 +186,6 @@ def show(app: Any, doc_id: int) -> int:
     return EXIT_OK
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "—"
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB".replace(".", ",")
-    return f"{n / (1024 * 1024):.1f} MiB".replace(".", ",")
-
-
 def _print_attachments(attachments: list[dict[str, Any]]) -> None:
     if not attachments:
         print("  Załączniki: brak")
@@ -205,7 +194,7 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
     for a in attachments:
         name = (a.get("file") or "").removeprefix(f"{ATTACHMENTS_DIR}/") or "(nie zapisano)"
         typ = clean(a.get("detected_type") or a.get("declared_type") or "typ nieznany", 100)
-        line = f"    {a.get('index')}. {name} — {typ}, {_size(a.get('size'))}"
+        line = f"    {a.get('index')}. {name} — {typ}, {fmt.size(a.get('size'))}"
         if a.get("description"):
             line += f" — {clean(a['description'], 200)}"
         print(line)
@@ -216,10 +205,8 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
 def export(app: Any, doc_id: int, to: Path) -> int:
     r = _document(app, doc_id)
     item = build_item(app, r)
-    written = write_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
-    if not written.created:
-        raise UsageError(already_there(written.path))
-    print(f"Zapisano pismo #{doc_id} w {written.path} (pliki: {len(item.files)}).")
+    folder = write_new_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
+    print(f"Zapisano pismo #{doc_id} w {folder} (pliki: {len(item.files)}).")
     return EXIT_OK
 
 
@@ -250,12 +237,10 @@ def export_declaration_attachments(app: Any, decl_id: int, to: Path, *, paper_im
     if doc["channel"] == "PAPER" and paper_image is not None:
         images = paper_image(app, decl_id)
         files = {f"{ATTACHMENTS_DIR}/{name}": data for name, data in images.items()}
-        written = write_folder(to, f"deklaracja-{decl_id}", files)
-        if not written.created:
-            raise UsageError(already_there(written.path))
-        print(f"Deklaracja #{decl_id} jest papierowa: jej załącznikiem jest obraz skanu formularza, zapisany w {written.path / ATTACHMENTS_DIR}:")
+        folder = write_new_folder(to, f"deklaracja-{decl_id}", files)
+        print(f"Deklaracja #{decl_id} jest papierowa: jej załącznikiem jest obraz skanu formularza, zapisany w {folder / ATTACHMENTS_DIR}:")
         for name, data in images.items():
-            print(f"  {name} — obraz skanu (PDF), {_size(len(data))}")
+            print(f"  {name} — obraz skanu (PDF), {fmt.size(len(data))}")
         return EXIT_OK
     raw = app.store.get(doc["storage_key"])
     if DocumentStore.digest(raw) != doc["sha256"]:
@@ -268,9 +253,7 @@ def export_declaration_attachments(app: Any, decl_id: int, to: Path, *, paper_im
         _print_attachments([a.summary() for a in ctx.attachments])
         return EXIT_OK
     files["zalaczniki.json"] = (json.dumps([a.summary() for a in ctx.attachments], ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    written = write_folder(to, f"deklaracja-{decl_id}", files)
-    if not written.created:
-        raise UsageError(already_there(written.path))
-    print(f"Zapisano załączniki deklaracji #{decl_id} w {written.path / ATTACHMENTS_DIR}:")
+    folder = write_new_folder(to, f"deklaracja-{decl_id}", files)
+    print(f"Zapisano załączniki deklaracji #{decl_id} w {folder / ATTACHMENTS_DIR}:")
     _print_attachments([a.summary() for a in ctx.attachments])
     return EXIT_OK

@@ -169,7 +169,7 @@ def evaluate(
         problems.append(Problem(CRITICAL, "config_invalid", f"konfiguracja: {line}"))
     full = [d for d in snapshot.get("disks") or [] if d.get("full")]
     for d in full:
-        problems.append(Problem(CRITICAL, "disk_full", f"{errno_text(errno.ENOSPC)}: {', '.join(d['keys'])} ({d['path']}): wolne {_bytes(int(d['free_bytes']))}"))
+        problems.append(Problem(CRITICAL, "disk_full", f"{errno_text(errno.ENOSPC)}: {', '.join(d['keys'])} ({d['path']}): wolne {fmt.size(int(d['free_bytes']))}"))
     parked = int(snapshot.get("failed_parked", 0))
     if parked:
         problems.append(Problem(CRITICAL, "failed_parked", f"wstrzymane po wyczerpaniu prób: {fmt.count(parked, 'dokument', 'dokumenty', 'dokumentów')}"))
@@ -211,15 +211,6 @@ def evaluate(
     if age is not None:
         perf.append(Perf("metrics_age_s", max(age, 0), "s", crit=_threshold(metrics_stale_s)))
     return Health(state, sorted(problems, key=lambda p: -p.level), perf)
-
-
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}".replace(".", ",")
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def nagios_line(health: Health) -> str:

@@ -23,12 +23,11 @@ from typing import Any
 
 from adapters.db import ebok
 from adapters.db import review as queue
-from adapters.outbox import write_folder
 from adapters.scans import archived_copy
 from adapters.storage import DocumentStore
 from worker import fmt
 from worker.app import App
-from worker.correspondence_cmd import already_there, clean, fmt_size, print_declaration_attachments
+from worker.correspondence_cmd import clean, print_declaration_attachments, write_new_folder
 from worker.domain.attachments import safe_name
 from worker.domain.clock import utcnow
 from worker.domain.findings import ACCEPTED, NEEDS_REVIEW
@@ -114,8 +113,7 @@ def read_values(fields: dict[str, list[ScanField]], name: str | None, *, limit: 
     of that part: ``lokale`` → ``lokale.1.liczba_mieszkancow``…), its confidence and whether
     the operator checked it.
 
-    >>> from datetime import datetime
-from decimal import Decimal
+    >>> from decimal import Decimal
     >>> read_values({"skladajacy.pesel": [ScanField("skladajacy.pesel", "44051401359", Decimal("0.83"), False)]}, "skladajacy.pesel")
     ['odczytano: „44051401359”, pewność odczytu 0,83, operator stanowiska nie sprawdził']
     >>> read_values({}, "skladajacy.pesel"), read_values({"a": []}, None)
@@ -205,12 +203,10 @@ def export_scan(app: App, decl_id: int, to: Path) -> int:
     xml_name = str(_meta(r).get("xml_file") or "")
     if xml_name:  # the capture station's export, as stored (what it read, with confidences)
         files[safe_name(xml_name, used, fallback="skan.xml")] = app.store.get(r["storage_key"])
-    written = write_folder(to, f"skan-deklaracji-{decl_id}", files)
-    if not written.created:
-        raise UsageError(already_there(written.path))
-    print(f"Zapisano obraz skanu deklaracji #{decl_id} w {written.path}:")
+    folder = write_new_folder(to, f"skan-deklaracji-{decl_id}", files)
+    print(f"Zapisano obraz skanu deklaracji #{decl_id} w {folder}:")
     for name, data in files.items():
-        print(f"  {name} ({fmt_size(len(data))})")
+        print(f"  {name} ({fmt.size(len(data))})")
     return EXIT_OK
 
 
