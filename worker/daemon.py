@@ -344,7 +344,8 @@ def _run_once(app: App) -> int:
     report = process_backlog(app)
     handover = hand_over(app, force=True)
     publisher.passed(JOB_PROCESS)
-    publisher.publish()  # as run from a timer: the metrics file too
+    if app.config.monitoring.metrics_file is not None:
+        publisher.publish()  # as run from a timer: the metrics file too
     log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
     return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
 
