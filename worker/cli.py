@@ -4,7 +4,9 @@ This module only parses: each (sub)command is bound to its handler in
 :mod:`worker.commands` with ``set_defaults(func=…)``; exit codes and ``--json`` output
 live in :mod:`worker.output`. Exit status: 0 success, 2 usage or configuration error
 (one line, no traceback), 1 runtime failure. Human output is Polish; ``--json`` output
-has English keys.
+has English keys. The parser's own texts (usage, help, usage errors) are Polish too: it is
+built and run inside :func:`worker.cli_polish.polish_argparse`, so a command added here
+gets them without more ado. Where the logs go: :func:`_setup_logging`.
 """
 
 from __future__ import annotations
