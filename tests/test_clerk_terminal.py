@@ -139,3 +139,15 @@ def test_with_the_database_down_the_clerk_sees_one_polish_line(write_config):
     polish_screen(screen)
     code, screen = on_terminal(cfg, "review", "list")
     assert code == 1 and screen.count("\n") <= 1 and "Connection refused" not in screen
+
+
+def test_pull_on_a_terminal_says_what_it_did(write_config, keys, epuap_double):
+    from tests.conftest import epuap_env, epuap_section
+
+    server = epuap_double(DEMO / "epuap")
+    cfg = write_config(epuap=epuap_section(server, keys, "czystyregion/deklaracje"),
+                       signatures={"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"]})
+    code, screen = on_terminal(cfg, "pull", env=epuap_env(keys))
+    assert code == 0
+    assert screen.strip() == "Skrytka /czystyregion/deklaracje: pobrane 6, nowe 6, już zapisane 0, potwierdzone 6"
+    polish_screen(screen)

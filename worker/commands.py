@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -87,7 +88,16 @@ def run(app: App, args: argparse.Namespace) -> int:
 
 def pull(app: App, args: argparse.Namespace) -> int:
     _prepare_processing(app, epuap=True)
-    return EXIT_OK if daemon.pull(app, mailbox=args.mailbox) else EXIT_FAILURE
+    reports: list = []
+    ok = daemon.pull(app, mailbox=args.mailbox, reports_out=reports)
+    if sys.stdout.isatty():  # stdout is the log stream, which a terminal does not show: a result for the person
+        if not app.config.epuap.enabled:
+            print("Pobieranie z ePUAP jest wyłączone w konfiguracji ([epuap] enabled = false).")
+        for r in reports:
+            line = f"Skrytka {r.mailbox}: " + ("pominięta (pobiera ją inny proces)" if r.busy else
+                                               f"pobrane {r.fetched}, nowe {r.stored_new}, już zapisane {r.duplicates}, potwierdzone {r.confirmed}")
+            print(line + (f"; przerwano: {r.gave_up}" if r.gave_up else ""))
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 def scan(app: App, args: argparse.Namespace) -> int:

@@ -58,9 +58,10 @@ JOB_PROCESS, JOB_PULL, JOB_SCAN = "worker.process", "epuap.pull", "scans.poll"
 JOB_SUMMARY, JOB_WATCHDOG = "summary.daily", "systemd.watchdog"
 
 
-def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None) -> bool:
+def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None, *, reports_out: list | None = None) -> bool:
     """One pull pass over the configured mailboxes. True when every mailbox was drained
-    (or its batch limit reached) without giving up."""
+    (or its batch limit reached) without giving up. ``reports_out`` receives the
+    mailboxes' reports."""
     cfg = app.config.epuap
     if not cfg.enabled:
         log.info("ePUAP disabled in the configuration", extra={"event": "epuap.disabled"})
@@ -70,6 +71,8 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
     from adapters.epuap.pull import pull_mailboxes  # the SOAP client's libraries only where it is used
 
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold)  # each pass is logged there
+    if reports_out is not None:
+        reports_out.extend(reports)
     failed: dict[str, int] = {}
     for r in reports:
         if r.error_kind is not None and r.error_kind != "database":  # an outage is counted once, when it is over
