@@ -233,3 +233,16 @@ def test_check_of_an_epuap_document_without_trust_anchors_names_the_key(office, 
     declaration = Path(__file__).resolve().parent.parent / "demo" / "epuap" / "czystyregion" / "deklaracje" / "do1-2025-pz-nowy-jednorodzinna.xml"
     code, out, err = run(office, capsys, "check", str(declaration))
     assert code == 2 and out == "" and err.startswith("ebok-worker: signatures.trust_anchors: do sprawdzenia podpisu dokumentu z ePUAP")
+
+
+def test_logs_go_where_the_configuration_says(write_config, tmp_path, capsys):
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"},
+                       logging={"file": "log/worker.log", "format": "json"})
+    (tmp_path / "scans" / "inbox").mkdir(parents=True)
+    (tmp_path / "log").mkdir()
+    for f in DEMO_SCANS.iterdir():
+        shutil.copyfile(f, tmp_path / "scans" / "inbox" / f.name)
+    code, out, err = run(cfg, capsys, "scan")
+    assert code == 0 and out.startswith("Skany: przyjęte 1") and err == ""  # the result alone; the log in its file
+    events = [json.loads(line)["event"] for line in (tmp_path / "log" / "worker.log").read_text(encoding="utf-8").splitlines()]
+    assert "scan.stored" in events and "scan.pass" in events
