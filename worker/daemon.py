@@ -378,7 +378,7 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth, notifier: N
                     func(*args)
                     publisher.passed(name)
                 except Exception as exc:
-                    if database_lost(exc) or is_disk_full(exc):
+                    if database_lost(exc):  # a full disk under the database too (SQLITE_FULL, SQLSTATE 53100)
                         health.lost(exc)
                     else:
                         log.exception("scheduled job failed", extra={"event": "job.failed", "job": name})
