@@ -56,7 +56,7 @@ from adapters.db.tables import worker_document
 from adapters.storage import DocumentStore, fsync_dir
 from worker.config import ScansConfig
 from worker.domain.model import PAPER
-from worker.errors import file_error_text, is_disk_full, os_error_of
+from worker.errors import errno_text, file_error_text, is_disk_full, os_error_of
 from worker.intake import Intake
 from worker.scans.export import ScanExportError, ScanHeader, header_from_bytes
 
@@ -115,11 +115,11 @@ def ensure_folders(cfg: ScansConfig) -> None:
     for key in ("inbox", "archive", "quarantine"):
         path = Path(getattr(cfg, key))
         if path.exists() and not path.is_dir():
-            raise ValueError(f"scans.{key}: {path} is not a folder")
+            raise ValueError(f"scans.{key}: {path} nie jest folderem")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ValueError(f"scans.{key}: cannot create the folder {path}: {exc.strerror or exc}") from None
+            raise ValueError(f"scans.{key}: nie można utworzyć folderu {path}: {errno_text(exc.errno)}") from None
 
 
 def inbox_counts(cfg: ScansConfig) -> dict[str, int]:
