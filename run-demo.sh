@@ -43,5 +43,10 @@ for i, channel, form, purpose, status, declared, computed, sig, sig_status in co
         "select id, channel, form, purpose, status, declared_fee, computed_fee, signature, signature_status from ebok_declaration order by id"):
     print(f"  {i:3}  {channel:7} {form or '-':10} {purpose or '-':7} {status:12} {declared or 0:9.2f} {computed or 0:9.2f}  {sig} {sig_status}")
 PY
+PAPER=$(.venv/bin/python -c "import sqlite3; r = sqlite3.connect('demo/var/ebok.sqlite3').execute(\"select id from ebok_declaration where channel = 'PAPER' and status = 'NEEDS_REVIEW' order by id\").fetchone(); print(r[0] if r else '')")
+if [ -n "$PAPER" ]; then
+    echo "== ebok-worker review show $PAPER (the paper form in review: what was read, where the scan is)"
+    "$W" --config demo/config.toml review show "$PAPER"
+fi
 echo "== ebok-worker correspondence list (outbox: demo/var/outbox)"
 "$W" --config demo/config.toml correspondence list

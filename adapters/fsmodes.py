@@ -24,6 +24,7 @@ unit sets ``UMask=0027`` as well, for whatever a library creates.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -51,8 +52,8 @@ def make_dirs(path: Path, mode: int = PRIVATE_DIR) -> None:
         except FileExistsError:
             continue  # made meanwhile by another process: its mode stays
         os.chmod(folder, mode)
-    if not path.is_dir():
-        raise NotADirectoryError(str(path))
+    if not path.is_dir():  # a file where the folder should be: what os.makedirs says then
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
 
 
 def create_file(path: Path, mode: int = PRIVATE_FILE, *, exclusive: bool = True) -> BinaryIO:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from adapters.fsmodes import GROUP_DIR, GROUP_FILE, PRIVATE_DIR, PRIVATE_FILE, create_file, make_dirs, restrict
 from adapters.storage import fsync_dir  # the same durability step as the document store
+from worker.errors import file_error_text
 
 
 class OutboxError(Exception):
@@ -36,7 +37,7 @@ def _checkpoint(name: str) -> None:
 def _safe_relative(rel: str) -> PurePosixPath:
     p = PurePosixPath(rel)
     if p.is_absolute() or not p.parts or any(part in ("", ".", "..") or part.startswith(".tmp-") for part in p.parts):
-        raise OutboxError(f"unsafe path in the outbox: {rel!r}")
+        raise OutboxError(f"niebezpieczna ścieżka w folderze docelowym: {rel!r}")
     return p
 
 
@@ -62,7 +63,7 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes], *, group_re
         os.mkdir(tmp, dir_mode)
         restrict(tmp, dir_mode)
     except OSError as exc:
-        raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
+        raise OutboxError(f"nie można zapisać w folderze {root}: {file_error_text(exc)}") from exc
     try:
         folders = {tmp}
         for name, data in files.items():
@@ -86,7 +87,7 @@ def write_folder(root: Path, relative: str, files: dict[str, bytes], *, group_re
         fsync_dir(parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OutboxError(f"cannot write to the outbox {root}: {exc}") from exc
+        raise OutboxError(f"nie można zapisać w folderze {root}: {file_error_text(exc)}") from exc
     return Written(final, True)
 
 

@@ -60,6 +60,7 @@ from adapters.fsmodes import GROUP_DIR, GROUP_FILE, create_file, make_dirs
 from adapters.storage import DocumentStore, fsync_dir
 from worker.config import ScansConfig
 from worker.domain.model import PAPER
+from worker.errors import errno_text, file_error_text, is_disk_full, os_error_of
 from worker.forms.structure import DEFAULT_LIMITS, StructureLimits
 from worker.intake import Intake
 from worker.scans.export import ScanExportError, ScanHeader, header_from_bytes
@@ -122,13 +123,13 @@ def ensure_folders(cfg: ScansConfig) -> None:
     for key in ("inbox", "archive", "quarantine"):
         path = Path(getattr(cfg, key))
         if path.exists() and not path.is_dir():
-            raise ValueError(f"scans.{key}: {path} is not a folder")
+            raise ValueError(f"scans.{key}: {path} nie jest folderem")
         try:
             # the inbox is shared with the capture station through the group (the unit's
             # tmpfiles make it 2770); the archive and the quarantine are the worker's
             make_dirs(path, 0o770 if key == "inbox" else GROUP_DIR)
         except OSError as exc:
-            raise ValueError(f"scans.{key}: cannot create the folder {path}: {exc.strerror or exc}") from None
+            raise ValueError(f"scans.{key}: nie można utworzyć folderu {path}: {errno_text(exc.errno)}") from None
 
 
 def inbox_counts(cfg: ScansConfig) -> dict[str, int]:
@@ -145,6 +146,38 @@ def inbox_counts(cfg: ScansConfig) -> dict[str, int]:
         "inbox_pdf": count(inbox, ".pdf"),
         "quarantined": count(quarantine, ".xml"),
     }
+
+
+def archived_copy(cfg: ScansConfig, name: str, sha256: str, size: int | None = None, *, limit: int = 100) -> Path | None:
+    """Where a stored scan file lies in the archive: ``name`` or a suffixed ``name.N``
+    (the archive never overwrites) with these bytes; None when it is not (or no longer)
+    there. Reads only the candidates of the right size."""
+    folder = Path(cfg.archive)
+    for n in range(limit):
+        candidate = folder / _suffixed(name, n)
+        try:
+            st = candidate.stat()
+        except FileNotFoundError:
+            if n > 0:
+                return None
+            continue
+        except OSError:
+            return None
+        try:
+            if (size is None or st.st_size == size) and _sha256_of(candidate) == sha256:
+                return candidate
+        except OSError:
+            return None
+    return None
+
+
+def _sha256_of(path: Path) -> str:
+    """A file's SHA-256, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _is_export_name(name: str) -> bool:
@@ -206,9 +239,13 @@ def scan_inbox(
             log.info("scan export gone meanwhile", extra={"event": "scan.gone", "file": name})
         except Exception as exc:  # a database or file-system failure: next pass tries again
             report.errors += 1
+            found = os_error_of(exc)
+            disk = found is not None or is_disk_full(exc)
             log.error(
                 "scan pair could not be taken in", exc_info=exc,
-                extra={"event": "scan.error", "file": name, "error": type(exc).__name__},
+                extra={"event": "scan.error", "file": name, "error": type(exc).__name__,
+                       "errno": found.errno if found is not None else (errno.ENOSPC if disk else None),
+                       "error_text": file_error_text(exc) if disk else None},
             )
     for name in names:
         if name.lower().endswith(".pdf") and name not in referenced and not name.startswith("."):
@@ -385,11 +422,7 @@ def _image_problem(pdf: Path, header: ScanHeader) -> str | None:
     """``None`` when the PDF is there with the SHA-256 the export gives."""
     if pdf.is_symlink() or not pdf.is_file():
         return "pdf_missing"
-    h = hashlib.sha256()
-    with pdf.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return None if h.hexdigest() == header.image_sha256 else "pdf_hash_mismatch"
+    return None if _sha256_of(pdf) == header.image_sha256 else "pdf_hash_mismatch"
 
 
 # --- moving files ------------------------------------------------------------------------
@@ -487,4 +520,4 @@ def _write_new(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-__all__ = ["REASONS", "SOURCE", "ScanReport", "ensure_folders", "inbox_counts", "scan_inbox"]
+__all__ = ["REASONS", "SOURCE", "ScanReport", "archived_copy", "ensure_folders", "inbox_counts", "scan_inbox"]

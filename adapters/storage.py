@@ -1,9 +1,11 @@
 """Raw document storage: the bytes exactly as received, content-addressed, never modified.
 
-A document is written to a temporary file in the target folder, flushed and fsync'ed, then
-renamed into place and the folder fsync'ed, so after a crash it is either wholly there or
-not there at all. The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same
-bytes twice writes once. Files are 0600 and folders 0700 (:mod:`adapters.fsmodes`).
+A document is written to a temporary file in ``.incoming/`` (named after the host and the
+writing process), flushed and fsync'ed, then renamed into place and the folder fsync'ed, so
+after a crash it is either wholly there or not there at all; what a killed writer left in
+``.incoming/`` is removed at the next start (:meth:`DocumentStore.remove_stale_incoming`).
+The key is the SHA-256 of the content (``ab/cd/abcd…``): storing the same bytes twice
+writes once. Files are 0600 and folders 0700 (:mod:`adapters.fsmodes`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from adapters.fsmodes import make_dirs
+
+
+def _checkpoint(name: str) -> None:
+    """A named point between two steps of a write (the crash tests kill the process here)."""
+
 
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 _CHUNK = 1 << 20  # files are copied and hashed a MiB at a time
@@ -58,9 +66,10 @@ class DocumentStore:
     def _write(self, target: Path, raw: bytes) -> None:
         """``raw`` as ``target``, atomically and durably (temporary file, fsync, rename, fsync)."""
         make_dirs(target.parent)
-        with _incoming(target.parent) as (fh, tmp):
+        with self._incoming() as (fh, tmp):
             fh.write(raw)
             _flush(fh)
+            _checkpoint("incoming_written")
             os.replace(tmp, target)
         fsync_dir(target.parent)
 
@@ -69,8 +78,7 @@ class DocumentStore:
         whole in memory); return ``(sha256, key)`` — or ``None`` when ``expected_sha256``
         is given and the bytes read are not those (the file changed meanwhile): then
         nothing is stored."""
-        make_dirs(self.root)
-        with _incoming(self.root) as (fh, tmp):
+        with self._incoming() as (fh, tmp):
             h = hashlib.sha256()
             with open(source, "rb") as src:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
@@ -85,6 +93,7 @@ class DocumentStore:
             if target.is_file() and _file_sha256(target) == sha:
                 return sha, key
             make_dirs(target.parent)
+            _checkpoint("incoming_written")
             os.replace(tmp, target)
         fsync_dir(target.parent)
         return sha, key
@@ -116,18 +125,61 @@ class DocumentStore:
         except FileNotFoundError:
             pass
 
+    @contextlib.contextmanager
+    def _incoming(self) -> Iterator[tuple[BinaryIO, str]]:
+        """A new temporary file (0600) in ``.incoming/``, named after this host and process
+        (what a killed writer leaves is found and removed at start), removed again unless
+        it was renamed into place meanwhile."""
+        incoming = self.root / INCOMING
+        make_dirs(incoming)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_host()}-{os.getpid()}-", dir=incoming)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh, tmp
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
-@contextlib.contextmanager
-def _incoming(folder: Path) -> Iterator[tuple[BinaryIO, str]]:
-    """A new temporary file in ``folder`` (0600, ``.incoming-…``), removed again unless
-    it was renamed into place meanwhile."""
-    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+    def remove_stale_incoming(self) -> int:
+        """Remove the temporary files of writers on this host whose process is gone (killed
+        between writing and renaming); those of living processes and of other hosts stay.
+        The number removed."""
+        folder = self.root / INCOMING
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except OSError:
+            return 0
+        removed = 0
+        for name in names:
+            host, _, rest = name.rpartition("-")[0].rpartition("-")
+            pid = rest if rest.isdigit() else ""
+            if host != _host() or not pid or process_alive(int(pid)):
+                continue
+            try:
+                (folder / name).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+#: where a document is written before it is renamed into place (same file system)
+INCOMING = ".incoming"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:60] or "host"
+
+
+def process_alive(pid: int) -> bool:
+    """Is a process with this id running on this host? (A recycled id counts as alive.)"""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh, tmp
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _flush(fh: BinaryIO) -> None:

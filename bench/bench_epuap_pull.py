@@ -55,7 +55,7 @@ class MemorySink:
         self.docs[source_ref] = len(self.docs) + 1
         return _Stored(self.docs[source_ref], True)
 
-    def record_pull(self, mailbox, at, error=None):  # noqa: ANN001
+    def record_pull(self, mailbox, at, error=None, **_kw):  # noqa: ANN001, ANN003
         pass
 
 

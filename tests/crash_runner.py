@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import storage as storage_mod  # noqa: E402
 from adapters.db.migrate import make_engine  # noqa: E402
 from adapters.storage import DocumentStore  # noqa: E402
 from tests.pipeline_doubles import make_processor  # noqa: E402
@@ -37,6 +38,7 @@ def main(url: str, storage: str, action: str, checkpoint: str | None = None) -> 
 
     processing._checkpoint = die
     intake_mod._checkpoint = die
+    storage_mod._checkpoint = die
     engine = make_engine(url)
     if action.startswith("store:"):
         building = action.split(":", 1)[1]

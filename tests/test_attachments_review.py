@@ -60,7 +60,7 @@ def test_review_shows_and_exports_the_attachments(app, pki, capsys, tmp_path):  
     assert (folder / "zalaczniki" / "akt-notarialny.pdf").read_bytes() == DEED
     assert (folder / "zalaczniki" / "zdjecie.png").read_bytes() == PNG
     assert [a["original_name"] for a in json.loads((folder / "zalaczniki.json").read_text(encoding="utf-8"))] == ["akt-notarialny.pdf", "../zdjecie.jpg"]
-    with pytest.raises(UsageError, match="not overwritten"):
+    with pytest.raises(UsageError, match="niczego nie nadpisano"):
         export_declaration_attachments(app, decl["id"], tmp_path / "out")
     assert (folder / "zalaczniki" / "akt-notarialny.pdf").read_bytes() == DEED
 

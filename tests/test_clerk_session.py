@@ -5,6 +5,7 @@ accepted; `status` and `check`. Everything printed is Polish, with Polish dates,
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -108,3 +109,140 @@ def test_check_prints_polish_without_none(office, capsys, tmp_path):
     code, out, _ = run(office, capsys, "check", str(letter))
     assert code == 0 and "opłata miesięczna zadeklarowana: —, wyliczona: —" in out
     clean(out)
+
+
+def _review_id(office, capsys) -> int:
+    assert run(office, capsys, "scan")[0] == 0 and run(office, capsys, "process")[0] == 0
+    _, out, _ = run(office, capsys, "review", "list")
+    (decl_id,) = map(int, re.findall(r"#(\d+)", out))
+    return decl_id
+
+
+def test_a_paper_declaration_in_review_shows_what_was_read_and_where_the_image_is(office, capsys, tmp_path):
+    decl_id = _review_id(office, capsys)
+    code, out, err = run(office, capsys, "review", "show", str(decl_id))
+    assert code == 0, err
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "[LOW_CONFIDENCE] skladajacy.pesel:" in line)
+    # the finding, then the value the capture station read, its confidence, and that no one checked it
+    assert lines[at + 1].strip() == "odczytano: „02211307589”, pewność odczytu 0,83, operator stanowiska nie sprawdził"
+    assert "Skan: 2025-02-03-0001-0007 (partia 2025-02-03-0001, zeskanowano 2025-02-03 09:12, operator akowalska); podpis własnoręczny: stwierdzony" in out
+    archived = tmp_path / "scans" / "archive" / "skan-2025-02-03-0001-0007.pdf"
+    assert f"Obraz skanu (PDF, stron: 1): {archived}" in out
+    assert f"ebok-worker review export-scan {decl_id} --to FOLDER" in out
+    assert "podpis nieważny" not in out and "niepotwierdzona" not in out
+    clean(out)
+
+    # the image and the station's export, exactly as stored
+    code, out, err = run(office, capsys, "review", "export-scan", str(decl_id), "--to", str(tmp_path / "do-sprawdzenia"))
+    assert code == 0, err
+    folder = tmp_path / "do-sprawdzenia" / f"skan-deklaracji-{decl_id}"
+    assert (folder / "skan-2025-02-03-0001-0007.pdf").read_bytes() == (DEMO_SCANS / "skan-2025-02-03-0001-0007.pdf").read_bytes()
+    assert (folder / XML).read_bytes() == (DEMO_SCANS / XML).read_bytes()
+    assert out.startswith(f"Zapisano obraz skanu deklaracji #{decl_id} w {folder}:")
+    code, _, err = run(office, capsys, "review", "export-scan", str(decl_id), "--to", str(tmp_path / "do-sprawdzenia"))
+    assert code == 2 and f"folder {folder} już istnieje; niczego nie nadpisano" in err
+
+    # the image among the attachments, in words that fit a handwritten form
+    code, out, err = run(office, capsys, "review", "export-attachments", str(decl_id), "--to", str(tmp_path / "zalaczniki"))
+    assert code == 0, err
+    assert "jest papierowa: jej załącznikiem jest obraz skanu formularza" in out and "podpis" not in out
+    attached = tmp_path / "zalaczniki" / f"deklaracja-{decl_id}" / "zalaczniki" / "skan-2025-02-03-0001-0007.pdf"
+    assert attached.read_bytes() == (DEMO_SCANS / "skan-2025-02-03-0001-0007.pdf").read_bytes()
+
+
+def test_the_image_of_a_scan_moved_away_from_the_archive_is_still_exported_from_storage(office, capsys, tmp_path):
+    decl_id = _review_id(office, capsys)
+    (tmp_path / "scans" / "archive" / "skan-2025-02-03-0001-0007.pdf").unlink()
+    _, out, _ = run(office, capsys, "review", "show", str(decl_id))
+    assert "Obraz skanu (PDF, stron: 1): w archiwum skanów go nie ma (przeniesiony?); kopia jest w magazynie dokumentów" in out
+    assert run(office, capsys, "review", "export-scan", str(decl_id), "--to", str(tmp_path / "x"))[0] == 0
+    assert (tmp_path / "x" / f"skan-deklaracji-{decl_id}" / "skan-2025-02-03-0001-0007.pdf").is_file()
+
+
+def test_mistakes_of_the_clerk_are_answered_in_polish_with_exit_2(office, capsys, tmp_path):
+    decl_id = _review_id(office, capsys)
+    app = App(config_mod.load(office))
+    with app.engine.connect() as conn:
+        doc_id = conn.execute(select(ebok_declaration.c.document_id).where(ebok_declaration.c.id == decl_id)).scalar_one()
+    app.engine.dispose()
+    expected = [
+        (("reprocess", "--code", "FOO"), "ebok-worker: --code: nie ma kodu ustalenia 'FOO' (kody i ich znaczenie: docs/obsluga.md, rozdział 3; "
+                                         "np. FEE_MISMATCH, LOW_CONFIDENCE, SIGNATURE_UNTRUSTED)"),
+        (("reprocess", "--id", "999"), "ebok-worker: --id: nie ma dokumentu o id 999 (id dokumentu z logów i „status”; id deklaracji z „review list” podaje się w --declaration)"),
+        (("reprocess", "--since", "2025-09-10", "--until", "2025-09-01"),
+         "ebok-worker: --since 2025-09-10 jest później niż --until 2025-09-01: żaden dokument nie może pasować (zamień daty miejscami?)"),
+        (("reprocess", "--filed-since", "2025-09-10", "--filed-until", "2025-09-01"),
+         "ebok-worker: --filed-since 2025-09-10 jest później niż --filed-until 2025-09-01: żaden dokument nie może pasować (zamień daty miejscami?)"),
+        (("reprocess", "--status", "ZAGINIONA"), "ebok-worker: --status: nie ma statusu 'ZAGINIONA' (dozwolone: ACCEPTED, NEEDS_REVIEW, REJECTED, SUPERSEDED, FAILED, "
+                                                 "CORRESPONDENCE, DECLARATION, TEST, UNREADABLE)"),
+        (("correspondence", "show", "999"), "ebok-worker: nie ma dokumentu o id 999 (podaj id dokumentu z „correspondence list”)"),
+        (("correspondence", "show", str(doc_id)),
+         f"ebok-worker: dokument {doc_id} nie jest korespondencją, tylko deklaracją (jego deklarację pokazuje review show, id deklaracji z „review list”)"),
+        (("correspondence", "export", str(doc_id), "--to", str(tmp_path / "x")), f"ebok-worker: dokument {doc_id} nie jest korespondencją"),
+        (("correspondence", "list", "--since", "2025-09-10", "--until", "2025-09-01"), "ebok-worker: --since 2025-09-10 jest później niż --until 2025-09-01"),
+        (("review", "export-attachments", "999", "--to", str(tmp_path / "x")), "ebok-worker: nie ma deklaracji o id 999 (podaj id deklaracji z „review list”, nie id dokumentu)"),
+        (("review", "export-scan", "999", "--to", str(tmp_path / "x")), "ebok-worker: nie ma deklaracji o id 999"),
+        (("review", "accept", str(decl_id), "--note", "  "), "ebok-worker: --note: decyzja wymaga uzasadnienia"),
+    ]
+    for argv, message in expected:
+        code, out, err = run(office, capsys, *argv)
+        assert code == 2 and out == "", argv
+        assert err.startswith(message) and err.count("\n") == 1, (argv, err)
+    # a valid selection that matches nothing is no mistake
+    code, out, _ = run(office, capsys, "reprocess", "--code", "fee_mismatch", "--dry-run")
+    assert code == 0 and out == "Żaden zapisany dokument nie spełnia podanych warunków; nic nie zrobiono.\n"
+
+
+def test_check_takes_the_filing_time_from_the_meta_json_beside_a_stored_document(office, capsys, tmp_path):
+    demo = Path(__file__).resolve().parent.parent / "demo" / "epuap" / "czystyregion"
+    letter = demo / "korespondencja" / "pismo-ogolne.xml"
+    code, out, _ = run(office, capsys, "check", str(letter))
+    assert code == 0
+    assert out.startswith(f"{letter}: korespondencja (CORRESPONDENCE) — to nie jest deklaracja, lecz pismo dla biura")
+    assert "odrzucona" not in out and "REJECTED" not in out
+    assert "dataNadania z pliku meta.json obok dokumentu" in out
+
+    # without the metadata beside it: said plainly that it is checked as if filed now
+    alone = tmp_path / "pismo.xml"
+    alone.write_bytes(letter.read_bytes())
+    _, out, _ = run(office, capsys, "check", str(alone))
+    assert "sprawdzono jak złożoną teraz (brak --filed-at i pliku PLIK.meta.json obok)" in out
+    (tmp_path / "pismo.xml.meta.json").write_text("{nie json", encoding="utf-8")
+    _, out, _ = run(office, capsys, "check", str(alone))
+    assert "sprawdzono jak złożoną teraz (plik pismo.xml.meta.json jest nieczytelny" in out
+    code, out, _ = run(office, capsys, "check", str(alone), "--json")
+    assert json.loads(out)[0]["status"] == "CORRESPONDENCE"
+
+
+def test_a_declaration_checked_with_its_meta_json_is_not_late(write_config, capsys, tmp_path):
+    demo = Path(__file__).resolve().parent.parent / "demo"
+    office = write_config(signatures={"trust_anchors": demo / "trust" / "test-anchors.pem", "trusted_profile_seals": [demo / "trust" / "test-pz-seal.pem"]})
+    declaration = demo / "epuap" / "czystyregion" / "deklaracje" / "do1-2025-pz-nowy-jednorodzinna.xml"
+    _, out, _ = run(office, capsys, "check", str(declaration), "--json")
+    assert "LATE_FILING" not in [f["code"] for f in json.loads(out)[0]["findings"]]
+    alone = tmp_path / declaration.name
+    alone.write_bytes(declaration.read_bytes())
+    _, out, _ = run(office, capsys, "check", str(alone), "--json")
+    assert "LATE_FILING" in [f["code"] for f in json.loads(out)[0]["findings"]]  # as if filed now: months late
+    _, out, _ = run(office, capsys, "check", str(alone), "--filed-at", "2025-03-10T09:41:07+01:00")
+    assert "LATE_FILING" not in out and "podano w --filed-at" in out
+
+
+def test_check_of_an_epuap_document_without_trust_anchors_names_the_key(office, capsys):
+    declaration = Path(__file__).resolve().parent.parent / "demo" / "epuap" / "czystyregion" / "deklaracje" / "do1-2025-pz-nowy-jednorodzinna.xml"
+    code, out, err = run(office, capsys, "check", str(declaration))
+    assert code == 2 and out == "" and err.startswith("ebok-worker: signatures.trust_anchors: do sprawdzenia podpisu dokumentu z ePUAP")
+
+
+def test_logs_go_where_the_configuration_says(write_config, tmp_path, capsys):
+    cfg = write_config(scans={"enabled": True, "inbox": "scans/inbox", "archive": "scans/archive", "quarantine": "scans/quarantine"},
+                       logging={"file": "log/worker.log", "format": "json"})
+    (tmp_path / "scans" / "inbox").mkdir(parents=True)
+    (tmp_path / "log").mkdir()
+    for f in DEMO_SCANS.iterdir():
+        shutil.copyfile(f, tmp_path / "scans" / "inbox" / f.name)
+    code, out, err = run(cfg, capsys, "scan")
+    assert code == 0 and out.startswith("Skany: przyjęte 1") and err == ""  # the result alone; the log in its file
+    events = [json.loads(line)["event"] for line in (tmp_path / "log" / "worker.log").read_text(encoding="utf-8").splitlines()]
+    assert "scan.stored" in events and "scan.pass" in events

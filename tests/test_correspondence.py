@@ -171,9 +171,12 @@ def test_letters_from_the_double_reach_the_outbox_once(setup, db_url, letters):
     assert [(i["document_id"], i["attachments"], i["folder"]) for i in items] == [
         (docs[0].id, 2, f"2025-03-10/{docs[0].id}"), (docs[1].id, 0, f"2025-03-10/{docs[1].id}")
     ]
-    human = cli(cfg, env, "correspondence", "list", "--since", "2025-03-10").stdout
+    # --filed-since: the filing day (--since is the day the worker took it in, as in reprocess)
+    human = cli(cfg, env, "correspondence", "list", "--filed-since", "2025-03-10").stdout
     assert "złożone 2025-03-10 10:00" in human and "przekazano" in human  # Polish local time
-    assert "Brak korespondencji" in cli(cfg, env, "correspondence", "list", "--since", "2025-03-11").stdout
+    assert "Brak korespondencji" in cli(cfg, env, "correspondence", "list", "--filed-since", "2025-03-11").stdout
+    assert "złożone 2025-03-10 10:00" in cli(cfg, env, "correspondence", "list", "--since", "2025-03-11").stdout  # received today
+    assert "Brak korespondencji" in cli(cfg, env, "correspondence", "list", "--until", "2025-03-11").stdout
 
     shown = cli(cfg, env, "correspondence", "show", str(docs[1].id))
     assert shown.returncode == 0, shown.stderr
@@ -182,34 +185,46 @@ def test_letters_from_the_double_reach_the_outbox_once(setup, db_url, letters):
     assert "Alicja Wróblewska" in shown and "wniosek.pdf — application/pdf" in shown and "Załączniki: 2" in shown
 
     unknown = cli(cfg, env, "correspondence", "show", "999")
-    assert unknown.returncode == 2 and "no document 999" in unknown.stderr
+    assert unknown.returncode == 2 and "nie ma dokumentu o id 999" in unknown.stderr
 
     export = cli(cfg, env, "correspondence", "export", str(docs[0].id), "--to", str(tmp / "eksport"))
     assert export.returncode == 0, export.stderr
     assert files_of(tmp / "eksport" / str(docs[0].id)) == general
     again = cli(cfg, env, "correspondence", "export", str(docs[0].id), "--to", str(tmp / "eksport"))
-    assert again.returncode == 2 and "not overwritten" in again.stderr
+    assert again.returncode == 2 and "niczego nie nadpisano" in again.stderr
     engine.dispose()
 
 
 def test_unwritable_outbox_is_a_retried_state_shown_by_status(setup):
     cfg, env, server, tmp = setup
-    (tmp / "outbox").write_text("not a folder")  # the outbox path is taken by a file
+    # the outbox refuses the items' day folder (taken by a file); an outbox path that is no
+    # folder at all is refused at start-up instead (test_run_refuses_an_outbox_that_is_a_file)
+    (tmp / "outbox").mkdir()
+    (tmp / "outbox" / "2025-03-10").write_text("not a folder")
     r = cli(cfg, env, "run", "--once")
     assert r.returncode == 1
     assert "correspondence.outbox_error" in r.stdout
     s = json.loads(cli(cfg, env, "status", "--json").stdout)
     assert s["correspondence"]["pending"] == 2 and s["correspondence"]["handed_over"] == 0
-    assert "cannot write to the outbox" in s["correspondence"]["outbox_error"]
+    assert "nie można zapisać w folderze" in s["correspondence"]["outbox_error"] and "errno 17: plik już istnieje" in s["correspondence"]["outbox_error"]
     assert "UWAGA: nie można zapisać do skrzynki biura" in cli(cfg, env, "status").stdout
     assert "czeka na przekazanie" in cli(cfg, env, "correspondence", "list").stdout or "NIE przekazano" in cli(cfg, env, "correspondence", "list").stdout
 
-    (tmp / "outbox").unlink()
+    (tmp / "outbox" / "2025-03-10").unlink()
     r = cli(cfg, env, "run", "--once")
     assert r.returncode == 0, r.stderr
     assert len(folders(tmp / "outbox")) == 2
     s = json.loads(cli(cfg, env, "status", "--json").stdout)
     assert s["correspondence"]["pending"] == 0 and s["correspondence"]["handed_over"] == 2 and s["correspondence"]["outbox_error"] is None
+
+
+def test_run_refuses_an_outbox_that_is_a_file(setup):
+    cfg, env, server, tmp = setup
+    (tmp / "outbox").write_text("not a folder")
+    r = cli(cfg, env, "run", "--once")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"ebok-worker: correspondence.outbox: {tmp / 'outbox'} nie jest folderem\n"
+    assert server.pending("/czystyregion/korespondencja")  # nothing was pulled
 
 
 # --- crashes: a real process killed (os._exit) at a named point ---------------------------
@@ -290,11 +305,11 @@ def test_a_folder_of_other_content_is_never_overwritten(app):
     clash.mkdir(parents=True)
     (clash / "metadane.json").write_text('{"document_id": 999}')
     report = correspondence.hand_over_pending(app)
-    assert report.failed == 1 and report.handed_over == 1 and "not overwritten" in report.last_error
+    assert report.failed == 1 and report.handed_over == 1 and "niczego nie nadpisano" in report.last_error
     assert (clash / "metadane.json").read_text() == '{"document_id": 999}'
     with app.engine.connect() as conn:
         s = correspondence.status_counts(app, conn)
-    assert s["pending"] == 1 and s["handed_over"] == 1 and "not overwritten" in s["outbox_error"]
+    assert s["pending"] == 1 and s["handed_over"] == 1 and "niczego nie nadpisano" in s["outbox_error"]
 
 
 # --- hostile attachment names ---------------------------------------------------------------

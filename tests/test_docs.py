@@ -22,7 +22,8 @@ def test_every_monitor_alert_has_a_runbook():
     text = GUIDE.read_text(encoding="utf-8")
     keys = set(re.findall(r'Problem\((?:CRITICAL|WARNING), "(\w+)"', Path(monitor.__file__).read_text(encoding="utf-8")))
     assert keys == {"mailbox_blocked", "mailbox_stale", "failed_parked", "pending_old", "review_queue", "scan_quarantine", "database_unreachable", "outbox_error",
-                    "trusted_list_missing", "trusted_list_update_failed", "trusted_list_stale", "revocation_responder_failing"}
+                    "trusted_list_missing", "trusted_list_update_failed", "trusted_list_stale", "revocation_responder_failing",
+                    "storage_error", "disk_full", "config_invalid", "daemon_stale"}
     for key in keys:
         assert re.search(rf"^### `{key}` — (CRITICAL|WARNING)", text, re.M), key
 

@@ -168,7 +168,7 @@ def test_reprocess_by_received_date(setup):
     assert none["documents"] == []
     today = json.loads(cli(cfg, env, "reprocess", "--since", "2000-01-01", "--dry-run", "--json").stdout)
     assert len(today["documents"]) == 8  # six declarations, two letters
-    assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "REJECTED"}
+    assert {d["new_outcome"] for d in today["documents"]} == {"ACCEPTED", "CORRESPONDENCE"}  # the letters are no rejected declarations
     assert cli(cfg, env, "reprocess", "--dry-run").returncode == 2  # no selection given
 
 

@@ -158,3 +158,54 @@ def test_the_daemon_waits_for_the_database_and_survives_it_stopping_mid_run(pg, 
           f"database.available={len(available)} claims_released_at_once={released} "
           f"errors_logged={sum(1 for e in evs if e['level'] == 'ERROR')} "
           f"redeliveries={sum(server.mailboxes[a].deliveries for a in boxes) - expected}")
+
+
+def test_the_daemon_waiting_for_its_database_at_start_tells_systemd_and_the_metrics(pg, tmp_path, write_config):
+    """Down at start: READY (the service is up, waiting), a STATUS naming why, watchdog beats
+    and a metrics file saying ``ebok_worker_database_up 0`` — then the usual STATUS once the
+    database is there; one database.unavailable and one database.available."""
+    import socket
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    cfg = write_config(database={"url": pg.url}, processing={"interval_s": 0.5}, monitoring={"metrics_file": "metrics.prom"})
+    metrics = tmp_path / "metrics.prom"
+    pg.stop()
+    path = str(tmp_path / "notify.sock")
+    out = tmp_path / "daemon.log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(120)  # a bound against a hung test, not a measurement
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="2000000")
+        env.pop("WATCHDOG_PID", None)
+        with open(out, "w") as fh:
+            daemon = subprocess.Popen([sys.executable, "-m", "worker.cli", "--config", str(cfg), "run"], stdout=fh, stderr=subprocess.STDOUT, env=env)
+        seen: list[str] = []
+
+        def until(predicate) -> None:
+            while not predicate():
+                seen.extend(sock.recv(4096).decode().split("\n"))
+
+        try:
+            until(lambda: "READY=1" in seen and seen.count("WATCHDOG=1") >= 2)
+            waiting = [s for s in seen if s.startswith("STATUS=")]
+            assert waiting and all(s.startswith("STATUS=czeka na bazę danych: serwer nie przyjmuje połączeń") for s in waiting), waiting
+            assert daemon.poll() is None
+            wait_for(lambda: metrics.is_file(), "the metrics file while waiting")
+            got = {f.name: f for f in text_string_to_metric_families(metrics.read_text(encoding="utf-8"))}
+            assert got["ebok_worker_database_up"].samples[0].value == 0
+            assert got["ebok_worker_database_problem_info"].samples[0].labels["problem"].startswith("serwer nie przyjmuje połączeń")
+            assert got["ebok_worker_health"].samples[0].value == 1
+            pg.start()
+            until(lambda: any(s.startswith("STATUS=oczekujące: 0, do weryfikacji: 0, stan: OK") for s in seen))
+            wait_for(lambda: "ebok_worker_database_up 1.0" in metrics.read_text(encoding="utf-8"), "the metrics file after the start")
+            daemon.send_signal(signal.SIGTERM)
+            until(lambda: "STOPPING=1" in seen)
+            assert daemon.wait(timeout=120) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    evs = events_of(out)
+    assert [e["event"] for e in evs if e["event"].startswith("database.")] == ["database.unavailable", "database.available"]
+    assert not [e for e in evs if e["event"] in ("job.failed", "cli.failed")]

@@ -38,14 +38,16 @@ def monitor_cli(cfg, capsys):
 
 
 def perfdata(line: str) -> dict[str, int]:
-    return {k: int(v) for k, v in (item.split("=") for item in line.split(" | ", 1)[1].split())}
+    """The values of the plugin line's perfdata (``label=value[unit];warn;crit;min``)."""
+    return {k: int(v.split(";")[0].rstrip("s")) for k, v in (item.split("=") for item in line.split(" | ", 1)[1].split())}
 
 
 def test_monitor_goes_ok_warning_critical(setup, capsys):
     cfg, app = setup
     code, line = monitor_cli(cfg, capsys)
     assert code == 0 and line.startswith("EBOK-WORKER OK - ")
-    assert perfdata(line) == {"pending": 0, "failed_parked": 0, "oldest_pending_s": 0, "review_queue": 0, "scan_quarantined": 0, "mailboxes_blocked": 0, "mailboxes_stale": 0, "correspondence_pending": 0}
+    assert perfdata(line) == {"pending": 0, "failed_parked": 0, "oldest_pending_s": 0, "review_queue": 0, "scan_quarantined": 0, "mailboxes_blocked": 0, "mailboxes_stale": 0,
+                              "correspondence_pending": 0, "disks_full": 0, "config_problems": 0}
 
     # a document waiting longer than pending_warn_s: WARNING
     stored = app.intake.store(channel="EPUAP", source_ref="r1", raw=b"<t/>", filed_at=None, metadata={}, mailbox="/cr/dekl")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from adapters.db.tables import ebok_declaration, worker_audit
+from adapters.db.tables import ebok_declaration, worker_attempt, worker_audit
 from adapters.storage import DocumentStore
 from tests.pipeline_doubles import parse_test
 from tests.pipeline_doubles import settings as double_settings
@@ -81,16 +81,22 @@ def test_a_document_that_kills_its_process_fails_alone(engine, tmp_path, caplog)
     ids = store_all(engine, tmp_path, bodies)
     noted = tmp_path / "analyses.txt"
     proc = processing.Processor(engine, DocumentStore(tmp_path / "documents"), double_settings(),
-                                ProcessingConfig(workers=2, batch_size=3, max_attempts=2, retry_initial_s=0),
+                                ProcessingConfig(workers=2, batch_size=3, max_attempts=1, retry_initial_s=0),
                                 stages_for=noting_stages(noted))
     caplog.set_level(logging.INFO)
     report = proc.run_pending_shared(2)
     assert (report.processed, report.failed) == (19, 1)
+    # the claim of the process it killed is no attempt (only technical failures count): its
+    # attempt is closed as interrupted; the failure in the command's pool (AnalysisProcessDied)
+    # is the one attempt max_attempts = 1 allows, and parks it
+    with engine.connect() as conn:
+        results = sorted(conn.execute(select(worker_attempt.c.result).where(worker_attempt.c.document_id == ids[7])).scalars())
+    assert results == ["FAILED", "INTERRUPTED"]
     docs = states_of(engine)
     assert {d.state for i, d in docs.items() if i != ids[7]} == {states.DONE}
     poisoned = docs[ids[7]]
     assert poisoned.state == states.FAILED and poisoned.last_error.startswith("AnalysisProcessDied")
-    assert poisoned.next_attempt_at is None  # its second attempt: parked
+    assert poisoned.next_attempt_at is None and poisoned.attempts == 1  # parked
     assert count(engine, ebok_declaration) == 19 and count(engine, ebok_declaration, ebok_declaration.c.document_id == ids[7]) == 0
     assert count(engine, worker_audit, worker_audit.c.action == "PROCESSED") == 19  # each loaded once
     events = [getattr(r, "event", None) for r in caplog.records]

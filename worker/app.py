@@ -16,6 +16,7 @@ from adapters.scans import ensure_folders
 from adapters.storage import DocumentStore
 from rules.ruleset import RuleSetError, load_ruleset
 from worker.config import Config, ConfigError
+from worker.errors import file_error_text
 from worker.forms.structure import StructureLimits
 from worker.intake import Intake
 from worker.pipeline import ProcessingSettings
@@ -154,17 +155,20 @@ def with_fetched_trust(trust: TrustConfig, config: Config) -> TrustConfig:
 def build_settings(config: Config) -> ProcessingSettings:
     """Load and validate the rule set and the trust configuration (start-up checks:
     a problem here is a configuration error naming the key)."""
+    from worker import config_check  # the files named by the keys, checked under the right key
+
+    config_check.refuse(config_check.rules(config, config_check.Options()))
     try:
         ruleset = load_ruleset(config.rules.path)
     except RuleSetError as exc:
         raise ConfigError(f"rules.path: {exc}") from None
     except OSError as exc:
-        raise ConfigError(f"rules.path: cannot read the rule set: {exc}") from None
+        raise ConfigError(f"rules.path: nie można odczytać zasad opłat: {file_error_text(exc)}") from None
     trust = None
     sig = config.signatures
     if sig.trust_anchors is not None or sig.trusted_profile_seals:
-        if sig.trust_anchors is None:
-            raise ConfigError("signatures.trust_anchors: required with signatures.trusted_profile_seals")
+        config_check.refuse(config_check.signatures(config, config_check.Options()))
+        assert sig.trust_anchors is not None  # the check above refuses seals without anchors
         try:
             trust = TrustConfig.from_files(sig.trust_anchors, list(sig.trusted_profile_seals), revocation=sig.revocation, crls=list(sig.crls))
         except (ValueError, OSError) as exc:

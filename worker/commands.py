@@ -6,20 +6,23 @@ arguments, calls a service with typed arguments and returns the exit code
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from adapters.db.migrate import schema_is_current
 from worker import check as check_mod
+from worker import config_check as config_check_mod
 from worker import correspondence_cmd, daemon, fmt, monitor, package, review, trust_cmd
 from worker import reprocess as reprocess_mod
 from worker.app import App, check_epuap, check_scans
 from worker.config import Config
 from worker.correspondence import local
 from worker.domain.findings import ACCEPTED, REJECTED
-from worker.errors import UsageError
+from worker.errors import UsageError, errno_text
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.status import collect_status
 
@@ -42,10 +45,14 @@ def _require_schema(app: App) -> None:
         raise UsageError("database.url: baza danych nie ma aktualnego schematu; najpierw uruchom `ebok-worker db upgrade`")
 
 
-def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, schema: bool = True) -> None:
-    """The processing commands: settings and keys are validated before anything runs."""
+def _prepare_processing(app: App, *, epuap: bool = False, scans: bool = False, schema: bool = True, whole: bool = False) -> None:
+    """The processing commands: settings and keys are validated before anything runs;
+    ``whole``: everything ``config check`` checks but the database (``run``)."""
+    if whole:
+        config_check_mod.refuse(config_check_mod.collect(app.config, config_check_mod.Options(database=False, free_space=False)))
     _ = app.settings
     if epuap:
+        config_check_mod.refuse(config_check_mod.epuap(app.config, config_check_mod.Options()))
         check_epuap(app.config)
     if scans:
         check_scans(app.config)
@@ -75,13 +82,22 @@ def status(app: App, args: argparse.Namespace) -> int:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    _prepare_processing(app, epuap=True, scans=True, schema=False)  # run migrates itself, waiting for the database
+    _prepare_processing(app, epuap=True, scans=True, schema=False, whole=True)  # run migrates itself, waiting for the database
     return daemon.run(app, once=args.once)
 
 
 def pull(app: App, args: argparse.Namespace) -> int:
     _prepare_processing(app, epuap=True)
-    return EXIT_OK if daemon.pull(app, mailbox=args.mailbox) else EXIT_FAILURE
+    reports: list = []
+    ok = daemon.pull(app, mailbox=args.mailbox, reports_out=reports)
+    if sys.stdout.isatty():  # stdout is the log stream, which a terminal does not show: a result for the person
+        if not app.config.epuap.enabled:
+            print("Pobieranie z ePUAP jest wyłączone w konfiguracji ([epuap] enabled = false).")
+        for r in reports:
+            line = f"Skrytka {r.mailbox}: " + ("pominięta (pobiera ją inny proces)" if r.busy else
+                                               f"pobrane {r.fetched}, nowe {r.stored_new}, już zapisane {r.duplicates}, potwierdzone {r.confirmed}")
+            print(line + (f"; przerwano: {r.gave_up}" if r.gave_up else ""))
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 def scan(app: App, args: argparse.Namespace) -> int:
@@ -110,7 +126,7 @@ def reprocess(app: App, args: argparse.Namespace) -> int:
     _prepare_processing(app)
     selection = reprocess_mod.Selection(
         ids=list(args.id), declarations=list(getattr(args, "declaration", None) or []), status=args.status, code=args.code,
-        since=args.since, until=args.until, channel=args.channel,
+        since=args.since, until=args.until, channel=args.channel, filed_since=args.filed_since, filed_until=args.filed_until,
     )
     return reprocess_mod.reprocess(app, selection, dry_run=args.dry_run, as_json=getattr(args, "json", False))
 
@@ -137,7 +153,11 @@ def review_decide(app: App, args: argparse.Namespace) -> int:
 
 
 def review_export_attachments(app: App, args: argparse.Namespace) -> int:
-    return correspondence_cmd.export_declaration_attachments(app, args.id, Path(args.to))
+    return correspondence_cmd.export_declaration_attachments(app, args.id, Path(args.to), paper_image=review.scan_files)
+
+
+def review_export_scan(app: App, args: argparse.Namespace) -> int:
+    return review.export_scan(app, args.id, Path(args.to))
 
 
 # --- correspondence ---------------------------------------------------------------------
@@ -145,7 +165,10 @@ def review_export_attachments(app: App, args: argparse.Namespace) -> int:
 
 def correspondence_list(app: App, args: argparse.Namespace) -> int:
     _require_schema(app)
-    return correspondence_cmd.list_items(app, since=args.since, as_json=args.json)
+    reprocess_mod.check_day_range(args.since, args.until, "--since", "--until")
+    reprocess_mod.check_day_range(args.filed_since, args.filed_until, "--filed-since", "--filed-until")
+    return correspondence_cmd.list_items(app, since=args.since, until=args.until, filed_since=args.filed_since,
+                                         filed_until=args.filed_until, as_json=args.json)
 
 
 def correspondence_show(app: App, args: argparse.Namespace) -> int:
@@ -167,6 +190,13 @@ def trust_update(app: App, args: argparse.Namespace) -> int:
 
 def trust_show(app: App, args: argparse.Namespace) -> int:
     return trust_cmd.show(app, as_json=args.json)
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def config_check(app: App, args: argparse.Namespace) -> int:
+    return config_check_mod.run(app)
 
 
 # --- status -----------------------------------------------------------------------------
@@ -206,6 +236,9 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     if any(rf.values()):
         print(f"Załączniki przekazane przez odniesienie (repozytorium plików ePUAP): pobrane {rf['fetched']}, "
               f"niedostępne {rf['unavailable']}, do pobrania {rf['pending']}; dokumenty czekające na załączniki: {rf['documents_waiting']}")
+    for d in s.get("disks") or []:
+        if d["full"]:
+            print(f"UWAGA: brak miejsca na dysku ({errno_text(errno.ENOSPC)}): {', '.join(d['keys'])} ({d['path']}), wolne {fmt.size(d['free_bytes'])}")
     if s["scans"] is not None:
         sc = s["scans"]
         print(f"Skrzynka skanów: w skrzynce {sc['inbox_xml']} eksportów XML i {sc['inbox_pdf']} plików PDF; w kwarantannie {sc['quarantined']}")
@@ -214,7 +247,8 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
         for m in s["mailboxes"]:
             line = f"  {m['address']}: ostatnie udane pobranie {fmt.datetime_local(m['last_success_at']) if m['last_success_at'] else 'brak'}"
             if m["last_error"]:
-                line += f"; ostatni błąd: {m['last_error']}"
+                where = " (dysk workera, nie ePUAP)" if m.get("error_kind") == "storage" else ""
+                line += f"; ostatni błąd{where}: {m['last_error']}"
             print(line)
             if m.get("blocked_since"):
                 reason = f" ({m['blocked_reason']})" if m.get("blocked_reason") else ""
@@ -231,7 +265,11 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
 
 
 def _print_monitor(app: App, s: dict) -> int:
-    s["daemon"] = monitor.daemon_view(app.config.monitoring.metrics_file)
+    metrics_file = app.config.monitoring.metrics_file
+    s["daemon"] = dict(monitor.daemon_view(metrics_file), published_at=monitor.published_at(metrics_file))
+    # the checker's environment may not carry the key's password: such a key is not loaded here
+    options = config_check_mod.Options(database=False, secrets=False, free_space=False)
+    s["config_problems"] = [p.line() for p in config_check_mod.collect(app.config, options)]
     health = monitor.evaluate_for(app.config, s)
     print(monitor.nagios_line(health))
     return health.state

@@ -27,7 +27,12 @@ CONFIG_ENV = "EBOK_WORKER_CONFIG"
 
 
 class ConfigError(Exception):
-    """A configuration problem; ``str()`` is one line naming the key."""
+    """A configuration problem; ``str()`` is one line naming the key. ``problems``: every
+    problem found (``config check`` lists them all; the first is ``str()``)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 # --- value types ------------------------------------------------------------------------
@@ -214,6 +219,7 @@ class CorrespondenceConfig:
 class LoggingConfig:
     format: Literal["json", "text"] = "json"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: ConfigPath | None = None  # the log's destination (appended); omitted: stdout (the daemon), stderr (the office's commands)
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,8 @@ class MonitoringConfig:
     metrics_file: ConfigPath | None = None  # Prometheus textfile, written after every daemon pass
     pending_warn_s: Seconds = 3600.0  # oldest pending document older than this: WARNING
     pull_stale_s: Seconds = 3600.0  # a mailbox without a successful pull for this long: CRITICAL
+    metrics_stale_s: Seconds = 900.0  # the metrics file older than this: the daemon stopped publishing (CRITICAL)
+    min_free_bytes: Annotated[int, Strict(), Field(ge=0)] = 16 * 1024 * 1024  # less free on a folder's disk: disk_full (CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -307,12 +315,16 @@ def describe(err: Any, messages: dict[str, str], fallback: str) -> str:
     return template.format(**ctx, input=err.get("input"), msg=err["msg"], key=key)
 
 
-def _one_line(exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
+def _line(err: Any) -> str:
     key = dotted(err["loc"])
     if err["type"] == "unexpected_keyword_argument" and len(err["loc"]) == 1:
-        return ConfigError(f"{key}: nieznana sekcja konfiguracji")
-    return ConfigError(f"{key}: {describe(err, _MESSAGES, 'niepoprawna wartość ({msg})')}")
+        return f"{key}: nieznana sekcja konfiguracji"
+    return f"{key}: {describe(err, _MESSAGES, 'niepoprawna wartość ({msg})')}"
+
+
+def _one_line(exc: ValidationError) -> ConfigError:
+    lines = list(dict.fromkeys(_line(err) for err in exc.errors()))
+    return ConfigError(lines[0], lines)
 
 
 # --- loading --------------------------------------------------------------------------
@@ -392,3 +404,19 @@ def _check_epuap(epuap: EpuapConfig) -> None:
             raise ConfigError(f"epuap.{name}: musi być adresem http:// lub https://")
     if not epuap.mailboxes:
         raise ConfigError("epuap.mailboxes: gdy epuap.enabled = true, potrzebna jest co najmniej jedna [[epuap.mailboxes]]")
+    _check_mailboxes(epuap.mailboxes)
+
+
+def _check_mailboxes(mailboxes: tuple[Mailbox, ...]) -> None:
+    """A mailbox configured twice would be pulled twice per pass.
+
+    >>> _check_mailboxes((Mailbox("cr", "a"), Mailbox("cr", "b"), Mailbox("cr", "a")))
+    Traceback (most recent call last):
+    ...
+    worker.config.ConfigError: epuap.mailboxes[2]: skrytka /cr/a jest już skonfigurowana (epuap.mailboxes[0])
+    """
+    first: dict[str, int] = {}
+    for i, m in enumerate(mailboxes):
+        if m.address in first:
+            raise ConfigError(f"epuap.mailboxes[{i}]: skrytka {m.address} jest już skonfigurowana (epuap.mailboxes[{first[m.address]}])")
+        first[m.address] = i

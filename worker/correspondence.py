@@ -347,7 +347,7 @@ def hand_over(app: Any, doc: Any, *, clock=utcnow) -> Written:
     root = Path(app.config.correspondence.outbox)
     written = write_folder(root, item.folder, item.files, group_readable=app.config.correspondence.outbox_group_readable)
     if not written.created and not _is_same_item(written.path, item):
-        raise OutboxError(f"{item.folder} already exists in the outbox with other content; not overwritten")
+        raise OutboxError(f"folder {item.folder} już jest w skrzynce biura z inną zawartością; niczego nie nadpisano")
     _checkpoint("folder_written")
     handover.record_handed_over(app.engine, item.document_id, item.folder, clock())
     log.info(

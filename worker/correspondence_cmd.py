@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from lxml import etree
 from adapters.db import documents
 from adapters.outbox import write_folder
 from adapters.storage import DocumentStore
-from worker import states
+from worker import fmt, states
 from worker.correspondence import (
     ATTACHMENTS_DIR,
     POLISH,
@@ -74,10 +75,24 @@ def _handover_text(r: Any) -> str:
     return "czeka na przekazanie"
 
 
-def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
+def _day(t: Any) -> date:
+    return t.astimezone(POLISH).date()
+
+
+def list_items(app: Any, *, since: date | None = None, until: date | None = None, filed_since: date | None = None,
+               filed_until: date | None = None, as_json: bool = False) -> int:
+    """Every item, or those received (``since``/``until``) or filed (``filed_since``/
+    ``filed_until``) on the given Polish days — the same meaning as in ``reprocess``."""
     rows = _rows(app)
     if since is not None:
-        rows = [r for r in rows if (r["filed_at"] or r["received_at"]).astimezone(POLISH).date() >= since]
+        rows = [r for r in rows if _day(r["received_at"]) >= since]
+    if until is not None:
+        rows = [r for r in rows if _day(r["received_at"]) <= until]
+    if filed_since is not None:
+        rows = [r for r in rows if _day(r["filed_at"] or r["received_at"]) >= filed_since]
+    if filed_until is not None:
+        rows = [r for r in rows if _day(r["filed_at"] or r["received_at"]) <= filed_until]
+    narrowed = any(x is not None for x in (since, until, filed_since, filed_until))
     if as_json:
         print_json([
             {
@@ -91,7 +106,7 @@ def list_items(app: Any, *, since=None, as_json: bool = False) -> int:
         ])
         return EXIT_OK
     if not rows:
-        print("Brak korespondencji." if since is None else f"Brak korespondencji złożonej od {since:%Y-%m-%d}.")
+        print("Brak korespondencji spełniającej podane warunki." if narrowed else "Brak korespondencji.")
         return EXIT_OK
     print(f"Korespondencja (pisma inne niż deklaracje): {len(rows)}")
     for r in rows:
@@ -105,10 +120,25 @@ def _document(app: Any, doc_id: int) -> Any:
     with app.engine.connect() as conn:
         r = documents.document_with_handover(conn, doc_id)
     if r is None:
-        raise UsageError(f"correspondence: no document {doc_id}")
-    if r["state"] != states.DONE or r["kind"] not in handed_over_kinds(app):
-        raise UsageError(f"correspondence: document {doc_id} is not correspondence (kind {r['kind'] or r['state']})")
+        raise UsageError(f"nie ma dokumentu o id {doc_id} (podaj id dokumentu z „correspondence list”)")
+    if r["state"] != states.DONE:
+        raise UsageError(f"dokument {doc_id} nie jest jeszcze przetworzony (stan: {fmt.status(r['state'])}); spróbuj później")
+    if r["kind"] not in handed_over_kinds(app):
+        raise UsageError(f"dokument {doc_id} nie jest korespondencją, tylko {_WHAT.get(r['kind'] or '', 'innym dokumentem')}"
+                         + (" (jego deklarację pokazuje review show, id deklaracji z „review list”)" if r["kind"] == "DECLARATION" else ""))
     return r
+
+
+_WHAT = {"DECLARATION": "deklaracją", "TEST": "dokumentem testowym ePUAP", "UNREADABLE": "dokumentem, którego nie dało się odczytać"}
+
+
+def write_new_folder(to: Path, name: str, files: dict[str, bytes]) -> Path:
+    """An export's folder ``to/name`` with ``files``, written atomically; one that exists
+    is a usage error — nothing is overwritten (an unwritable ``to`` is a runtime failure)."""
+    written = write_folder(to, name, files)
+    if not written.created:
+        raise UsageError(f"--to: folder {written.path} już istnieje; niczego nie nadpisano (wskaż inny folder albo usuń ten)")
+    return written.path
 
 
 def _text_lines(root: Any) -> list[str]:
@@ -169,16 +199,6 @@ def show(app: Any, doc_id: int) -> int:
     return EXIT_OK
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "—"
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB".replace(".", ",")
-    return f"{n / (1024 * 1024):.1f} MiB".replace(".", ",")
-
-
 def _print_attachments(attachments: list[dict[str, Any]]) -> None:
     if not attachments:
         print("  Załączniki: brak")
@@ -187,7 +207,7 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
     for a in attachments:
         name = (a.get("file") or "").removeprefix(f"{ATTACHMENTS_DIR}/") or "(nie zapisano)"
         typ = clean(a.get("detected_type") or a.get("declared_type") or "typ nieznany", 100)
-        line = f"    {a.get('index')}. {name} — {typ}, {_size(a.get('size'))}"
+        line = f"    {a.get('index')}. {name} — {typ}, {fmt.size(a.get('size'))}"
         if a.get("description"):
             line += f" — {clean(a['description'], 200)}"
         print(line)
@@ -206,10 +226,8 @@ def _print_attachments(attachments: list[dict[str, Any]]) -> None:
 def export(app: Any, doc_id: int, to: Path) -> int:
     r = _document(app, doc_id)
     item = build_item(app, r)
-    written = write_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
-    if not written.created:
-        raise UsageError(f"--to: {written.path} already exists; not overwritten")
-    print(f"Zapisano pismo #{doc_id} w {written.path} (pliki: {len(item.files)}).")
+    folder = write_new_folder(to, str(doc_id), item.files)  # an OutboxError is a runtime failure (exit 1)
+    print(f"Zapisano pismo #{doc_id} w {folder} (pliki: {len(item.files)}).")
     return EXIT_OK
 
 
@@ -217,9 +235,10 @@ def export(app: Any, doc_id: int, to: Path) -> int:
 
 
 def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str | None = None) -> None:
-    """For ``review show``: the attachments recorded when the declaration was processed."""
+    """For ``review show``: the attachments recorded when the declaration was processed
+    (a paper declaration's image is shown by ``review`` itself)."""
     if channel == "PAPER":
-        return  # the paper form is the scan itself
+        return
     if evidence is None or "attachments" not in evidence:
         print("  Załączniki: brak odczytanych (treść bez ważnego podpisu albo dokument przetworzony przed odczytywaniem "
               "załączników — sprawdzi je review export-attachments)")
@@ -227,28 +246,38 @@ def print_declaration_attachments(evidence: dict[str, Any] | None, channel: str 
     _print_attachments(list(evidence["attachments"]))
 
 
-def export_declaration_attachments(app: Any, decl_id: int, to: Path) -> int:
+def export_declaration_attachments(app: Any, decl_id: int, to: Path, *, paper_image: Any = None) -> int:
+    """``review export-attachments``: the attachments of the verified content into
+    ``DIR/deklaracja-ID/zalaczniki/``; for a paper declaration its scanned image
+    (``paper_image(app, decl_id)`` gives it), which is what the office compares with."""
     with app.engine.connect() as conn:
         doc = documents.document_of_declaration(conn, decl_id)
     if doc is None:
-        raise UsageError(f"review export-attachments: no declaration {decl_id}")
+        raise UsageError(f"nie ma deklaracji o id {decl_id} (podaj id deklaracji z „review list”, nie id dokumentu)")
     doc_id = doc["id"]
+    if doc["channel"] == "PAPER" and paper_image is not None:
+        images = paper_image(app, decl_id)
+        files = {f"{ATTACHMENTS_DIR}/{name}": data for name, data in images.items()}
+        folder = write_new_folder(to, f"deklaracja-{decl_id}", files)
+        print(f"Deklaracja #{decl_id} jest papierowa: jej załącznikiem jest obraz skanu formularza, zapisany w {folder / ATTACHMENTS_DIR}:")
+        for name, data in images.items():
+            print(f"  {name} — obraz skanu (PDF), {fmt.size(len(data))}")
+        return EXIT_OK
     raw = app.store.get(doc["storage_key"])
     if DocumentStore.digest(raw) != doc["sha256"]:
-        raise RuntimeError(f"stored bytes of document {doc_id} do not match their SHA-256")
+        raise RuntimeError(f"zapisane bajty dokumentu {doc_id} nie zgadzają się z ich skrótem SHA-256 (uszkodzony magazyn dokumentów: storage.path)")
     ctx = app.processor.reanalyse(doc, raw)
     files = {f"{ATTACHMENTS_DIR}/{a.name}": data for a in ctx.attachments if (data := attachment_data(app.store, a)) is not None}
     summaries = [a.summary() for a in ctx.attachments]
     unpack_zip_attachments(ctx.attachments, summaries, files, {a.name.casefold() for a in ctx.attachments if a.present},
                            app.settings.max_attachment_bytes)
     if not files:
-        print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać" + (" (podpis nieważny: treść niepotwierdzona)." if ctx.signed_root is None else "."))
+        why = " (podpis elektroniczny nieważny albo go brak: treść niepotwierdzona, załączników z niej się nie odczytuje)." if ctx.signed_root is None else "."
+        print(f"Deklaracja #{decl_id} nie ma załączników, które można zapisać{why}")
         _print_attachments([a.summary() for a in ctx.attachments])
         return EXIT_OK
     files["zalaczniki.json"] = (json.dumps(summaries, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    written = write_folder(to, f"deklaracja-{decl_id}", files)
-    if not written.created:
-        raise UsageError(f"--to: {written.path} already exists; not overwritten")
-    print(f"Zapisano załączniki deklaracji #{decl_id} w {written.path / ATTACHMENTS_DIR}:")
+    folder = write_new_folder(to, f"deklaracja-{decl_id}", files)
+    print(f"Zapisano załączniki deklaracji #{decl_id} w {folder / ATTACHMENTS_DIR}:")
     _print_attachments(summaries)
     return EXIT_OK

@@ -12,28 +12,36 @@ next start. SIGHUP is logged and ignored (logs go to stdout, nothing to reopen; 
 configuration needs a restart).
 
 Database outages: ``run`` started while the database is down waits for it with backoff
-(``database.unavailable`` once, then ``database.available``). While it runs, a lost database
-is one ``database.unavailable`` event (no traceback each pass); pulls and scans are skipped
-until it is back (nothing can be stored), and claims cut by the outage are released at once
-when it is back (``processing.released``).
+(``database.unavailable`` once, then ``database.available``), telling systemd (``READY=1``,
+``STATUS=czeka na bazę danych: …``, watchdog beats) and the metrics file
+(``ebok_worker_database_up 0``) meanwhile. While it runs, a lost database is one
+``database.unavailable`` event (no traceback each pass; a full disk named as such,
+``reason: disk_full``, and over only when writes go through again); pulls and scans are
+skipped until it is back (nothing can be stored), and claims cut by the outage are
+released at once when it is back (``processing.released``).
+
+At start, what processes that are gone left behind is removed (:func:`tidy_up`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
-from adapters.db import reports
-from adapters.db.errors import database_lost
+from adapters.db import counters, reports
+from adapters.db.errors import connection_failure, connection_problem, database_lost
+from adapters.db.settings import database_writable
 from adapters.scans import ScanReport, scan_inbox
 from worker import fmt, monitor, parallel, trust_cmd
 from worker.app import App, structure_limits
 from worker.correspondence import HandoverReport, hand_over_pending
-from worker.errors import UsageError, describe_technical_error
+from worker.errors import UsageError, describe_technical_error, errno_text, is_disk_full
 from worker.fees import recompute_if_rates_changed
 from worker.fmt import LOCAL as LOCAL_ZONE
 from worker.monitor import Publisher
@@ -51,9 +59,10 @@ JOB_SUMMARY, JOB_WATCHDOG = "summary.daily", "systemd.watchdog"
 JOB_TRUST = "trust.refresh"
 
 
-def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None) -> bool:
+def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = None, *, reports_out: list | None = None) -> bool:
     """One pull pass over the configured mailboxes. True when every mailbox was drained
-    (or its batch limit reached) without giving up."""
+    (or its batch limit reached) without giving up. ``reports_out`` receives the
+    mailboxes' reports."""
     cfg = app.config.epuap
     if not cfg.enabled:
         log.info("ePUAP disabled in the configuration", extra={"event": "epuap.disabled"})
@@ -64,6 +73,15 @@ def pull(app: App, mailbox: str | None = None, stop: threading.Event | None = No
 
     reports = pull_mailboxes(cfg, app.intake, mailbox=mailbox, stop=stop, lock=app.locks.hold,  # each pass is logged there
                              files=lambda client: app.referenced_files(client, stop=stop))
+    if reports_out is not None:
+        reports_out.extend(reports)
+    failed: dict[str, int] = {}
+    for r in reports:
+        if r.error_kind is not None and r.error_kind != "database":  # an outage is counted once, when it is over
+            kind = "storage" if r.error_kind == "storage" else "epuap"
+            failed[kind] = failed.get(kind, 0) + 1
+    for kind, n in failed.items():
+        counters.record(app.engine, counters.ERRORS, kind, n)
     return all(r.ok for r in reports)
 
 
@@ -78,8 +96,10 @@ def scan(app: App, stop: threading.Event | None = None):
         if not mine:  # another process is going over the inbox right now
             log.info("scan pass skipped: another process is scanning", extra={"event": "scan.busy"})
             return ScanReport()
-        return scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes,
-                          limits=structure_limits(app.config))
+        report = scan_inbox(cfg, app.intake, app.store, stop=stop, max_xml_bytes=app.config.processing.max_document_bytes,
+                            limits=structure_limits(app.config))
+    counters.record(app.engine, counters.ERRORS, "scan", report.errors)
+    return report
 
 
 def process(app: App, stop: threading.Event | None = None) -> None:
@@ -96,7 +116,9 @@ def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = Fa
         if not mine:
             log.info("another process is handing correspondence over", extra={"event": "correspondence.busy"})
             return HandoverReport()
-        return hand_over_pending(app, stop=stop, force=force)
+        report = hand_over_pending(app, stop=stop, force=force)
+    counters.record(app.engine, counters.ERRORS, "handover", report.failed)
+    return report
 
 
 def refresh_trust(app: App, *, only_when_due: bool = False) -> bool:
@@ -134,29 +156,50 @@ def daily_summary(app: App, now: datetime | None = None) -> None:
 
 class DatabaseHealth:
     """One ``database.unavailable`` when the database is lost, one ``database.available``
-    when it is back — instead of a traceback every pass (jobs run in threads)."""
+    when it is back — instead of a traceback every pass (jobs run in threads). A database
+    that refuses writes for want of space (SQLite on a full disk still answers reads) is
+    back only when a write succeeds again and its disk has room: one pair per outage."""
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.down_since: datetime | None = None
+        self.reason: str | None = None  # "disk_full" or None
+        self.problem: str | None = None  # why, in Polish (the metrics, systemd's STATUS)
         self._lock = threading.Lock()
 
     def probe(self) -> bool:
         try:
             with self.app.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
+            if self.reason == "disk_full" and not self._writes_again():
+                return False
         except Exception as exc:  # noqa: BLE001 - any failure to reach it counts
             self.lost(exc)
             return False
         self.back()
         return True
 
+    def _writes_again(self) -> bool:
+        """After a full disk: room on the database's disk, and a write goes through."""
+        url = self.app.config.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            from worker.status import disks
+
+            if any(d["full"] and "database.url" in d["keys"] for d in disks(self.app.config)):
+                return False
+        return database_writable(self.app.engine)
+
     def lost(self, exc: BaseException | None = None) -> None:
         with self._lock:
             if self.down_since is not None:
                 return
             self.down_since = datetime.now(UTC)
+            full = is_disk_full(exc)
+            self.reason = "disk_full" if full else None
+            self.problem = errno_text(errno.ENOSPC) if full else (connection_problem(exc) if exc is not None and connection_failure(exc) is not None else "baza danych niedostępna")
         fields = describe_technical_error(exc).log_fields() if exc is not None else {}
+        if full:
+            fields.update(reason="disk_full", errno=errno.ENOSPC, error_text=self.problem)
         log.error("database unavailable; waiting for it", extra={"event": "database.unavailable", **fields})
 
     def back(self) -> None:
@@ -164,15 +207,21 @@ class DatabaseHealth:
             if self.down_since is None:
                 return
             since, self.down_since = self.down_since, None
+            reason, self.reason, self.problem = self.reason, None, None
         self.app.processor.reset_liveness()  # its lock may have gone with the old connections
-        log.warning("database available again", extra={"event": "database.available",
+        log.warning("database available again", extra={"event": "database.available", "reason": reason,
                                                          "down_s": round((datetime.now(UTC) - since).total_seconds(), 1)})
+        counters.record(self.app.engine, counters.ERRORS, "database")  # one outage, counted once it is over
 
 
-def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *, initial_s: float = 1.0, max_s: float = 60.0) -> bool:
+def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *, initial_s: float = 1.0, max_s: float = 60.0,
+                      notifier: Notifier | None = None, publisher: Publisher | None = None) -> bool:
     """Migrate the database, waiting for it with exponential backoff while it cannot be
-    reached. False when asked to stop first."""
+    reached. False when asked to stop first. While it waits, systemd and the metrics say
+    so: ``READY=1`` (the service is up, waiting), ``STATUS=czeka na bazę danych: …``,
+    ``WATCHDOG=1`` beats, and the metrics file with ``ebok_worker_database_up 0``."""
     delay = initial_s
+    announced = False
     while not stop.is_set():
         try:
             with app.locks.hold("migrate") as mine:  # two daemons starting together: one migrates
@@ -187,15 +236,35 @@ def wait_for_database(app: App, stop: threading.Event, health: DatabaseHealth, *
             if not database_lost(exc):
                 raise
             health.lost(exc)
-        if stop.wait(delay):
+        if notifier is not None and not announced:
+            notifier.ready(f"czeka na bazę danych: {health.problem}")
+            announced = True
+        if publisher is not None:
+            publisher.publish_waiting(health.problem or "baza danych niedostępna")
+        if _wait_beating(stop, delay, notifier):
             break
         delay = min(max_s, delay * 2)
     return False
 
 
+def _wait_beating(stop: threading.Event, seconds: float, notifier: Notifier | None) -> bool:
+    """Wait ``seconds`` (True when asked to stop), with watchdog beats meanwhile."""
+    step = notifier.watchdog_s / 2 if notifier is not None and notifier.watchdog_s else seconds
+    deadline = time.monotonic() + seconds
+    while True:
+        if notifier is not None and notifier.watchdog_s:
+            notifier.watchdog()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if stop.wait(min(step, left)):
+            return True
+
+
 def run(app: App, *, once: bool = False) -> int:
     if once:
         app.upgrade_db()
+        tidy_up(app)
         return _run_once(app)
     stop = threading.Event()
     signals_seen = []
@@ -217,10 +286,13 @@ def run(app: App, *, once: bool = False) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hup)
     health = DatabaseHealth(app)
-    if not wait_for_database(app, stop, health):
+    notifier = Notifier()
+    publisher = Publisher(app, notifier)
+    if not wait_for_database(app, stop, health, notifier=notifier, publisher=publisher):
+        notifier.stopping()
         log.info("worker stopped", extra={"event": "run.stopped"})
         return EXIT_OK
-    return _daemon(app, stop, health)
+    return _daemon(app, stop, health, notifier, publisher)
 
 
 def process_backlog(app: App, *, summary: bool = True) -> PassReport:
@@ -252,6 +324,15 @@ def _recompute_rates(app: App) -> None:
             recompute_if_rates_changed(app.engine, app.settings.ruleset)
 
 
+def tidy_up(app: App) -> None:
+    """At start: what processes that are gone left behind — temporary files of a document
+    being written when the process was killed, the lock files of their sign of life."""
+    removed = app.store.remove_stale_incoming()
+    locks = app.locks.remove_stale_files()
+    if removed or locks:
+        log.info("left-overs of processes that are gone removed", extra={"event": "run.tidied", "incoming": removed, "lock_files": locks})
+
+
 def _run_once(app: App) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
@@ -259,12 +340,15 @@ def _run_once(app: App) -> int:
         refresh_trust(app, only_when_due=True)
     except Exception:
         log.exception("trusted list refresh failed", extra={"event": "trust.refresh_failed"})
+    publisher = Publisher(app)
     ok = True
     try:
         ok = pull(app)
     except Exception:  # an unavailable ePUAP never keeps what is stored from processing
         log.exception("pull pass failed", extra={"event": "epuap.pass_failed"})
         ok = False
+    if app.config.epuap.enabled:
+        publisher.passed(JOB_PULL)
     scan_ok = True
     try:
         scanned = scan(app)
@@ -272,18 +356,24 @@ def _run_once(app: App) -> int:
     except Exception:  # an unreadable inbox never keeps what is stored from processing
         log.exception("scan pass failed", extra={"event": "scan.pass_failed"})
         scan_ok = False
+    if app.config.scans.enabled:
+        publisher.passed(JOB_SCAN)
     report = process_backlog(app)
     handover = hand_over(app, force=True)
+    publisher.passed(JOB_PROCESS)
+    if app.config.monitoring.metrics_file is not None:
+        publisher.publish()  # as run from a timer: the metrics file too
     log.info("run --once done", extra={"event": "run.once", **report.as_dict(), "pull_ok": ok, "scan_ok": scan_ok, "handover_ok": handover.ok})
     return EXIT_OK if ok and scan_ok and report.failed == 0 and handover.ok else EXIT_FAILURE
 
 
-def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
+def _daemon(app: App, stop: threading.Event, health: DatabaseHealth, notifier: Notifier, publisher: Publisher) -> int:
     # the scheduler only where it runs (the one-shot commands start without it)
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
+    tidy_up(app)
     app.processor.recover_stale()
     _recompute_rates(app)
     # the analysis pool is forked now, while this process has one thread (forking later,
@@ -291,8 +381,6 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
     app.processor.start_pool()
     sched = BackgroundScheduler(timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(UTC)
-    notifier = Notifier()
-    publisher = Publisher(app, notifier)
 
     def guarded(name, func, *args, publish=True, needs_database=True):
         def job():
@@ -302,14 +390,15 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
             if not needs_database or health.probe():
                 try:
                     func(*args)
+                    publisher.passed(name)
                 except Exception as exc:
-                    if database_lost(exc):
+                    if database_lost(exc):  # a full disk under the database too (SQLITE_FULL, SQLSTATE 53100)
                         health.lost(exc)
                     else:
                         log.exception("scheduled job failed", extra={"event": "job.failed", "job": name})
             if publish:  # after every pass, also without a database: the metrics file and systemd's STATUS
                 try:
-                    publisher.publish()
+                    publisher.publish(database_problem=health.problem)
                 except Exception:
                     log.exception("monitoring publish failed", extra={"event": "monitor.failed", "job": name})
 
@@ -331,7 +420,7 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth) -> int:
         sched.add_job(notifier.watchdog, IntervalTrigger(seconds=notifier.watchdog_s / 2), id=JOB_WATCHDOG, name=JOB_WATCHDOG, next_run_time=now)
     sched.start()
     log.info("worker started", extra={"event": "run.started", "epuap": app.config.epuap.enabled, "scans": app.config.scans.enabled, "mailboxes": len(app.config.epuap.mailboxes)})
-    notifier.ready("uruchomiony")
+    notifier.ready("uruchomiony")  # (again, when it waited for its database: systemd ignores the repeat)
     try:
         while not stop.wait(1.0):
             pass

@@ -18,6 +18,8 @@ missing value is a dash, never ``None``.
 ('1 dokument', '3 dokumenty', '12 dokumentów')
 >>> duration(59), duration(3700), duration(90000)
 ('59 s', '1 h 1 min', '1 d 1 h')
+>>> size(40), size(2048), size(3 * 1024 * 1024 + 512 * 1024), size(None)
+('40 B', '2,0 KiB', '3,5 MiB', '—')
 """
 
 from __future__ import annotations
@@ -92,6 +94,18 @@ def count(n: int, one: str, few: str, many: str) -> str:
     else:
         word = many
     return f"{n} {word}"
+
+
+def size(n: int | None) -> str:
+    """A size in bytes for people: ``512 B``, ``2,0 KiB``, ``3,5 MiB``, ``1,2 GiB``."""
+    if n is None:
+        return DASH
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}".replace(".", ",")
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 def duration(seconds: float) -> str:

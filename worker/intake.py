@@ -94,8 +94,7 @@ class Intake:
         with self.engine.connect() as conn:
             return documents.find_stored(conn, channel=channel, source_ref=source_ref, source=source, sha256=DocumentStore.digest(raw))
 
-    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None:
-        """Remember the last pull of a mailbox: successful (``error`` None) or not; ``blocked``:
-        its head document could not be taken in (``blocked_since`` keeps the first such pass,
-        a successful pass clears it)."""
-        mailboxes.record_pull(self.engine, mailbox, at, error=error, blocked=blocked)
+    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None,
+                    error_kind: str | None = None) -> None:
+        """Remember the last pull of a mailbox (:func:`adapters.db.mailboxes.record_pull`)."""
+        mailboxes.record_pull(self.engine, mailbox, at, error=error, blocked=blocked, error_kind=error_kind)

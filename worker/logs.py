@@ -160,22 +160,67 @@ class TextFormatter(logging.Formatter):
 
 def make_handler(fmt: str = "json", stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stdout)
+    return _dressed(handler, JsonFormatter() if fmt == "json" else TextFormatter())
+
+
+def _dressed(handler: logging.Handler, formatter: logging.Formatter) -> logging.Handler:
     handler.addFilter(SchedulerEvents())
     handler.addFilter(MaskingFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(formatter)
     return handler
 
 
-def setup(fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:
-    """Route every logger (the worker's and the libraries') to one masked handler."""
+_LEVELS_PL = {"WARNING": "uwaga", "ERROR": "błąd", "CRITICAL": "błąd krytyczny"}
+
+
+class TerminalFormatter(logging.Formatter):
+    """A warning on a person's terminal: one line, the level in Polish, the event's stable
+    name and its values — not the (English) message, never a traceback (the full record
+    goes to the configured destination). A record without an event name (a library's
+    own warning) shows its message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = ", ".join(f"{k}={v}" for k, v in extras_of(record).items() if k != "event" and v is not None)
+        event = getattr(record, "event", None)
+        line = f"{_LEVELS_PL.get(record.levelname, record.levelname.lower())}: {event or record.name}"
+        if not event:
+            line += f": {record.getMessage()}"
+        return line + (f" ({extras})" if extras else "")
+
+
+class _NotForTheTerminal(logging.Filter):
+    """A command's own failure is printed by the command line as one Polish line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "event", None) != "cli.failed"
+
+
+def setup(fmt: str = "json", level: str = "INFO", stream: Any = None, *, file: Any = None, terminal: bool = False) -> None:
+    """Route every logger (the worker's and the libraries') to the masked handlers: the
+    records at ``level`` to ``file`` when one is configured, else to ``stream`` (stdout by
+    default) unless ``terminal``; with ``terminal`` (the log stream would land on a person's
+    terminal) warnings and errors go to stderr as short text lines without tracebacks."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_ebok", False):
             root.removeHandler(h)
-    handler = make_handler(fmt, stream)
-    handler._ebok = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
+            if isinstance(h, logging.FileHandler):
+                h.close()
+    handlers: list[logging.Handler] = []
+    if file is not None:
+        handlers.append(_dressed(logging.FileHandler(file, encoding="utf-8", delay=True), JsonFormatter() if fmt == "json" else TextFormatter()))
+    elif not terminal:
+        handlers.append(make_handler(fmt, stream))
+    if terminal:
+        on_screen = _dressed(logging.StreamHandler(sys.stderr), TerminalFormatter())
+        on_screen.addFilter(_NotForTheTerminal())
+        on_screen.setLevel(logging.WARNING)
+        handlers.append(on_screen)
+    for handler in handlers:
+        handler._ebok = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    configured = logging.getLevelName(level)
+    root.setLevel(configured if handlers and (file is not None or not terminal) else max(configured, logging.WARNING))
     # libraries are chatty at INFO/DEBUG; their warnings still come through
     for noisy in ("zeep", "urllib3", "apscheduler", "alembic", "xmlschema", "signxml"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

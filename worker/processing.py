@@ -45,7 +45,7 @@ from worker.config import PaymentsConfig, ProcessingConfig
 from worker.correspondence import finish_analysis
 from worker.domain.budget import BudgetExceeded, CpuBudget
 from worker.domain.clock import utcnow
-from worker.domain.findings import REJECTED, finding
+from worker.domain.findings import finding
 from worker.domain.limits import fit_declaration
 from worker.errors import SafeMessage, TechnicalError, describe_technical_error
 from worker.logs import safe_exception_text
@@ -674,7 +674,7 @@ class Processor:
                 assert ctx is not None
                 item.outcome = ctx.outcome
                 if ctx.kind in (TEST, CORRESPONDENCE):
-                    item.outcome = ctx.kind if ctx.kind == TEST else REJECTED
+                    item.outcome = ctx.kind  # not a declaration: shown as what it is, never as a rejection
                 else:
                     loads.append(item)
             if loads:
@@ -690,6 +690,7 @@ class Processor:
             uow.mark_all_done([
                 (i.claim, i.ctx.kind, i.outcome, [f.to_dict() for f in i.ctx.findings], _evidence(i.ctx)) for i in items if i.ctx is not None
             ], now)
+            uow.count_processed(Counter(i.outcome or "NONE" for i in items if i.ctx is not None), now)
             uow.audit([
                 dict(at=now, document_id=i.doc.id, declaration_id=i.declaration_id, actor=actor, action="PROCESSED",
                      old_status=i.doc.outcome, new_status=i.outcome)
@@ -703,7 +704,7 @@ class Processor:
         doc = self.queue.document(doc_id)
         ctx = self._analyse(doc, self.store.get(doc.storage_key))
         if ctx.kind in (TEST, CORRESPONDENCE):
-            outcome = ctx.kind if ctx.kind == TEST else REJECTED
+            outcome = ctx.kind
         else:
             fit_to_columns(ctx)
             with self.queue.unit_of_work(rollback=True) as uow:

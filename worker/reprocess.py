@@ -4,7 +4,9 @@ Selection: ``--id`` (document ids, as in the logs and ``status``) and ``--declar
 (eBOK declaration ids, as in ``review list``) name documents — both together select the
 union; then every other given filter must match: ``--status`` (an eBOK outcome,
 ``FAILED``, or a kind: ``CORRESPONDENCE``, ``TEST``, ``UNREADABLE``), ``--code`` (a finding
-code), ``--since``/``--until`` (received date, Polish calendar days) and ``--channel``.
+code), ``--since``/``--until`` (received date, Polish calendar days), ``--filed-since``/
+``--filed-until`` (filing date) and ``--channel``. A filter that cannot match is a usage
+error (exit 2), not an empty run.
 ``--dry-run`` computes each document's new outcome inside a transaction that is rolled
 back; without it the documents go back to RECEIVED and are processed at once, in batches
 (one transaction per batch), shared by ``[processing] workers`` processes. Output: one Polish line per document (old → new outcome, fee change,
@@ -27,6 +29,7 @@ from adapters.db import documents
 from worker import fmt, parallel, states
 from worker.app import App
 from worker.domain.clock import utcnow
+from worker.domain.findings import CODES
 from worker.errors import UsageError
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
 from worker.processing import Processor, requeue
@@ -48,6 +51,8 @@ class Selection:
     since: date | None = None
     until: date | None = None
     channel: str | None = None
+    filed_since: date | None = None
+    filed_until: date | None = None
 
 
 def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
@@ -60,15 +65,34 @@ def _documents_of_declarations(app: App, decl_ids: list[int]) -> list[int]:
 
 
 def select_documents(app: App, sel: Selection) -> list[int]:
+    """The documents the filters select. A filter that cannot match anything — an id that
+    does not exist, an unknown status or finding code, a day range that ends before it
+    begins — is a usage error naming it (``spec/operations.md``, "What a clerk sees"); a
+    valid selection that happens to match nothing is an empty list."""
     declarations = sel.declarations
-    if not (sel.ids or declarations or sel.status or sel.code or sel.since or sel.until or sel.channel):
-        raise UsageError("reprocess: podaj co najmniej jedno z --id, --declaration, --status, --code, --since, --until, --channel")
+    if not (sel.ids or declarations or sel.status or sel.code or sel.since or sel.until or sel.channel or sel.filed_since or sel.filed_until):
+        raise UsageError("reprocess: podaj co najmniej jedno z --id, --declaration, --status, --code, --since, --until, "
+                         "--filed-since, --filed-until, --channel")
+    check_day_range(sel.since, sel.until, "--since", "--until")
+    check_day_range(sel.filed_since, sel.filed_until, "--filed-since", "--filed-until")
+    code = None
+    if sel.code:
+        code = sel.code.strip().upper()
+        if code not in CODES:
+            raise UsageError(f"--code: nie ma kodu ustalenia {sel.code!r} (kody i ich znaczenie: docs/obsluga.md, rozdział 3; "
+                             "np. FEE_MISMATCH, LOW_CONFIDENCE, SIGNATURE_UNTRUSTED)")
     named = None
     if sel.ids or declarations:
+        if sel.ids:
+            with app.engine.connect() as conn:
+                missing = sorted(set(sel.ids) - documents.existing_ids(conn, sel.ids))
+            if missing:
+                raise UsageError(f"--id: nie ma dokumentu o id {', '.join(map(str, missing))} (id dokumentu z logów i „status”; "
+                                 "id deklaracji z „review list” podaje się w --declaration)")
         named = set(sel.ids) | set(_documents_of_declarations(app, declarations) if declarations else [])
     failed, kind, status = False, None, None
     if sel.status:
-        s = sel.status.upper()
+        s = sel.status.strip().upper()
         if s == states.FAILED:
             failed = True
         elif s in _KINDS:
@@ -76,11 +100,25 @@ def select_documents(app: App, sel: Selection) -> list[int]:
         elif s in documents.DECLARATION_STATUSES:
             status = s
         else:
-            raise UsageError(f"--status: nieznany status {sel.status}")
+            allowed = ", ".join([*documents.DECLARATION_STATUSES, states.FAILED, *sorted(_KINDS)])
+            raise UsageError(f"--status: nie ma statusu {sel.status!r} (dozwolone: {allowed})")
     with app.engine.connect() as conn:
         return documents.select_for_reprocessing(conn, ids=None if named is None else sorted(named), failed=failed, kind=kind,
                                                  declaration_status=status, channel=sel.channel, since=sel.since, until=sel.until,
-                                                 code=sel.code)
+                                                 code=code, filed_since=sel.filed_since, filed_until=sel.filed_until)
+
+
+def check_day_range(since: date | None, until: date | None, since_name: str, until_name: str) -> None:
+    """``since`` after ``until`` selects nothing: a usage error.
+
+    >>> check_day_range(date(2025, 9, 10), date(2025, 9, 1), "--since", "--until")
+    Traceback (most recent call last):
+    ...
+    worker.errors.UsageError: --since 2025-09-10 jest później niż --until 2025-09-01: żaden dokument nie może pasować (zamień daty miejscami?)
+    """
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"{since_name} {since:%Y-%m-%d} jest później niż {until_name} {until:%Y-%m-%d}: "
+                         "żaden dokument nie może pasować (zamień daty miejscami?)")
 
 
 def _current(app: App, doc_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -196,6 +234,9 @@ def _reprocess_shared(app: App, chunks: list[list[int]], processes: int, advance
 
 def reprocess(app: App, selection: Selection, *, dry_run: bool = False, as_json: bool = False) -> int:
     ids = select_documents(app, selection)
+    if not ids and not as_json:
+        print("Żaden zapisany dokument nie spełnia podanych warunków; nic nie zrobiono.")
+        return EXIT_OK
     interactive = not as_json and sys.stdout.isatty()
     items: list[dict[str, Any]] = []  # kept for --json only: the summary is counted as it goes
     seen = changed = fees = failed = 0

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from adapters.db.reports import received_between
+from adapters.db.reports import filed_between, received_between
 from adapters.db.tables import ebok_declaration, worker_correspondence, worker_document
 from worker import states
 
@@ -32,6 +32,12 @@ class DocumentOutcome:
     computed_fee: Decimal | None
 
 
+def existing_ids(conn: Connection, document_ids: Iterable[int]) -> set[int]:
+    """Those of ``document_ids`` that are stored documents."""
+    d = worker_document.c
+    return set(conn.execute(select(d.id).where(d.id.in_(list(document_ids)))).scalars())
+
+
 def documents_of_declarations(conn: Connection, declaration_ids: Iterable[int]) -> dict[int, int]:
     """eBOK declaration id → its document id, for those that exist."""
     e = ebok_declaration.c
@@ -41,7 +47,7 @@ def documents_of_declarations(conn: Connection, declaration_ids: Iterable[int]) 
 def select_for_reprocessing(
     conn: Connection, *, ids: Sequence[int] | None = None, failed: bool = False, kind: str | None = None,
     declaration_status: str | None = None, channel: str | None = None, since: date | None = None, until: date | None = None,
-    code: str | None = None,
+    code: str | None = None, filed_since: date | None = None, filed_until: date | None = None,
 ) -> list[int]:
     """The ids of the documents matching every given filter (``code``: a finding with
     that code), not being processed right now, in id order. Only the ids are kept: the
@@ -59,9 +65,9 @@ def select_for_reprocessing(
                         (d.outcome == declaration_status) & ebok_declaration.c.id.is_(None)))
     if channel:
         q = q.where(d.channel == channel)
-    window = received_between(since, until)
-    if window is not None:
-        q = q.where(window)
+    for window in (received_between(since, until), filed_between(filed_since, filed_until)):
+        if window is not None:
+            q = q.where(window)
     q = q.where(d.state.not_in((states.PROCESSING, states.FETCHING))).order_by(d.id)
     rows = conn.execute(q.execution_options(yield_per=1000))
     if not code:

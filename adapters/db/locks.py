@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,9 +79,20 @@ class PassLocks:
                 pass
 
     def is_held_elsewhere(self, name: str) -> bool:
-        """True when another process (or another part of this one) holds ``name`` now."""
+        """True when another process (or another part of this one) holds ``name`` now. On
+        SQLite a lock file that is not there is held by no one (asking creates none)."""
+        path = self._file_path(name)
+        if path is not None and not path.exists():
+            return False
         with self.hold(name) as mine:
             return not mine
+
+    def _file_path(self, name: str) -> Path | None:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return None
+        db = Path(database)
+        return db.with_name(f"{db.name}.{_safe_file_part(name)}.lock")
 
     @contextlib.contextmanager
     def hold(self, name: str) -> Iterator[bool]:
@@ -96,6 +108,37 @@ class PassLocks:
         else:
             with self._local(name) as mine:
                 yield mine
+
+    def remove_stale_files(self, *, prefix: str = "processor:", older_than_s: float = 60.0) -> int:
+        """SQLite: remove the lock files of processes' signs of life (``prefix``) that no
+        process holds any more — one is left by every process that ever ran (the kernel
+        releases the lock, not the file). A file younger than ``older_than_s`` is left
+        alone (its process may be between creating and locking it). The number removed."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return 0
+        db = Path(database)
+        pattern = f"{db.name}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', prefix).strip('_')}*.lock"
+        removed = 0
+        now = time.time()
+        for path in db.parent.glob(pattern):
+            try:
+                if now - path.stat().st_mtime < older_than_s:
+                    continue
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
 
     @contextlib.contextmanager
     def writer_turn(self) -> Iterator[None]:
@@ -141,7 +184,7 @@ class PassLocks:
 
     @contextlib.contextmanager
     def _file(self, database: Path, name: str) -> Iterator[bool]:
-        path = database.with_name(f"{database.name}.{_safe_file_part(name)}.lock")
+        path = database.with_name(f"{database.name}.{_safe_file_part(name)}.lock")  # as _file_path names it
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:

@@ -11,8 +11,10 @@ from sqlalchemy import Engine, func, insert, update
 from adapters.db.tables import worker_mailbox
 
 
-def record_pull(engine: Engine, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None:
-    """Remember the last pull of a mailbox: successful (``error`` None) or not; ``blocked``:
+def record_pull(engine: Engine, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None,
+                error_kind: str | None = None) -> None:
+    """Remember the last pull of a mailbox: successful (``error`` None) or not, and what
+    kind of error it was (``error_kind``: epuap, storage, database, config); ``blocked``:
     its head document could not be taken in (``blocked_since`` keeps the first such pass,
     a successful pass clears it)."""
     m = worker_mailbox.c
@@ -20,10 +22,12 @@ def record_pull(engine: Engine, mailbox: str, at: datetime, error: str | None = 
     if error is None:
         values["last_success_at"] = at
         values["last_error"] = None
+        values["error_kind"] = None
         values["blocked_since"] = None
         values["blocked_reason"] = None
     else:
         values["last_error"] = error[:2000]
+        values["error_kind"] = error_kind
     if blocked is not None:
         values["blocked_reason"] = blocked[:2000]
     with engine.begin() as conn:

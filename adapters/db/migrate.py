@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 #: the newest migration (``adapters/db/migrations/versions``)
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

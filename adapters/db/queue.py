@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, case, insert, or_, select, text, update
 
-from adapters.db import ebok, signature_digests
+from adapters.db import counters, ebok, signature_digests
 from adapters.db.locks import PassLocks, lock_key
 from adapters.db.tables import worker_attempt, worker_audit, worker_document
 from worker import states
@@ -151,14 +151,20 @@ class DocumentQueue:
 
     @staticmethod
     def _claim_in(conn: Connection, cond: Any, token: str, now: datetime, lease: timedelta) -> list[Claim]:
+        """Claim the rows matching ``cond``: one attempt each. A row still PROCESSING (its
+        holder's lease ran out: the holder is gone or hung) is taken over without counting
+        a new attempt — only technical failures count toward ``max_attempts`` — and the
+        holder's open attempt is closed as interrupted."""
         d = worker_document.c
         claimed = sorted(conn.execute(
             update(worker_document).where(cond)
-            .values(state=states.PROCESSING, claim_token=token, lease_until=now + lease, attempts=d.attempts + 1)
+            .values(state=states.PROCESSING, claim_token=token, lease_until=now + lease,
+                    attempts=case((d.state == states.PROCESSING, d.attempts), else_=d.attempts + 1))
             .returning(d.id)
         ).scalars())
         if not claimed:
             return []
+        _close_open_attempts(conn, claimed, now)
         attempt_ids = conn.execute(
             insert(worker_attempt).returning(worker_attempt.c.id, sort_by_parameter_order=True),
             [{"document_id": i, "started_at": now} for i in claimed],
@@ -183,16 +189,21 @@ class DocumentQueue:
         (a claim cut by a lost connection). Used to recover the claims of a process that is
         gone and to release the claims this process could not settle."""
         d = worker_document.c
-        values: dict[str, Any] = dict(state=states.RECEIVED, claim_token=None, lease_until=None)
+        # an interrupted claim is no attempt: only technical failures count toward max_attempts
+        values: dict[str, Any] = dict(state=states.RECEIVED, claim_token=None, lease_until=None,
+                                      attempts=case((d.attempts > 0, d.attempts - 1), else_=0))
         if clear_retry:
             values["next_attempt_at"] = None
-        n = 0
+        taken: list[int] = []
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             for doc_id, token in claims:
                 cond = [d.id == doc_id, d.state == states.PROCESSING]
                 cond.append(d.claim_token == token if token is not None else d.claim_token.is_(None))
-                n += conn.execute(update(worker_document).where(*cond).values(**values)).rowcount
-        return n
+                if conn.execute(update(worker_document).where(*cond).values(**values)).rowcount:
+                    taken.append(doc_id)
+            _close_open_attempts(conn, taken, now)
+        return len(taken)
 
     # --- settling -------------------------------------------------------------------------
 
@@ -216,6 +227,7 @@ class DocumentQueue:
                 update(worker_attempt).where(worker_attempt.c.id == claim.attempt_id)
                 .values(finished_at=now, result=states.FAILED, error=error, duration_s=duration_s)
             )
+            counters.add(conn, counters.ERRORS, {"processing": 1}, now)
         return Failure(attempts, next_at)
 
     @contextlib.contextmanager
@@ -233,6 +245,19 @@ class DocumentQueue:
                 tx.rollback()
             else:
                 tx.commit()
+
+
+#: what an attempt cut short (its process killed, its connection lost) is recorded as
+INTERRUPTED = "INTERRUPTED"
+
+
+def _close_open_attempts(conn: Connection, document_ids: Sequence[int], now: datetime) -> None:
+    """The attempts of these documents still open (their process is gone) closed as
+    interrupted — they are no technical failure."""
+    if document_ids:
+        a = worker_attempt.c
+        conn.execute(update(worker_attempt).where(a.document_id.in_(list(document_ids)), a.finished_at.is_(None))
+                     .values(finished_at=now, result=INTERRUPTED))
 
 
 _MARK_DONE = (
@@ -304,6 +329,10 @@ class UnitOfWork:
             for c, kind, outcome, findings, evidence in done
         ])
         self.conn.execute(_ATTEMPT_DONE, [{"b_id": c.attempt_id, "b_now": now} for c, *_ in done])
+
+    def count_processed(self, outcomes: Mapping[str, int], now: datetime) -> None:
+        """The documents of this transaction in the ``processed`` counter, by outcome."""
+        counters.add(self.conn, counters.PROCESSED, outcomes, now)
 
     def audit(self, rows: Sequence[dict[str, Any]]) -> None:
         """Audit records (``at``, ``document_id``, ``declaration_id``, ``actor``, ``action``,

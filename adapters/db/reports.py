@@ -74,10 +74,19 @@ def day_counts(conn: Connection, since: datetime, until: datetime) -> tuple[int,
 
 def received_between(since: date | None, until: date | None) -> ColumnElement[bool] | None:
     """Documents received from the Polish day ``since`` to the day ``until`` inclusive."""
-    d = worker_document.c
+    return _between(worker_document.c.received_at, since, until)
+
+
+def filed_between(since: date | None, until: date | None) -> ColumnElement[bool] | None:
+    """Documents filed (ePUAP ``dataNadania``, a scan's receipt date) from the Polish day
+    ``since`` to the day ``until`` inclusive."""
+    return _between(worker_document.c.filed_at, since, until)
+
+
+def _between(column: Any, since: date | None, until: date | None) -> ColumnElement[bool] | None:
     cond = []
     if since:
-        cond.append(d.received_at >= day_bounds(since)[0])
+        cond.append(column >= day_bounds(since)[0])
     if until:
-        cond.append(d.received_at < day_bounds(until)[1])
+        cond.append(column < day_bounds(until)[1])
     return and_(*cond) if cond else None

@@ -41,7 +41,7 @@ def declaration_details(conn: Connection, declaration_id: int) -> RowMapping | N
     d, p, pr, w = ebok_declaration.c, ebok_payer.c, ebok_property.c, worker_document.c
     return conn.execute(
         select(ebok_declaration, p.name.label("payer_name"), pr.gmina, pr.town, pr.street, pr.building, pr.flat, w.evidence, w.review_note,
-               w.reviewed_by, w.reviewed_at)
+               w.reviewed_by, w.reviewed_at, w.meta, w.storage_key)
         .outerjoin(ebok_payer, p.id == d.payer_id)
         .outerjoin(ebok_property, pr.id == d.property_id)
         .outerjoin(worker_document, w.id == d.document_id)

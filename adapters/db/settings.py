@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from adapters.db.tables import worker_setting
 
@@ -20,3 +20,21 @@ def put(conn: Connection, key: str, value: str, now: datetime, *, exists: bool) 
         conn.execute(update(worker_setting).where(worker_setting.c.key == key).values(**values))
     else:
         conn.execute(insert(worker_setting).values(key=key, **values))
+
+
+PROBE_KEY = "health.write_probe"
+
+
+def database_writable(engine: Engine) -> bool:
+    """Does a write go through (a database on a full disk still answers reads)? One small
+    row of ``worker_setting`` rewritten and committed."""
+    from worker.domain.clock import utcnow
+
+    now = utcnow()
+    try:
+        with engine.begin() as conn:
+            exists = get(conn, PROBE_KEY) is not None
+            put(conn, PROBE_KEY, now.isoformat(), now, exists=exists)
+        return True
+    except Exception:  # noqa: BLE001 - any refusal counts
+        return False

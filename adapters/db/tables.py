@@ -201,7 +201,7 @@ worker_attempt = Table(
     Column("document_id", Integer, ForeignKey("worker_document.id"), nullable=False, index=True),
     Column("started_at", UtcDateTime(), nullable=False),
     Column("finished_at", UtcDateTime()),
-    Column("result", String(12)),  # DONE / FAILED
+    Column("result", String(12)),  # DONE / FAILED / INTERRUPTED (its process gone: no failure)
     Column("error", Text),
     Column("duration_s", Float),
 )
@@ -229,6 +229,7 @@ worker_mailbox = Table(
     Column("last_error", Text),
     Column("blocked_since", UtcDateTime()),  # the head document could not be taken in since then
     Column("blocked_reason", Text),
+    Column("error_kind", String(16)),  # what the last error was: epuap / storage / database / config
 )
 
 worker_setting = Table(
@@ -290,4 +291,16 @@ worker_remote_file = Table(
     Column("last_attempt_at", UtcDateTime()),
     Column("settled_at", UtcDateTime()),
     Column("last_error", Text),  # Polish, for the administrator (no personal data)
+)
+
+# the worker's counters for monitoring (``adapters/db/counters.py``): documents processed by
+# outcome, errors by kind — counted in the transactions that do the work, shared by every
+# process on the database, never decreasing
+worker_counter = Table(
+    "worker_counter",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("label", String(40), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

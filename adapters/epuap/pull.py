@@ -58,7 +58,7 @@ from typing import Any, Protocol
 import requests
 
 from adapters.db.errors import database_lost
-from worker.errors import describe_technical_error
+from worker.errors import describe_technical_error, file_error_text, is_disk_full, os_error_of
 
 from .client import FetchedDocument, MailboxLike, PullClient
 from .errors import EpuapConfigError, EpuapError, EpuapFault, EpuapTransportError
@@ -85,7 +85,12 @@ class DocumentSink(Protocol):
     def store(self, *, channel: str, source_ref: str, raw: bytes, filed_at: datetime | None,
               metadata: dict[str, Any], mailbox: str | None = None) -> StoreResultLike: ...
 
-    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None) -> None: ...
+    def record_pull(self, mailbox: str, at: datetime, error: str | None = None, blocked: str | None = None,
+                    error_kind: str | None = None) -> None: ...
+
+
+#: what a pass's failure was (``MailboxReport.error_kind``, ``worker_mailbox.error_kind``)
+EPUAP_ERROR, STORAGE_ERROR, DATABASE_ERROR, CONFIG_ERROR = "epuap", "storage", "database", "config"
 
 
 @dataclass
@@ -104,6 +109,7 @@ class MailboxReport:
     remaining: int | None = None  # documents still waiting, when the batch limit ended the pass
     gave_up: str | None = None  # why the pass ended early (None: it succeeded)
     blocked: str | None = None  # the head of the queue could not be taken in after the retries
+    error_kind: str | None = None  # what made the pass fail: epuap, storage (the worker's disk), database, config
     busy: bool = False  # skipped: another process holds this mailbox's pull lock
     round_trips: int = 0
     started_at: datetime | None = None
@@ -119,7 +125,8 @@ class MailboxReport:
             "mailbox": self.mailbox, "ok": self.ok, "fetched": self.fetched, "stored_new": self.stored_new,
             "duplicates": self.duplicates, "confirmed": self.confirmed, "test_documents": self.test_documents,
             "errors": list(self.errors), "retries": self.retries, "drained": self.drained,
-            "remaining": self.remaining, "gave_up": self.gave_up, "blocked": self.blocked, "busy": self.busy, "round_trips": self.round_trips,
+            "remaining": self.remaining, "gave_up": self.gave_up, "blocked": self.blocked, "error_kind": self.error_kind,
+            "busy": self.busy, "round_trips": self.round_trips,
             "duration_s": round(self.duration_s, 3),
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
         }
@@ -171,6 +178,7 @@ class _Pass:
                  "error": type(exc).__name__, "attempt": self.failures}
         if not exc.retryable or self.failures >= self.policy.max_attempts:
             self.report.gave_up = message
+            self.report.error_kind = CONFIG_ERROR if isinstance(exc, EpuapConfigError) else EPUAP_ERROR
             if not isinstance(exc, EpuapTransportError | EpuapFault | EpuapConfigError):
                 self.report.blocked = f"{operation}: {message}"
             log.warning("ePUAP pass gave up: %s", message, extra={**extra, "event": "epuap.gave_up"})
@@ -249,14 +257,27 @@ def pull_mailbox(
             )
             settled = files.settle(result.document_id, mailbox.podmiot, file_ids) if files is not None and file_ids else True
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, do not confirm
-            report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
-            if not database_lost(exc):  # an outage is reported as such (database.unavailable), not as a block
+            # the worker's own disk (storage.path; a full disk also under the database) or the
+            # database: not the mailbox's fault, so no block — said as what it is
+            disk = is_disk_full(exc) or os_error_of(exc) is not None
+            if database_lost(exc) and not disk:
+                report.error_kind = DATABASE_ERROR  # an outage is reported as such (database.unavailable), not as a block
+                report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP: baza danych niedostępna ({type(exc).__name__}); dokument pozostaje w skrytce"
+            elif disk:
+                report.error_kind = STORAGE_ERROR
+                report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP: {file_error_text(exc)}; dokument pozostaje w skrytce"
+            else:
+                report.error_kind = EPUAP_ERROR
+                report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP ({type(exc).__name__}); dokument pozostaje w skrytce"
                 report.blocked = report.gave_up
             report.errors.append(report.gave_up)
-            log.log(logging.ERROR if report.blocked else logging.WARNING,  # an outage: database.unavailable says it once
+            found = os_error_of(exc)
+            log.log(logging.WARNING if report.error_kind == DATABASE_ERROR else logging.ERROR,  # an outage: database.unavailable says it once
                     "storing an ePUAP document failed: %s", type(exc).__name__,
                     extra={"event": "epuap.store_failed", "mailbox": address, "size": len(doc.content),
-                             "error": type(exc).__name__, **_db_context(exc)})
+                             "error": type(exc).__name__, "error_kind": report.error_kind,
+                             "errno": found.errno if found is not None else (28 if is_disk_full(exc) else None),
+                             "error_text": file_error_text(exc) if disk else None, **_db_context(exc)})
             break
         if result.created:
             report.stored_new += 1
@@ -307,9 +328,9 @@ def _record(sink: DocumentSink, report: MailboxReport) -> None:
             report.last_success_at = at
             sink.record_pull(report.mailbox, at)
         elif report.blocked is not None:
-            sink.record_pull(report.mailbox, at, error=report.gave_up, blocked=report.blocked)
+            sink.record_pull(report.mailbox, at, error=report.gave_up, blocked=report.blocked, error_kind=report.error_kind)
         else:
-            sink.record_pull(report.mailbox, at, error=report.gave_up)
+            sink.record_pull(report.mailbox, at, error=report.gave_up, error_kind=report.error_kind)
     except Exception as exc:  # noqa: BLE001 - bookkeeping must not hide the pass's result
         log.log(logging.WARNING if database_lost(exc) else logging.ERROR, "recording the pull failed: %s", type(exc).__name__,
                   extra={"event": "epuap.record_failed", "mailbox": report.mailbox, "error": type(exc).__name__, **_db_context(exc)})
@@ -370,7 +391,7 @@ def pull_mailboxes(
     except EpuapConfigError as exc:
         reports = []
         for mb in chosen:
-            report = MailboxReport(mailbox=mb.address, started_at=_now(), gave_up=str(exc), errors=[str(exc)])
+            report = MailboxReport(mailbox=mb.address, started_at=_now(), gave_up=str(exc), errors=[str(exc)], error_kind=CONFIG_ERROR)
             _record(sink, report)
             reports.append(report)
         return reports

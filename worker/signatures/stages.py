@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+from worker.config import ConfigError
 from worker.domain.findings import finding
 from worker.domain.model import INSTITUTION, PERSON
 from worker.pipeline import DECLARATION, Context, stage
@@ -36,12 +37,17 @@ OTHER = "OTHER"
 DECLARANT_PESEL_FIELD = "Skladajacy/Osoba/IdOsoby/PESEL"
 
 
+class TrustNotConfigured(ConfigError, RuntimeError):
+    """No ``[signatures]`` configuration, and a document whose signature must be verified."""
+
+
 @stage("verify_signature")
 def verify_signature(ctx: Context) -> None:
     """Verify the document's signatures; see the module docstring."""
     trust = ctx.settings.trust
-    if trust is None:
-        raise RuntimeError("verify_signature needs ProcessingSettings.trust (the [signatures] configuration)")
+    if trust is None:  # the wiring is wrong: a configuration error (config check names it), never a finding
+        raise TrustNotConfigured("signatures.trust_anchors: do sprawdzenia podpisu dokumentu z ePUAP potrzebne są kotwice zaufania "
+                          "([signatures] trust_anchors i trusted_profile_seals)")
     result = verify_document(ctx.raw, trust, filed_at=ctx.filed_at, parsed=ctx.root, budget=ctx.budget)
     ctx.signature = result
     if result.status in (VALID, INDETERMINATE):
