@@ -84,6 +84,52 @@ def test_a_broken_configuration_lists_every_problem_under_its_key(good, tmp_path
     assert r.stdout.splitlines()[0] == "epuap.private_key: klucz prywatny nie pasuje do certyfikatu epuap.certificate"
 
 
+def test_the_file_repository_the_export_package_and_the_trusted_lists_are_checked(good, tmp_path):
+    """The keys of attachments by reference (#21) and of the trusted lists and fetched
+    revocation (#22), broken every way config check can see: one line per problem under
+    its key, and run refuses to start on them."""
+    write, env, trust = good
+    (tmp_path / "signers.pem").write_text("-----BEGIN CERTIFICATE-----\nnie certyfikat\n-----END CERTIFICATE-----\n")
+    (tmp_path / "duza-lista.xml").write_bytes(b"<x/>" * 100)
+    (tmp_path / "cache-is-a-file").write_text("x")
+    cfg = write(
+        epuap={"filerepo_endpoint": "https://EPUAP.example:443/pk_external_ws/services/pull/", "filerepo_max_file_bytes": 1024 * 1024,
+               "package_max_entry_bytes": 1024, "package_max_total_bytes": 512},
+        signatures={"trusted_lists": ["listy/pl.xml", "https:///eu-lotl.xml", "listy/pl.xml", "duza-lista.xml"], "fetch_max_bytes": 100,
+                    "trusted_list_signers": tmp_path / "signers.pem", "cache": "cache-is-a-file", "revocation": "required"},
+    )
+    r = run_cli(cfg, "config", "check", env=env)
+    assert r.returncode == 2
+    lines = r.stdout.splitlines()
+    assert lines[:-1] == [
+        "epuap.filerepo_endpoint: to ten sam adres co epuap.endpoint (usługa pobierania dokumentów): repozytorium plików ePUAP ma własny adres "
+        "(…/FileRepoService) — usługa pobierania odmówiłaby wydania pliku i każdy załącznik przekazany przez odniesienie zostałby uznany za niedostępny",
+        "epuap.filerepo_max_file_bytes: 1,0 MiB to mniej niż correspondence.max_attachment_bytes (20,0 MiB): przez odniesienie ePUAP przekazuje "
+        "właśnie duże pliki, więc załącznik, który w treści dokumentu byłby przyjęty, z repozytorium byłby niedostępny",
+        "epuap.package_max_entry_bytes: 1,0 KiB to mniej niż processing.max_document_bytes (16,0 MiB): z paczki eksportu skrytki zostałby "
+        "odrzucony dokument, który pobieranie z ePUAP przyjmuje",
+        "epuap.package_max_total_bytes: 512 B to mniej niż epuap.package_max_entry_bytes (1,0 KiB)",
+        f"signatures.trusted_lists[0]: nie ma pliku {tmp_path / 'listy' / 'pl.xml'}",
+        "signatures.trusted_lists[1]: adres https:///eu-lotl.xml nie wskazuje serwera",
+        f"signatures.trusted_lists[2]: ta sama lista co signatures.trusted_lists[0] ({tmp_path / 'listy' / 'pl.xml'})",
+        f"signatures.trusted_lists[3]: plik {tmp_path / 'duza-lista.xml'} ma 400 B, więcej niż signatures.fetch_max_bytes (100 B)",
+        f"signatures.trusted_list_signers: {tmp_path / 'signers.pem'} nie zawiera certyfikatów X.509 (PEM albo DER)",
+        f"signatures.cache: {tmp_path / 'cache-is-a-file'} nie jest folderem",
+        'signatures.revocation: ustawiono "required", ale nie podano signatures.crls ani signatures.revocation_fetch = true: '
+        "nie byłoby czym sprawdzić unieważnienia i każdy podpis trafiłby do weryfikacji",
+    ]
+    assert lines[-1].endswith("11 problemów do poprawienia.")
+    r = run_cli(cfg, "run", "--once", env=env)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[0] == f"ebok-worker: {lines[0]}" and len(r.stderr.splitlines()) == 11
+
+    # a list of another kind of address is refused when the file is read, by every command
+    r = run_cli(write(signatures={"trusted_lists": ["ftp://lotl.example/eu-lotl.xml"], "trusted_list_signers": trust / "test-anchors.pem"}),
+                "config", "check", env=env)
+    assert r.returncode == 2
+    assert r.stderr == "ebok-worker: signatures.trusted_lists[0]: ftp://lotl.example/eu-lotl.xml — lista to adres http:// lub https:// albo ścieżka do pliku\n"
+
+
 def test_the_database_must_be_reachable_and_current(good, tmp_path):
     write, env, _ = good
     r = run_cli(write(database={"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}), "config", "check", env=env)

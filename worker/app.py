@@ -125,6 +125,9 @@ def trusted_list_config(config: Config) -> TrustedListConfig | None:
     sig = config.signatures
     if not sig.trusted_lists or sig.trusted_list_signers is None:
         return None
+    from worker import config_check  # the file named by the key, checked under the key (in Polish)
+
+    config_check.refuse(config_check.certificates("signatures.trusted_list_signers", sig.trusted_list_signers))
     try:
         signers = tuple(load_certificates(sig.trusted_list_signers, "trusted_list_signers"))
     except (ValueError, OSError) as exc:

@@ -384,7 +384,11 @@ def _sqlite_relative_to(url: str, base: Path) -> str:
 
 
 def _check_signatures(sig: SignaturesConfig) -> None:
-    """Keys of [signatures] that depend on another key's value."""
+    """Keys of [signatures] that depend on another key's value; a trusted list is a URL
+    (http/https) or a file, nothing else."""
+    for i, entry in enumerate(sig.trusted_lists):
+        if "://" in entry and not entry.startswith(("http://", "https://")):
+            raise ConfigError(f"signatures.trusted_lists[{i}]: {entry[:200]} — lista to adres http:// lub https:// albo ścieżka do pliku")
     if sig.trusted_lists and sig.trusted_list_signers is None:
         raise ConfigError("signatures.trusted_list_signers: wymagane, gdy podano signatures.trusted_lists "
                           "(certyfikaty, którymi mogą być podpisane listy)")

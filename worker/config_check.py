@@ -3,8 +3,9 @@
 The configuration file itself is validated when it is loaded (:mod:`worker.config`: types,
 unknown keys, duplicate mailboxes). The checks here look at what its values point to:
 files readable and what they should be (certificates, keys with their password from the
-environment, trust anchors and seals, revocation lists, the rule set), folders writable
-where the worker writes (and not full), the database reachable and at the current schema
+environment, trust anchors and seals, revocation lists, the trusted lists and their
+signers, the rule set), folders writable where the worker writes (and not full), limits
+that contradict each other, the database reachable and at the current schema
 (``spec/operations.md``, the ``config check`` command).
 
 Each check is a small function ``(config, options) -> problems`` registered with
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from worker import fmt
 from worker.config import Config, ConfigError
@@ -273,6 +275,50 @@ def epuap(config: Config, options: Options) -> Iterator[Problem]:
         yield Problem("epuap.private_key", f"nie można odczytać klucza: {file_error_text(exc)}")
 
 
+@check
+def epuap_files_and_packages(config: Config, options: Options) -> Iterator[Problem]:
+    """ePUAP's file repository (attachments by reference) and the limits of the mailbox
+    export package (``import-package``, which needs no ``epuap.enabled``)."""
+    e = config.epuap
+    if e.enabled:
+        if not urlsplit(e.filerepo_endpoint).hostname:
+            yield Problem("epuap.filerepo_endpoint", f"adres {e.filerepo_endpoint} nie wskazuje serwera")
+        elif _same_address(e.filerepo_endpoint, e.endpoint):
+            yield Problem("epuap.filerepo_endpoint", "to ten sam adres co epuap.endpoint (usługa pobierania dokumentów): repozytorium plików "
+                                                     "ePUAP ma własny adres (…/FileRepoService) — usługa pobierania odmówiłaby wydania pliku "
+                                                     "i każdy załącznik przekazany przez odniesienie zostałby uznany za niedostępny")
+        if e.filerepo_max_file_bytes < config.correspondence.max_attachment_bytes:
+            yield Problem("epuap.filerepo_max_file_bytes",
+                          f"{fmt.size(e.filerepo_max_file_bytes)} to mniej niż correspondence.max_attachment_bytes "
+                          f"({fmt.size(config.correspondence.max_attachment_bytes)}): przez odniesienie ePUAP przekazuje właśnie duże pliki, "
+                          "więc załącznik, który w treści dokumentu byłby przyjęty, z repozytorium byłby niedostępny")
+    if e.package_max_entry_bytes < config.processing.max_document_bytes:
+        yield Problem("epuap.package_max_entry_bytes",
+                      f"{fmt.size(e.package_max_entry_bytes)} to mniej niż processing.max_document_bytes "
+                      f"({fmt.size(config.processing.max_document_bytes)}): z paczki eksportu skrytki zostałby odrzucony dokument, "
+                      "który pobieranie z ePUAP przyjmuje")
+    if e.package_max_total_bytes < e.package_max_entry_bytes:
+        yield Problem("epuap.package_max_total_bytes",
+                      f"{fmt.size(e.package_max_total_bytes)} to mniej niż epuap.package_max_entry_bytes ({fmt.size(e.package_max_entry_bytes)})")
+
+
+def _same_address(a: str, b: str) -> bool:
+    """The same service address (scheme and host case-insensitive, a trailing ``/`` and
+    the default port ignored)."""
+
+    def norm(url: str) -> tuple[str, str, int | None, str]:
+        u = urlsplit(url.strip())
+        try:
+            port = u.port
+        except ValueError:  # not a port number: compared as written
+            return u.scheme.lower(), u.netloc.lower(), None, u.path.rstrip("/")
+        if port == {"http": 80, "https": 443}.get(u.scheme.lower()):
+            port = None
+        return u.scheme.lower(), (u.hostname or "").lower(), port, u.path.rstrip("/")
+
+    return norm(a) == norm(b)
+
+
 def _key_problem(exc: BaseException, password_env: str | None) -> Problem:
     """What loading the WS-Security key said, in the administrator's words and under the
     key at fault."""
@@ -312,6 +358,46 @@ def signatures(config: Config, options: Options) -> Iterator[Problem]:
             load_crls([crl])
         except (ValueError, OSError):
             yield Problem(key, f"{crl} nie zawiera list odwołanych certyfikatów (CRL, PEM albo DER)")
+
+
+@check
+def trusted_lists(config: Config, options: Options) -> Iterator[Problem]:
+    """The trusted lists (ETSI TS 119 612) and fetched revocation: each list a URL with a
+    host or a readable file within ``fetch_max_bytes`` (named once), their signers'
+    certificates parseable, the cache folder writable where it is used, revocation
+    ``required`` with something to answer it. Whether a list verifies is not a
+    configuration problem: ``trust update`` says so, and monitoring (the last good copy
+    stays in use)."""
+    from worker.signatures.fetch import is_url
+
+    s = config.signatures
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(s.trusted_lists):
+        key = f"signatures.trusted_lists[{i}]"
+        if entry in seen:
+            yield Problem(key, f"ta sama lista co signatures.trusted_lists[{seen[entry]}] ({entry})")
+            continue
+        seen[entry] = i
+        if is_url(entry):
+            if not urlsplit(entry).hostname:
+                yield Problem(key, f"adres {entry} nie wskazuje serwera")
+            continue
+        problem = readable_file(key, Path(entry))
+        if problem is not None:
+            yield problem
+            continue
+        size = Path(entry).stat().st_size
+        if size > s.fetch_max_bytes:
+            yield Problem(key, f"plik {entry} ma {fmt.size(size)}, więcej niż signatures.fetch_max_bytes ({fmt.size(s.fetch_max_bytes)})")
+    if s.trusted_lists:
+        yield from certificates("signatures.trusted_list_signers", s.trusted_list_signers)
+    if s.trusted_lists or s.revocation_fetch:
+        problem = writable_folder("signatures.cache", s.cache, min_free=_min_free(config, options))
+        if problem is not None:
+            yield problem
+    if s.revocation == "required" and not s.crls and not s.revocation_fetch:
+        yield Problem("signatures.revocation", 'ustawiono "required", ale nie podano signatures.crls ani signatures.revocation_fetch = true: '
+                                               "nie byłoby czym sprawdzić unieważnienia i każdy podpis trafiłby do weryfikacji")
 
 
 @check
