@@ -155,3 +155,55 @@ def test_pull_on_a_terminal_says_what_it_did(write_config, keys, epuap_double):
         "Skrytka /czystyregion/deklaracje: pobrane 6, nowe 6, już zapisane 0, potwierdzone 6",
     ]
     polish_screen(screen)
+
+
+def test_import_package_and_the_trusted_lists_on_a_terminal(write_config, tmp_path):
+    """The commands of the neighbouring issues at the desk: ``import-package`` (#21) and
+    ``trust update``/``trust show`` (#22) speak Polish on a terminal — a refused entry, a
+    list that cannot be read and one whose signature does not verify — and no log line or
+    traceback mixes with their output."""
+    from adapters.epuap.double import load_folder
+    from tests.test_import_package import MAILBOX, SAMPLES, descriptor, dokument
+
+    (tmp_path / "pl-tl.xml").write_text("<TrustServiceStatusList/>", encoding="utf-8")
+    cfg = write_config(
+        epuap={"enabled": False, "mailboxes": [{"podmiot": "czystyregion", "skrytka": "deklaracje"}]},
+        signatures={"trust_anchors": DEMO / "trust" / "test-anchors.pem", "trusted_profile_seals": [DEMO / "trust" / "test-pz-seal.pem"],
+                    "trusted_lists": ["brak-listy.xml", "pl-tl.xml"], "trusted_list_signers": DEMO / "trust" / "test-anchors.pem"},
+    )
+    code, screen = on_terminal(cfg, "db", "upgrade")
+    assert code == 0 and screen.strip() == "Baza danych jest aktualna."
+
+    import io
+    import zipfile
+
+    good = load_folder(SAMPLES)[0]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("Deskryptor.xml", descriptor(dokument("dokumenty/" + good.name, good.meta), dokument("../poza.xml", good.meta)))
+        z.writestr("dokumenty/" + good.name, good.content)
+    (tmp_path / "eksport.zip").write_bytes(buf.getvalue())
+    code, screen = on_terminal(cfg, "import-package", str(tmp_path / "eksport.zip"), "--mailbox", MAILBOX, "--user", "akowalska")
+    assert code == 1, screen
+    lines = screen.strip().splitlines()
+    assert lines[0] == f"Import paczki eksport.zip do skrytki {MAILBOX} (importuje: akowalska)"
+    assert any(line.endswith(": zapisano jako dokument #1") for line in lines) and any("ODRZUCONO" in line for line in lines), screen
+    assert lines[-2].startswith(f"Podsumowanie ({MAILBOX}): zapisane 1,")
+    polish_screen(screen)
+    code, screen = on_terminal(cfg, "import-package", str(tmp_path / "nie-ma.zip"), "--mailbox", MAILBOX)
+    assert code == 2 and screen.strip() == f"ebok-worker: nie ma pliku {tmp_path / 'nie-ma.zip'} (podaj ścieżkę do paczki ZIP pobranej z ePUAP)"
+
+    code, screen = on_terminal(cfg, "trust", "update")
+    assert code == 1, screen
+    assert screen.strip().splitlines()[0] == "Zaufane listy (ETSI TS 119 612):"  # what the output says is not repeated as warning lines
+    assert f"{tmp_path / 'brak-listy.xml'}: NIE przyjęta — nie można jej pobrać (nie można odczytać pliku {tmp_path / 'brak-listy.xml'}: " \
+           "errno 2: nie ma takiego pliku ani folderu); brak poprawnej kopii — lista nie jest używana" in screen, screen
+    assert f"{tmp_path / 'pl-tl.xml'}: NIE przyjęta — jej podpis nie zgadza się z przypiętymi certyfikatami podpisujących" in screen, screen
+    assert screen.strip().splitlines()[-1] == "Listy zweryfikowane: 0, nieprzyjęte: 2."
+    polish_screen(screen)
+    code, screen = on_terminal(cfg, "trust", "show")
+    assert code == 0 and "Zaufane listy w użyciu (ETSI TS 119 612):" in screen and "UWAGA:" in screen, screen
+    polish_screen(screen)
+    code, screen = on_terminal(cfg, "trust", "refresh")
+    assert code == 2 and "CZYNNOŚĆ: niedozwolona wartość 'refresh'" in screen
+    polish_screen(screen)

@@ -74,6 +74,34 @@ def test_help_of_every_command_is_polish(words):
     assert_no_english(r.stdout)
 
 
+#: English words a metavar would show (argparse's default metavar is the option's English dest)
+ENGLISH_METAVARS = {"action", "command", "user", "file", "files", "mailbox", "dir", "directory", "date", "day", "time", "code", "note",
+                    "path", "name", "args", "since", "until", "channel", "text"}
+
+
+def _metavars(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    """(command, what, metavar) of every value a command takes — including the commands
+    added by the neighbouring issues (import-package, trust …)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield prefix, "CZYNNOŚĆ/POLECENIE", action.metavar
+            for name, sub in action.choices.items():
+                if name != "epuap-double":
+                    yield from _metavars(sub, (*prefix, name))
+        elif action.nargs != 0 and not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.choices:
+            yield prefix, "/".join(action.option_strings) or action.dest, action.metavar
+
+
+def test_every_metavar_is_polish():
+    found = list(_metavars(_parser()))
+    assert {cmd[0] for cmd, _, _ in found if cmd} >= {"import-package", "trust", "config", "review", "correspondence"}
+    unnamed = [(" ".join(cmd), what) for cmd, what, metavar in found if metavar is None]
+    assert unnamed == []  # argparse would show the English dest in capitals
+    english = [(" ".join(cmd), what, metavar) for cmd, what, metavar in found
+               if set(re.findall(r"[a-ząćęłńóśźż]+", str(metavar).lower())) & ENGLISH_METAVARS]
+    assert english == []
+
+
 MISTAKES = [
     (["review", "accept", "5"], "brak wymaganych argumentów: --note"),
     (["review", "show"], "brak wymaganych argumentów: ID_DEKLARACJI"),
@@ -89,6 +117,12 @@ MISTAKES = [
     (["check"], "brak wymaganych argumentów: PLIK"),
     ([], "brak wymaganych argumentów: POLECENIE"),
     (["kawa"], "POLECENIE: niedozwolona wartość 'kawa'"),
+    (["import-package", "paczka.zip"], "brak wymaganych argumentów: --mailbox"),
+    (["import-package", "--mailbox", "/cr/deklaracje"], "brak wymaganych argumentów: PLIK.zip"),
+    (["trust"], "brak wymaganych argumentów: CZYNNOŚĆ"),
+    (["trust", "refresh"], "CZYNNOŚĆ: niedozwolona wartość 'refresh' (dozwolone: 'update', 'show')"),
+    (["trust", "show", "--bogus"], "nieznane argumenty: --bogus"),
+    (["config"], "brak wymaganych argumentów: CZYNNOŚĆ"),
 ]
 
 

@@ -366,7 +366,7 @@ def test_a_fetch_is_bounded_in_size(trust_server):
 
     url = trust_server.serve("/big.bin", b"x" * 200_000, "application/octet-stream")
     assert len(Fetcher(max_bytes=300_000).get(url)) == 200_000
-    with pytest.raises(FetchError, match="larger than"):
+    with pytest.raises(FetchError, match="(więcej|większa) niż dopuszczalne 100000 B"):
         Fetcher(max_bytes=100_000).get(url)
 
 

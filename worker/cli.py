@@ -124,11 +124,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="zaimportuj paczkę eksportu skrytki ePUAP (ZIP z Deskryptor.xml), gdy pobieranie z ePUAP nie działa")
     ip.add_argument("file", type=Path, metavar="PLIK.zip", help="paczka pobrana z ePUAP (awaryjne pobranie dokumentów skrytki)")
     ip.add_argument("--mailbox", required=True, metavar="/PODMIOT/SKRYTKA", help="skrytka, z której pochodzi paczka")
-    ip.add_argument("--user", default=os.environ.get("USER") or "office", help="kto importuje (zapisywane przy dokumentach)")
+    ip.add_argument("--user", default=os.environ.get("USER") or "office", metavar="UŻYTKOWNIK", help="kto importuje (zapisywane przy dokumentach)")
     ip.set_defaults(func=commands.import_package)
 
     tr = sub.add_parser("trust", parents=[common], help="zaufane listy (TSL) i sprawdzanie unieważnień certyfikatów")
-    trs = tr.add_subparsers(dest="trust_command", required=True, metavar="ACTION")
+    trs = tr.add_subparsers(dest="trust_command", required=True, metavar="CZYNNOŚĆ")
     trs.add_parser("update", parents=[common], help="pobierz i zweryfikuj zaufane listy teraz").set_defaults(func=commands.trust_update)
     tsh = trs.add_parser("show", parents=[common], help="pokaż zaufane listy w użyciu i ustawienia zaufania")
     tsh.add_argument("--json", action="store_true", help="wynik dla skryptów (JSON, klucze angielskie)")

@@ -188,11 +188,21 @@ class TerminalFormatter(logging.Formatter):
         return line + (f" ({extras})" if extras else "")
 
 
-class _NotForTheTerminal(logging.Filter):
-    """A command's own failure is printed by the command line as one Polish line."""
+#: events a person at the terminal reads in the command's own output: not repeated there as
+#: a warning line (a command's own failure is printed by the command line as one Polish line)
+_REPORTED_BY_THE_COMMAND: set[str] = {"cli.failed"}
 
+
+def reported_by_the_command(*events: str) -> None:
+    """The running command prints what these events say (``trust update`` a list not
+    adopted): on a terminal they are not shown again as warning lines; the configured
+    destination still gets them."""
+    _REPORTED_BY_THE_COMMAND.update(events)
+
+
+class _NotForTheTerminal(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(record, "event", None) != "cli.failed"
+        return getattr(record, "event", None) not in _REPORTED_BY_THE_COMMAND
 
 
 def setup(fmt: str = "json", level: str = "INFO", stream: Any = None, *, file: Any = None, terminal: bool = False) -> None:

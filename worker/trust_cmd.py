@@ -20,7 +20,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from worker import fmt
+from worker import fmt, logs
 from worker.app import App, trusted_list_config
 from worker.config import Config
 from worker.output import EXIT_FAILURE, EXIT_OK, print_json
@@ -64,6 +64,7 @@ def refresh(config: Config, *, only_when_due: bool = False) -> list[tl.ListOutco
 
 
 def update(app: App) -> int:
+    logs.reported_by_the_command("trust.list_failed")  # each list's outcome is a line of the output
     outcomes = refresh(app.config)
     if outcomes is None:
         _no_lists()

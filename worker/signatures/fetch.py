@@ -5,8 +5,9 @@ the deadline for the whole exchange (connecting, sending, every byte of the answ
 server that trickles bytes is cut off too), ``max_bytes`` the largest answer read (counted
 as it arrives, after any ``Content-Encoding`` decompression, so a compressed bomb is
 refused as well). Only ``http://`` and ``https://`` are fetched (redirects too, at most
-:data:`MAX_REDIRECTS`). A failure is a :class:`FetchError` with a short English reason
-(the URL is not personal data; it is logged and shown to the administrator).
+:data:`MAX_REDIRECTS`). A failure is a :class:`FetchError` with a short Polish reason
+(the URL is not personal data; it is logged and shown to the administrator by ``trust
+update``/``trust show`` and ``status --monitor``).
 
 :func:`read_source` reads a trusted list given either as a URL or as a local file (the
 same size limit; a file needs no network).
@@ -20,12 +21,14 @@ from pathlib import Path
 
 import requests
 
+from worker.errors import errno_text
+
 MAX_REDIRECTS = 5
 USER_AGENT = "ebok-worker (trust and revocation)"
 
 
 class FetchError(Exception):
-    """A fetch that gave no usable answer; ``str()`` is the reason (English)."""
+    """A fetch that gave no usable answer; ``str()`` is the reason (Polish)."""
 
 
 def is_url(location: str) -> bool:
@@ -45,7 +48,7 @@ class Fetcher:
 
     def _request(self, method: str, url: str, *, data: bytes | None = None, content_type: str | None = None, accept: str) -> bytes:
         if not is_url(url):
-            raise FetchError(f"not an http(s) address: {url[:200]}")
+            raise FetchError(f"to nie jest adres http:// ani https://: {url[:200]}")
         deadline = time.monotonic() + self.timeout_s
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if content_type:
@@ -55,41 +58,51 @@ class Fetcher:
         try:
             with session.request(method, url, data=data, headers=headers, stream=True, timeout=(self.timeout_s, self.timeout_s)) as resp:
                 if resp.status_code != 200:
-                    raise FetchError(f"HTTP {resp.status_code} from {url}")
+                    raise FetchError(f"odpowiedź HTTP {resp.status_code} z {url}")
                 if not is_url(resp.url):
-                    raise FetchError(f"redirected away from http(s): {url}")
+                    raise FetchError(f"przekierowanie spod {url} na adres inny niż http:// i https://")
                 declared = resp.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise FetchError(f"answer of {declared} bytes from {url} is larger than {self.max_bytes}")
+                    raise FetchError(f"odpowiedź z {url} ma {declared} B, więcej niż dopuszczalne {self.max_bytes} B")
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_content(chunk_size=64 * 1024):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise FetchError(f"answer from {url} is larger than {self.max_bytes} bytes")
+                        raise FetchError(f"odpowiedź z {url} jest większa niż dopuszczalne {self.max_bytes} B")
                     if time.monotonic() > deadline:
-                        raise FetchError(f"no complete answer from {url} within {self.timeout_s:g} s")
+                        raise FetchError(f"brak pełnej odpowiedzi z {url} w ciągu {self.timeout_s:g} s")
                     chunks.append(chunk)
                 return b"".join(chunks)
         except FetchError:
             raise
         except requests.Timeout:
-            raise FetchError(f"no answer from {url} within {self.timeout_s:g} s") from None
+            raise FetchError(f"brak odpowiedzi z {url} w ciągu {self.timeout_s:g} s") from None
         except requests.TooManyRedirects:
-            raise FetchError(f"more than {MAX_REDIRECTS} redirects from {url}") from None
+            raise FetchError(f"ponad {MAX_REDIRECTS} przekierowań spod {url}") from None
         except requests.ConnectionError as exc:
-            raise FetchError(f"cannot connect to {url} ({_short(exc)})") from None
+            raise FetchError(f"nie można połączyć się z {url} ({_short(exc)})") from None
         except requests.RequestException as exc:
-            raise FetchError(f"request to {url} failed ({type(exc).__name__})") from None
+            raise FetchError(f"zapytanie do {url} nie powiodło się ({type(exc).__name__})") from None
         finally:
             session.close()
 
 
+#: what a failed connection's text says, in the administrator's words
+_CONNECTION_PROBLEMS = {
+    "Connection refused": "serwer odmówił połączenia",
+    "Name or service not known": "nieznana nazwa serwera",
+    "timed out": "przekroczony czas oczekiwania",
+    "Temporary failure in name resolution": "chwilowy błąd ustalania adresu serwera (DNS)",
+    "certificate verify failed": "certyfikat TLS serwera nie przeszedł weryfikacji",
+}
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "Temporary failure in name resolution", "certificate verify failed"):
+    for marker, said in _CONNECTION_PROBLEMS.items():
         if marker in text:
-            return marker
+            return said
     return type(exc).__name__
 
 
@@ -102,7 +115,7 @@ def read_source(location: str, fetcher: Fetcher) -> bytes:
     try:
         size = path.stat().st_size
         if size > fetcher.max_bytes:
-            raise FetchError(f"file {path} has {size} bytes, more than {fetcher.max_bytes}")
+            raise FetchError(f"plik {path} ma {size} B, więcej niż dopuszczalne {fetcher.max_bytes} B (signatures.fetch_max_bytes)")
         return path.read_bytes()
     except OSError as exc:
-        raise FetchError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise FetchError(f"nie można odczytać pliku {path}: {errno_text(exc.errno)}") from None

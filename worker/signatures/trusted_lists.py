@@ -130,7 +130,7 @@ class ListOutcome:
     ok: bool
     adopted: bool = False
     problem: str | None = None
-    reason: str = ""  # English
+    reason: str = ""  # Polish, for the administrator (trust update, trust show, the log)
     copy: ListCopy | None = None  # the copy in use after the update (the last good one when not adopted)
 
 
@@ -174,19 +174,29 @@ def verified_content(raw: bytes, signers: Sequence[x509.Certificate], now: datet
     from pyhanko.sign.validation.qualified import eutl_parse
 
     if not signers:
-        raise ValueError("no certificates to verify the list with")
+        raise ValueError("brak certyfikatów, którymi można sprawdzić podpis listy")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError("the list is not UTF-8 XML") from None
+        raise ValueError("lista nie jest dokumentem XML w UTF-8") from None
     try:
         # pyHanko's verification of a TL signature (signxml XAdESVerifier, every candidate
         # certificate, newest first), returning what the signature covers
         return eutl_parse._validate_and_extract_tl_data_multiple_certs(text, _asn1(signers), validation_time=now)
     except SignatureValidationError as exc:
-        raise ValueError(f"signature does not verify: {(exc.failure_message or str(exc)).splitlines()[0][:300]}") from None
+        raise SignatureFailure("podpis listy nie weryfikuje się żadnym z przypiętych certyfikatów",
+                               (exc.failure_message or str(exc)).splitlines()[0][:300]) from None
     except Exception as exc:  # noqa: BLE001 - hostile input: a reason, never a traceback
-        raise ValueError(f"signature not verifiable ({type(exc).__name__})") from None
+        raise SignatureFailure(f"podpisu listy nie da się sprawdzić ({type(exc).__name__})", str(exc)[:300]) from None
+
+
+class SignatureFailure(ValueError):
+    """A list's signature that does not verify: ``str()`` the reason in Polish, ``detail``
+    what the verifier said (English, for the log)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,7 @@ class _Updater:
         try:
             signed = verified_content(raw, signers, self.now)
         except ValueError as exc:
+            _detail(location, getattr(exc, "detail", ""))
             return fail(PROBLEM_SIGNATURE, str(exc))
         try:
             header = read_header(signed)
@@ -334,20 +345,28 @@ class _Updater:
             else:
                 _services_of(signed)
         except Exception as exc:  # noqa: BLE001 - hostile input: a reason, never a traceback
-            return fail(PROBLEM_CONTENT, f"not a readable trusted list ({type(exc).__name__}: {str(exc)[:200]})")
+            _detail(location, f"{type(exc).__name__}: {str(exc)[:200]}")
+            return fail(PROBLEM_CONTENT, f"treść listy jest nieczytelna ({type(exc).__name__})")
         if territory and header.territory != territory:
-            return fail(PROBLEM_CONTENT, f"the list is of territory {header.territory!r}, the LOTL names {territory!r}", header.kind)
+            return fail(PROBLEM_CONTENT, f"lista jest listą terytorium {header.territory!r}, a LOTL wskazuje {territory!r}", header.kind)
         if header.next_update is not None and header.next_update + timedelta(seconds=self.cfg.grace_s) < self.now:
-            return fail(PROBLEM_STALE, f"past its NextUpdate {_iso(header.next_update)} by more than the grace", header.kind)
+            return fail(PROBLEM_STALE, f"jej NextUpdate {_iso(header.next_update)} minęła ponad trusted_list_grace_s temu", header.kind)
         if kept is not None and header.sequence < kept.sequence:
-            return fail(PROBLEM_ROLLBACK, f"sequence number {header.sequence} is lower than the kept copy's {kept.sequence}", header.kind)
+            return fail(PROBLEM_ROLLBACK, f"numer kolejny {header.sequence} jest niższy niż przechowywanej kopii ({kept.sequence})", header.kind)
         if kept is not None and kept.sha256 == digest:
-            return ListOutcome(location, header.territory, header.kind, True, copy=kept, reason="unchanged")
+            return ListOutcome(location, header.territory, header.kind, True, copy=kept, reason="bez zmian")
         write_private(self.cfg.folder / f"{digest}.xml", raw)
         write_private(self.cfg.folder / f"{digest}.signed.xml", signed.encode("utf-8"))
         copy = ListCopy(location, header.kind, header.territory, header.sequence, _iso(header.issued), _iso(header.next_update),
                         digest, _iso(self.now) or "", via)  # fmt: skip
-        return ListOutcome(location, header.territory, header.kind, True, adopted=True, copy=copy, reason="verified and adopted")
+        return ListOutcome(location, header.territory, header.kind, True, adopted=True, copy=copy, reason="zweryfikowana i przyjęta")
+
+
+def _detail(location: str, detail: str) -> None:
+    """What a verifier or parser said about a refused list (English, for the log only; the
+    outcome's reason says it in Polish)."""
+    if detail:
+        log.info("trusted list refused: the verifier's words", extra={"event": "trust.list_detail", "location": location, "detail": detail})
 
 
 def update(cfg: TrustedListConfig, now: datetime | None = None) -> list[ListOutcome]:
