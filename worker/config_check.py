@@ -287,19 +287,27 @@ def epuap_files_and_packages(config: Config, options: Options) -> Iterator[Probl
             yield Problem("epuap.filerepo_endpoint", "to ten sam adres co epuap.endpoint (usługa pobierania dokumentów): repozytorium plików "
                                                      "ePUAP ma własny adres (…/FileRepoService) — usługa pobierania odmówiłaby wydania pliku "
                                                      "i każdy załącznik przekazany przez odniesienie zostałby uznany za niedostępny")
-        if e.filerepo_max_file_bytes < config.correspondence.max_attachment_bytes:
+        memory = _physical_memory()
+        if memory is not None and FILEREPO_MEMORY_FACTOR * e.filerepo_max_file_bytes > memory:
             yield Problem("epuap.filerepo_max_file_bytes",
-                          f"{fmt.size(e.filerepo_max_file_bytes)} to mniej niż correspondence.max_attachment_bytes "
-                          f"({fmt.size(config.correspondence.max_attachment_bytes)}): przez odniesienie ePUAP przekazuje właśnie duże pliki, "
-                          "więc załącznik, który w treści dokumentu byłby przyjęty, z repozytorium byłby niedostępny")
-    if e.package_max_entry_bytes < config.processing.max_document_bytes:
-        yield Problem("epuap.package_max_entry_bytes",
-                      f"{fmt.size(e.package_max_entry_bytes)} to mniej niż processing.max_document_bytes "
-                      f"({fmt.size(config.processing.max_document_bytes)}): z paczki eksportu skrytki zostałby odrzucony dokument, "
-                      "który pobieranie z ePUAP przyjmuje")
+                          f"pobranie pliku {fmt.size(e.filerepo_max_file_bytes)} potrzebuje do {FILEREPO_MEMORY_FACTOR} razy tyle pamięci, "
+                          f"a ten komputer ma {fmt.size(memory)}: proces workera zostałby zabity przy każdej próbie pobrania")
     if e.package_max_total_bytes < e.package_max_entry_bytes:
         yield Problem("epuap.package_max_total_bytes",
                       f"{fmt.size(e.package_max_total_bytes)} to mniej niż epuap.package_max_entry_bytes ({fmt.size(e.package_max_entry_bytes)})")
+
+
+#: a file's answer from the repository is held whole several times over while it is read
+#: (the HTTP body, the tree with its base64 text, the signed Body's canonical form, the bytes):
+#: 5–7 × its size at the peak (docs/performance.md, bench/bench_filerepo.py)
+FILEREPO_MEMORY_FACTOR = 7
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _same_address(a: str, b: str) -> bool:
