@@ -58,7 +58,7 @@ def test_run_once_writes_the_metrics_and_no_counter_decreases_across_a_review_de
     assert fam["ebok_worker_documents_by_outcome"].type == "gauge" and fam["ebok_worker_declarations"].type == "gauge"
     assert first[("ebok_worker_processed_total", (("outcome", "NEEDS_REVIEW"),))] == 1
     assert first[("ebok_worker_documents_by_outcome", (("outcome", "NEEDS_REVIEW"),))] == 1
-    assert {k[1][0][1] for k in first if k[0] == "ebok_worker_errors_total"} == {"processing", "epuap", "storage", "scan", "handover", "database"}
+    assert {k[1][0][1] for k in first if k[0] == "ebok_worker_errors_total"} == {"processing", "epuap", "storage", "scan", "handover", "database", "trust"}
     assert first[("ebok_worker_build_info", (("version", worker.version()),))] == 1
     jobs = {dict(k[1])["job"]: v for k, v in first.items() if k[0] == "ebok_worker_last_pass_timestamp_seconds"}
     assert set(jobs) == {"scans.poll", "worker.process"} and all(before <= t <= time.time() for t in jobs.values())
@@ -194,3 +194,117 @@ def test_a_full_disk_and_a_storage_error_are_named_with_their_errno(office, tmp_
     r = run_cli(office, "status")
     assert "UWAGA: brak miejsca na dysku (errno 28: brak miejsca na dysku): storage.path" in r.stdout
     assert "ostatni błąd (dysk workera, nie ePUAP): Nie udało się zapisać dokumentu z ePUAP: errno 28" in r.stdout
+
+
+# --- the neighbours' alerts by the same conventions ---------------------------------------------
+
+NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def _snapshot(**extra) -> dict:
+    return {"queue": {"FETCHING": 0, "RECEIVED": 0, "PROCESSING": 0, "FAILED": 0, "DONE": 3}, "outcomes": {"NEEDS_REVIEW": 0},
+            "failed_parked": 0, "oldest_pending": None, "mailboxes": [], **extra}
+
+
+def _parsed(health: monitor.Health) -> tuple[str, dict[str, tuple]]:
+    m = PLUGIN_LINE.match(monitor.nagios_line(health))
+    assert m, monitor.nagios_line(health)
+    perf = {}
+    for item in m.group(3).split(" "):
+        p = PERF_ITEM.match(item)
+        assert p, item
+        perf[p.group(1)] = (float(p.group(2)), p.group(3) or "", p.group(4), p.group(5))
+    return m.group(2), perf
+
+
+def _alerting(perf: dict[str, tuple]) -> tuple[set[str], set[str]]:
+    return ({k for k, (v, _, warn, _) in perf.items() if alerts(v, warn)}, {k for k, (v, _, _, crit) in perf.items() if alerts(v, crit)})
+
+
+def test_the_trusted_lists_and_revocation_alerts_follow_the_plugin_guidelines():
+    """#22's alerts: the line names the list or responder and why, the perfdata carry the
+    thresholds the evaluation uses (an item alerts exactly when its check does)."""
+    lotl = "https://ec.europa.eu/tools/lotl/eu-lotl.xml"
+    pl = "https://www.nccert.pl/tsl/PL_TSL.xml"
+    failed = {"location": pl, "territory": "PL", "problem": "fetch", "reason": f"brak odpowiedzi z {pl} w ciągu 30 s", "at": "2025-03-10T08:00:00+00:00"}
+    eu = {"kind": "lotl", "territory": "EU", "sequence": 300, "location": lotl, "next_update": "2025-09-01T00:00:00+00:00", "stale": False}
+    # lists configured, only the LOTL verified: CRITICAL, the national list and why it is missing named
+    trust = {"configured": True, "revocation_fetch": False, "lists": [eu], "failed": [failed], "missing": [pl], "responders_failing": []}
+    h = monitor.evaluate(_snapshot(trust=trust), pending_warn_s=3600, pull_stale_s=3600, now=NOW)
+    text, perf = _parsed(h)
+    assert h.state == monitor.CRITICAL and [p.key for p in h.problems] == ["trusted_list_missing"]
+    assert text == (f"żadna zaufana lista (TSL) nie jest pobrana i zweryfikowana: podpisy kwalifikowane trafiają do weryfikacji "
+                    f"({pl}: nie można jej pobrać — brak odpowiedzi z {pl} w ciągu 30 s)")
+    assert perf["trusted_lists_national"] == (0, "", "", "1:") and perf["trusted_lists"][2:] == ("", "")
+    assert _alerting(perf) == ({"trusted_lists_missing", "trusted_lists_failed"}, {"trusted_lists_national"})
+
+    # the national list kept but stale, its last update refused, a second list missing, a responder down: WARNING, each named
+    tl = {"kind": "tl", "territory": "PL", "sequence": 41, "location": pl, "next_update": "2025-03-01T00:00:00+00:00", "stale": True}
+    other = "listy/cz-tl.xml"
+    trust = {"configured": True, "revocation_fetch": True, "lists": [eu, tl], "failed": [dict(failed, problem="signature", reason="podpis listy nie weryfikuje się")],
+             "missing": [other], "responders_failing": [{"url": "http://ocsp.example/qca", "reason": "odpowiedź HTTP 503 z http://ocsp.example/qca",
+                                                         "failing_since": "2025-03-10T07:30:00+00:00"}]}
+    h = monitor.evaluate(_snapshot(trust=trust), pending_warn_s=3600, pull_stale_s=3600, now=NOW)
+    text, perf = _parsed(h)
+    assert h.state == monitor.WARNING
+    assert {p.key: p.text for p in h.problems} == {
+        "trusted_list_missing": f"zaufana lista {other} nie ma poprawnej kopii: jeszcze nie pobrana (ebok-worker trust update)",
+        "trusted_list_stale": f"zaufana lista PL nr 41 ({pl}) przeterminowana od 2025-03-01 01:00",
+        "trusted_list_update_failed": f"zaufana lista PL {pl} nieprzyjęta przy aktualizacji 2025-03-10 09:00: jej podpis nie zgadza się z przypiętymi "
+                                      "certyfikatami podpisujących (trusted_list_signers albo wskazanymi w LOTL) — podpis listy nie weryfikuje się; "
+                                      "w użyciu pozostaje ostatnia poprawna kopia",
+        "revocation_responder_failing": "serwer unieważnień http://ocsp.example/qca nie odpowiada poprawnie od 2025-03-10 08:30: "
+                                        "odpowiedź HTTP 503 z http://ocsp.example/qca",
+    }
+    assert _alerting(perf) == ({"trusted_lists_missing", "trusted_lists_stale", "trusted_lists_failed", "revocation_responders_failing"}, set())
+    # all well: nothing alerts, the perfdata are still there
+    trust = {"configured": True, "revocation_fetch": True, "lists": [eu, dict(tl, stale=False)], "failed": [], "missing": [], "responders_failing": []}
+    h = monitor.evaluate(_snapshot(trust=trust), pending_warn_s=3600, pull_stale_s=3600, now=NOW)
+    text, perf = _parsed(h)
+    assert h.state == monitor.OK and _alerting(perf) == (set(), set()) and perf["trusted_lists_national"][0] == 1
+
+
+def test_documents_waiting_for_files_by_reference_in_the_line_and_the_metrics(tmp_path):
+    """#21's FETCHING documents are pending: the pending_old line says what the oldest one
+    waits for; the files by reference are a gauge by state."""
+    snap = _snapshot(oldest_pending={"document_id": 7, "received_at": "2025-03-10T06:00:00+00:00", "state": "FETCHING", "age_s": 10800},
+                     referenced_files={"pending": 1, "fetched": 4, "unavailable": 2, "documents_waiting": 1})
+    snap["queue"]["FETCHING"] = 1
+    h = monitor.evaluate(snap, pending_warn_s=3600, pull_stale_s=3600, now=NOW)
+    text, perf = _parsed(h)
+    assert text == "najstarszy oczekujący dokument 7 czeka 3 h 0 min na załączniki z repozytorium plików ePUAP (FETCHING)"
+    assert perf["pending"][0] == 1 and alerts(perf["oldest_pending_s"][0], perf["oldest_pending_s"][2])
+    metrics = tmp_path / "m.prom"
+    monitor.write_metrics(metrics, dict(snap, processed={}, correspondence={}), h)
+    fam = families(metrics)
+    assert fam["ebok_worker_referenced_files"].type == "gauge"
+    got = samples(metrics)
+    assert {k[1][0][1]: v for k, v in got.items() if k[0] == "ebok_worker_referenced_files"} == {"pending": 1, "fetched": 4, "unavailable": 2}
+    assert got[("ebok_worker_documents", (("state", "FETCHING"),))] == 1
+
+
+def test_the_trusted_lists_refresh_has_its_last_pass_and_its_errors(write_config, tmp_path):
+    """``run --once`` refreshing the trusted lists (#22) records the ``trust.refresh`` job's
+    last pass; a list not adopted counts as ``errors_total{kind="trust"}``; the trust cache
+    is among the disks watched."""
+    demo_trust = Path(__file__).resolve().parent.parent / "demo" / "trust"
+    (tmp_path / "pl-tl.xml").write_text("<TrustServiceStatusList/>", encoding="utf-8")  # refused: not signed by the signers
+    cfg = write_config(
+        signatures={"trust_anchors": demo_trust / "test-anchors.pem", "trusted_profile_seals": [demo_trust / "test-pz-seal.pem"],
+                    "trusted_lists": ["pl-tl.xml"], "trusted_list_signers": demo_trust / "test-anchors.pem", "cache": "trust-cache"},
+        monitoring={"metrics_file": "metrics/ebok_worker.prom"}, processing={"workers": 1},
+    )
+    before = time.time()
+    r = run_cli(cfg, "run", "--once")
+    assert r.returncode == 0, r.stderr
+    got = samples(tmp_path / "metrics" / "ebok_worker.prom")
+    jobs = {dict(k[1])["job"]: v for k, v in got.items() if k[0] == "ebok_worker_last_pass_timestamp_seconds"}
+    assert set(jobs) == {"trust.refresh", "worker.process"} and before <= jobs["trust.refresh"] <= time.time()
+    assert got[("ebok_worker_errors_total", (("kind", "trust"),))] == 1
+    assert ("ebok_worker_disk_free_bytes", (("key", "signatures.cache"),)) in got
+    # not due again: the next run --once does not refresh, the job's last pass stays
+    r = run_cli(cfg, "run", "--once")
+    assert r.returncode == 0, r.stderr
+    again = samples(tmp_path / "metrics" / "ebok_worker.prom")
+    assert again[("ebok_worker_last_pass_timestamp_seconds", (("job", "trust.refresh"),))] == jobs["trust.refresh"]
+    assert again[("ebok_worker_errors_total", (("kind", "trust"),))] == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -402,6 +403,10 @@ def test_the_daemon_refreshes_the_lists_every_trusted_list_refresh_s(setup, onli
         publish(online, sequence=8, tamper=True)
         wait_for(lambda: any(e.get("problem") == "signature" for e in events("trust.list_failed")), "a refused list")
         wait_for(lambda: "ebok_worker_trusted_lists_failed 1.0" in metrics.read_text(encoding="utf-8"), "the refusal in the metrics")
+        text = metrics.read_text(encoding="utf-8")
+        assert 'ebok_worker_last_pass_timestamp_seconds{job="trust.refresh"}' in text  # the job's last pass, by #23's convention
+        counted = re.compile(r'^ebok_worker_errors_total\{kind="trust"\} ([1-9][0-9]*)\.0$', re.M)  # each refused refresh (one a second)
+        wait_for(lambda: counted.search(metrics.read_text(encoding="utf-8")) is not None, "the refusal counted")
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)

@@ -220,7 +220,8 @@ def print_status(app: App, *, as_json: bool, monitor: bool = False) -> int:
     print(f"  zakończone (DONE):                             {q['DONE']}")
     if s["oldest_pending"]:
         o = s["oldest_pending"]
-        print(f"Najstarszy oczekujący: dokument {o['document_id']}, przyjęty {fmt.datetime_local(o['received_at'])} ({fmt.duration(o['age_s'])} temu)")
+        print(f"Najstarszy oczekujący: dokument {o['document_id']} — {fmt.status(o['state'])}, przyjęty {fmt.datetime_local(o['received_at'])} "
+              f"({fmt.duration(o['age_s'])} temu)")
     out = s["outcomes"]
     print("Deklaracje w eBOK:")
     print(f"  przyjęte (ACCEPTED): {out['ACCEPTED']}")

@@ -121,11 +121,16 @@ def hand_over(app: App, stop: threading.Event | None = None, *, force: bool = Fa
     return report
 
 
-def refresh_trust(app: App, *, only_when_due: bool = False) -> bool:
+def refresh_trust(app: App, *, only_when_due: bool = False) -> bool | None:
     """Fetch and verify the trusted lists (``trust_cmd.refresh``): True when every list was
-    adopted or unchanged (or none is configured). A failure keeps the last good copies."""
+    adopted or unchanged, False when one was not (the last good copies stay in use;
+    counted as ``errors{kind="trust"}``), None when there was nothing to do (none
+    configured, or not due with ``only_when_due``)."""
     outcomes = trust_cmd.refresh(app.config, only_when_due=only_when_due)
-    return outcomes is None or all(o.ok for o in outcomes)
+    if outcomes is None:
+        return None
+    counters.record(app.engine, counters.ERRORS, "trust", sum(1 for o in outcomes if not o.ok))
+    return all(o.ok for o in outcomes)
 
 
 def daily_summary(app: App, now: datetime | None = None) -> None:
@@ -336,11 +341,12 @@ def tidy_up(app: App) -> None:
 def _run_once(app: App) -> int:
     app.processor.recover_stale()
     _recompute_rates(app)
+    publisher = Publisher(app)
     try:  # the trusted lists, when due: a failure keeps the last good copies and is reported by monitoring
-        refresh_trust(app, only_when_due=True)
+        if refresh_trust(app, only_when_due=True) is not None:
+            publisher.passed(JOB_TRUST)
     except Exception:
         log.exception("trusted list refresh failed", extra={"event": "trust.refresh_failed"})
-    publisher = Publisher(app)
     ok = True
     try:
         ok = pull(app)

@@ -16,8 +16,12 @@ daemon has stopped publishing (its metrics file older than ``metrics_stale_s``:
 ``daemon_stale``; what the old file says is then not believed); WARNING when the oldest
 pending document is older than ``pending_warn_s``, the review queue or the scan quarantine
 is not empty, the office's outbox refuses correspondence (the hand-over is retried), or the
-daemon reported the database unreachable (and why). Text is Polish (the administrator
-reads it); perfdata labels and metric names are English. The plugin line follows the
+daemon reported the database unreachable (and why). With trusted lists or fetched
+revocation configured (:func:`trust_problems`): CRITICAL when no national list is verified,
+WARNING for a list without a good copy, past its NextUpdate or not adopted at its last
+update, and for a failing revocation responder — each line naming the list or responder
+and why. Text is Polish (the administrator reads it); perfdata labels and metric names are
+English. The plugin line follows the
 plugin guidelines: one line, perfdata with units and the warning/critical thresholds.
 
 The metrics follow Prometheus' conventions: a ``_total`` is a counter kept in the database
@@ -111,6 +115,15 @@ def correspondence(snapshot: Mapping[str, Any]) -> Mapping[str, Any]:
     return snapshot.get("correspondence") or {}
 
 
+#: what the oldest pending document waits for, by its state (the pending_old line)
+_WAITING = {
+    "FETCHING": " na załączniki z repozytorium plików ePUAP (FETCHING)",
+    "RECEIVED": " na przetworzenie (RECEIVED)",
+    "PROCESSING": " w trakcie przetwarzania (PROCESSING)",
+    "FAILED": " na ponowienie po błędzie technicznym (FAILED)",
+}
+
+
 def _threshold(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
@@ -176,7 +189,8 @@ def evaluate(
     oldest = snapshot.get("oldest_pending")
     oldest_s = int(oldest["age_s"]) if oldest else 0
     if oldest and oldest_s > pending_warn_s:
-        problems.append(Problem(WARNING, "pending_old", f"najstarszy oczekujący dokument {oldest['document_id']} czeka {fmt.duration(oldest_s)}"))
+        waits = _WAITING.get(oldest.get("state") or "", "")
+        problems.append(Problem(WARNING, "pending_old", f"najstarszy oczekujący dokument {oldest['document_id']} czeka {fmt.duration(oldest_s)}{waits}"))
     rq = review_queue(snapshot)
     if rq:
         problems.append(Problem(WARNING, "review_queue", f"do weryfikacji: {fmt.count(rq, 'deklaracja', 'deklaracje', 'deklaracji')}"))
@@ -220,29 +234,51 @@ def trust_problems(trust: Mapping[str, Any], problems: list[Problem]) -> list[Pe
     when lists are configured but none is verified (every qualified signature then goes to
     review); WARNING for a list past its NextUpdate, an update that failed (the last good
     copy stays in use), a configured list without a good copy, a failing revocation
-    responder. Perfdata only when lists or fetched revocation are configured."""
+    responder. Each line names the list or responder and why (the last attempt's reason).
+    Perfdata with their thresholds, only when lists or fetched revocation are configured:
+    ``trusted_lists_national`` (CRITICAL below 1), ``trusted_lists_missing``,
+    ``trusted_lists_stale``, ``trusted_lists_failed``, ``revocation_responders_failing``
+    (WARNING above 0), ``trusted_lists`` (every list in use, the LOTL too)."""
     if not trust or not (trust.get("configured") or trust.get("revocation_fetch")):
         return []
     from worker.trust_cmd import PROBLEMS
 
     lists = trust.get("lists") or []
-    if trust.get("configured") and not any(c.get("kind") == "tl" for c in lists):  # a LOTL alone decides nothing
-        problems.append(Problem(CRITICAL, "trusted_list_missing", "żadna zaufana lista (TSL) nie jest pobrana i zweryfikowana: podpisy kwalifikowane trafiają do weryfikacji"))
-    elif trust.get("missing"):
-        for location in trust["missing"]:
-            problems.append(Problem(WARNING, "trusted_list_missing", f"zaufana lista {location} nie ma poprawnej kopii"))
+    failed = trust.get("failed") or []
+    why = {f["location"]: f"{PROBLEMS.get(f.get('problem') or '', 'błąd')}" + (f" — {f['reason']}" if f.get("reason") else "") for f in failed}
+    national = sum(1 for c in lists if c.get("kind") == "tl")
+    missing = list(trust.get("missing") or [])
+    if trust.get("configured") and not national:  # a LOTL alone decides nothing
+        detail = "; ".join(f"{loc}: {why.get(loc, 'jeszcze nie pobrana (ebok-worker trust update)')}" for loc in missing)
+        problems.append(Problem(CRITICAL, "trusted_list_missing", "żadna zaufana lista (TSL) nie jest pobrana i zweryfikowana: podpisy kwalifikowane "
+                                                                 "trafiają do weryfikacji" + (f" ({detail})" if detail else "")))
+    else:
+        for location in missing:
+            problems.append(Problem(WARNING, "trusted_list_missing", f"zaufana lista {location} nie ma poprawnej kopii: "
+                                                                     f"{why.get(location, 'jeszcze nie pobrana (ebok-worker trust update)')}"))
     stale = [c for c in lists if c.get("stale")]
     for c in stale:
-        problems.append(Problem(WARNING, "trusted_list_stale", f"zaufana lista {c['territory']} nr {c['sequence']} przeterminowana od {fmt.datetime_local(c['next_update'])}"))
-    failed = trust.get("failed") or []
+        problems.append(Problem(WARNING, "trusted_list_stale", f"zaufana lista {c['territory']} nr {c['sequence']} ({c['location']}) "
+                                                               f"przeterminowana od {fmt.datetime_local(c['next_update'])}"))
     for f in failed:
+        if f["location"] in missing:
+            continue  # said once, above: the list has no good copy
         problems.append(Problem(WARNING, "trusted_list_update_failed",
-                                f"zaufana lista {f.get('territory') or ''} {f['location']} nieprzyjęta: {PROBLEMS.get(f.get('problem') or '', 'błąd')}".replace("  ", " ")))
+                                f"zaufana lista {f.get('territory') or ''} {f['location']} nieprzyjęta"
+                                f"{' przy aktualizacji ' + fmt.datetime_local(f['at']) if f.get('at') else ''}: "
+                                f"{why[f['location']]}; w użyciu pozostaje ostatnia poprawna kopia".replace("  ", " ")))
     responders = trust.get("responders_failing") or []
     for r in responders:
-        problems.append(Problem(WARNING, "revocation_responder_failing", f"serwer unieważnień {r['url']} nie odpowiada poprawnie: {r.get('reason')}"))
-    return [Perf("trusted_lists", len(lists)), Perf("trusted_lists_stale", len(stale)), Perf("trusted_lists_failed", len(failed)),
-            Perf("revocation_responders_failing", len(responders))]  # fmt: skip
+        since = f" od {fmt.datetime_local(r['failing_since'])}" if r.get("failing_since") else ""
+        problems.append(Problem(WARNING, "revocation_responder_failing", f"serwer unieważnień {r['url']} nie odpowiada poprawnie{since}: {r.get('reason')}"))
+    perf = []
+    if trust.get("configured"):
+        perf += [Perf("trusted_lists", len(lists)), Perf("trusted_lists_national", national, crit="1:"),
+                 Perf("trusted_lists_missing", len(missing), warn="0"), Perf("trusted_lists_stale", len(stale), warn="0"),
+                 Perf("trusted_lists_failed", len(failed), warn="0")]  # fmt: skip
+    if trust.get("revocation_fetch"):
+        perf.append(Perf("revocation_responders_failing", len(responders), warn="0"))
+    return perf
 
 
 def nagios_line(health: Health) -> str:
@@ -275,7 +311,7 @@ def evaluate_for(config: Any, snapshot: Mapping[str, Any], now: datetime | None 
 # --- Prometheus textfile ----------------------------------------------------------------------
 
 #: the daemon's scheduled jobs, as ``ebok_worker_last_pass_timestamp_seconds{job}`` names them
-JOBS = ("epuap.pull", "scans.poll", "worker.process")
+JOBS = ("epuap.pull", "scans.poll", "worker.process", "trust.refresh")
 
 
 class _SnapshotCollector:
@@ -330,6 +366,13 @@ class _SnapshotCollector:
         yield c
         yield GaugeMetricFamily("ebok_worker_oldest_pending_seconds", "Age of the oldest pending document (0: none).", value=self.health.perfdata["oldest_pending_s"])
         yield GaugeMetricFamily("ebok_worker_failed_parked", "Documents parked after exhausting their retries.", value=s["failed_parked"])
+        rf = s.get("referenced_files")
+        if rf is not None:  # attachments by reference, by the state of their file (documents waiting: ebok_worker_documents{state="FETCHING"})
+            g = GaugeMetricFamily("ebok_worker_referenced_files", "Files of attachments by reference, by state (pending, fetched, unavailable).",
+                                  labels=["state"])  # fmt: skip
+            for state in ("pending", "fetched", "unavailable"):
+                g.add_metric([state], int(rf.get(state, 0)))
+            yield g
         yield GaugeMetricFamily("ebok_worker_review_queue", "Declarations waiting for the office's review.", value=review_queue(s))
         yield GaugeMetricFamily("ebok_worker_scan_quarantined", "Scan pairs in the quarantine folder.", value=scan_quarantined(s))
         g = GaugeMetricFamily("ebok_worker_correspondence", "Correspondence items waiting for the hand-over and handed over.", labels=["state"])

@@ -38,7 +38,7 @@ def collect_status(app: App, now: datetime | None = None) -> dict[str, Any]:
         "queue": {s: q.by_state.get(s, 0) for s in states.ALL},
         "failed_parked": q.failed_parked,
         "oldest_pending": (
-            {"document_id": q.oldest_pending[0], "received_at": q.oldest_pending[1].isoformat(),
+            {"document_id": q.oldest_pending[0], "received_at": q.oldest_pending[1].isoformat(), "state": q.oldest_pending[2],
              "age_s": int((now - q.oldest_pending[1]).total_seconds())}
             if q.oldest_pending
             else None
@@ -81,6 +81,9 @@ def write_paths(config: Any) -> list[tuple[str, Path]]:
     if config.scans.enabled:
         paths += [("scans.archive", Path(config.scans.archive)), ("scans.quarantine", Path(config.scans.quarantine))]
     paths.append(("correspondence.outbox", Path(config.correspondence.outbox)))
+    sig = config.signatures
+    if sig.trusted_lists or sig.revocation_fetch:  # the trusted lists and revocation answers kept
+        paths.append(("signatures.cache", Path(sig.cache)))
     return paths
 
 

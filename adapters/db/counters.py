@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PROCESSED = "processed"
 ERRORS = "errors"
 #: the kinds of ``errors`` (each is exported, also at 0)
-ERROR_KINDS = ("processing", "epuap", "storage", "scan", "handover", "database")
+ERROR_KINDS = ("processing", "epuap", "storage", "scan", "handover", "database", "trust")
 
 
 def add(conn: Connection, name: str, counts: Mapping[str, float], now: datetime | None = None) -> None:

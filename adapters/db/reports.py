@@ -24,7 +24,7 @@ class QueueCounts:
     done_by_kind: dict[str | None, int]
     done_by_outcome: dict[str | None, int]
     failed_parked: int
-    oldest_pending: tuple[int, datetime] | None  # (document id, received at)
+    oldest_pending: tuple[int, datetime, str] | None  # (document id, received at, state)
     declarations_by_status: dict[str, int]
     mailboxes: list[dict[str, Any]]
 
@@ -36,11 +36,11 @@ def queue_counts(conn: Connection) -> QueueCounts:
     processed: dict[Any, int] = dict(conn.execute(select(d.outcome, func.count()).where(d.state == states.DONE).group_by(d.outcome)).all())
     parked = conn.execute(select(func.count()).where(d.state == states.FAILED, d.next_attempt_at.is_(None))).scalar_one()
     oldest = conn.execute(
-        select(d.id, d.received_at).where(d.state.in_((states.FETCHING, states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
+        select(d.id, d.received_at, d.state).where(d.state.in_((states.FETCHING, states.RECEIVED, states.PROCESSING, states.FAILED))).order_by(d.received_at).limit(1)
     ).first()
     by_outcome: dict[Any, int] = dict(conn.execute(select(e.status, func.count()).group_by(e.status)).all())
     mailboxes = [dict(r._mapping) for r in conn.execute(select(worker_mailbox).order_by(worker_mailbox.c.address))]
-    return QueueCounts(by_state, by_kind, processed, parked, (oldest.id, oldest.received_at) if oldest else None, by_outcome, mailboxes)
+    return QueueCounts(by_state, by_kind, processed, parked, (oldest.id, oldest.received_at, oldest.state) if oldest else None, by_outcome, mailboxes)
 
 
 def handover_counts(conn: Connection, kinds: Iterable[str]) -> dict[str, Any]:
