@@ -128,6 +128,7 @@ def test_referenced_files_are_fetched_once_handed_over_and_exported(setup, db_ur
     docs = {d["source"]: d for d in documents(db_url)}
     decl_doc, letter_doc = docs[f"/{DECL_MAILBOX}"], docs[f"/{LETTER_MAILBOX}"]
     assert decl_doc["state"] == letter_doc["state"] == "DONE"
+    assert (letter_doc["kind"], letter_doc["outcome"]) == ("CORRESPONDENCE", "CORRESPONDENCE")  # a letter, never a rejected declaration
     assert decl_doc["meta"]["files_by_reference"] == ["F-DEED"]
     assert letter_doc["meta"]["referenced_files"]["F-MISSING"]["state"] == "UNAVAILABLE"
 
@@ -176,6 +177,7 @@ def test_referenced_files_are_fetched_once_handed_over_and_exported(setup, db_ur
     # a reprocess reads what was stored: nothing is asked for either
     r = run_cli(cfg, "reprocess", "--id", str(decl_doc["id"]), "--id", str(letter_doc["id"]), env=env)
     assert r.returncode == 0, r.stderr + r.stdout
+    assert "korespondencja (CORRESPONDENCE)" in r.stdout and "odrzucona" not in r.stdout, r.stdout
     assert server.download_requests == requests_before
     with create_engine(db_url, poolclass=NullPool).connect() as conn:
         assert conn.execute(select(ebok_declaration.c.status)).scalar_one() == "ACCEPTED"
@@ -428,3 +430,36 @@ def test_requests_answers_and_descriptors_match_the_published_schemas(repository
     bad = etree.fromstring(descriptor(dokument("a.xml", {"dataNadania": FILED}, drop="NazwaPliku")))
     assert package.validate(good) and ours.validate(good)
     assert not package.validate(bad) and not ours.validate(bad)
+
+
+def test_an_imported_letter_with_files_by_reference_is_correspondence(setup, db_url):
+    """#21's import-package path meets #23's outcome: a letter imported from the mailbox
+    export package gets its files and is reported as correspondence — processing, the
+    counters, correspondence list, the hand-over."""
+    cfg, env, server, tmp, raw = setup
+    when = xmlsig_filed().astimezone(WARSAW)
+    desc = ('<Dokumenty><Dokument><DanePodmiotu><Identyfikator>mieszkaniec01</Identyfikator><TypOsoby>F</TypOsoby>'
+            "<ImieSkrot/><NazwiskoNazwa/><Nip/><Pesel/><Regon/><Zgoda>true</Zgoda></DanePodmiotu>"
+            "<DaneNadawcy><Uzytkownik>mieszkaniec01</Uzytkownik><System/></DaneNadawcy>"
+            f"<DataNadania>{when:%d.%m.%YT%H:%M:%S}.000</DataNadania><NazwaSkrytki>korespondencja</NazwaSkrytki>"
+            f"<AdresSkrytki>/{LETTER_MAILBOX}</AdresSkrytki><AdresOdpowiedzi>/mieszkaniec01/SkrytkaESP</AdresOdpowiedzi>"
+            "<DaneDodatkowe/><NazwaPliku>skarga.xml</NazwaPliku><SciezkaWArchiwum>skarga.xml</SciezkaWArchiwum>"
+            "</Dokument></Dokumenty>")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("Deskryptor.xml", desc)
+        z.writestr("skarga.xml", raw["letter"])
+    (tmp / "paczka.zip").write_bytes(buf.getvalue())
+    r = run_cli(cfg, "import-package", str(tmp / "paczka.zip"), "--mailbox", f"/{LETTER_MAILBOX}", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli(cfg, "process", env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "Przetworzono: 1, błędy techniczne: 0", r.stdout + r.stderr
+    r = run_cli(cfg, "run", "--once", env=env)  # the pull delivering the same letter (one document) and the hand-over
+    assert r.returncode == 0, r.stderr + r.stdout[-3000:]
+    (doc,) = [d for d in documents(db_url) if d["source"] == f"/{LETTER_MAILBOX}"]
+    assert (doc["kind"], doc["outcome"]) == ("CORRESPONDENCE", "CORRESPONDENCE") and doc["meta"]["import"]["package"] == "paczka.zip"
+    status = json.loads(run_cli(cfg, "status", "--json", env=env).stdout)
+    assert status["processed"]["CORRESPONDENCE"] == 1 and status["counters"]["processed"]["CORRESPONDENCE"] == 1
+    assert "REJECTED" not in status["processed"] and status["correspondence"]["total"] == 1
+    listed = json.loads(run_cli(cfg, "correspondence", "list", "--json", env=env).stdout)
+    assert [i["document_id"] for i in listed] == [doc["id"]] and listed[0]["handed_over_at"] is not None

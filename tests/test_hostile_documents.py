@@ -165,3 +165,46 @@ def test_hostile_documents_then_an_honest_one_through_check_and_run_once(write_c
         else:
             assert (row["status"], [f["code"] for f in row["findings"]]) == ("REJECTED", ["DOCUMENT_TOO_COMPLEX"]), name
             assert row["payer_id"] is None and row["signature_status"] == "INVALID", name
+
+
+def test_a_letter_within_the_budget_is_correspondence_and_one_beyond_it_rejected_everywhere(write_config, keys, epuap_double, trust_files,
+                                                                                           trusted_signature, db_url, tmp_path):
+    """#20 meets #23: a letter (no declaration form) is correspondence in every report —
+    check, processing, reprocess, correspondence list, the counters; a letter that uses up
+    its CPU budget is a document that could not be checked (REJECTED with
+    DOCUMENT_TOO_COMPLEX, as the contract says: kind UNREADABLE, never handed over), the same
+    in every report too."""
+    anchors, seal = trust_files
+    server = epuap_double(mailboxes=[MAILBOX])
+    cfg = write_config(epuap=epuap_section(server, keys, "czystyregion/deklaracje"), signatures={"trust_anchors": anchors, "trusted_profile_seals": [seal]},
+                       processing={"max_document_seconds": 0.6}, correspondence={"outbox": "outbox"})  # fmt: skip
+    # (0.6 s: the first document of a process also pays its one-time start, about 0.2 s of CPU; 40 copies cost seconds)
+    env = epuap_env(keys)
+    letter_ns = b"urn:ebok-test:pismo-ogolne"  # no form of the rule set: a letter
+    docs = {"pismo": hostile.many_signatures(trusted_signature, copies=1).replace(xmlsig.DO1_2025_NS.encode(), letter_ns),
+            "pismo-zlozone": hostile.many_signatures(trusted_signature, copies=40, namespaces=60, elements=5000).replace(xmlsig.DO1_2025_NS.encode(), letter_ns)}
+    expected = {"pismo": ("CORRESPONDENCE", ["FORM_UNKNOWN"]), "pismo-zlozone": ("REJECTED", ["FORM_UNKNOWN", "DOCUMENT_TOO_COMPLEX"])}
+    for n, (name, raw) in enumerate(docs.items()):
+        (tmp_path / f"{name}.xml").write_bytes(raw)
+        r = run_cli(cfg, "check", str(tmp_path / f"{name}.xml"), "--json", "--filed-at", FILED.isoformat(), env=env)
+        (out,) = json.loads(r.stdout)
+        assert (out["status"], [f["code"] for f in out["findings"]]) == expected[name], name
+        file_document(server, MAILBOX, name, raw, FILED + timedelta(minutes=n), order=n)
+    assert run_cli(cfg, "run", "--once", env=env).returncode == 0
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        stored = {d["meta"]["nazwaPliku"].removesuffix(".xml"): d for d in conn.execute(select(worker_document)).mappings()}
+    engine.dispose()
+    assert {k: (d["kind"], d["outcome"]) for k, d in stored.items()} == {"pismo": ("CORRESPONDENCE", "CORRESPONDENCE"),
+                                                                         "pismo-zlozone": ("UNREADABLE", "REJECTED")}
+    assert set(declarations_by_file(db_url)) == {"pismo-zlozone"}  # the contract's REJECTED row; the letter has none
+    listed = json.loads(run_cli(cfg, "correspondence", "list", "--json", env=env).stdout)
+    assert [i["document_id"] for i in listed] == [stored["pismo"]["id"]] and listed[0]["handed_over_at"] is not None
+    status = json.loads(run_cli(cfg, "status", "--json", env=env).stdout)
+    assert status["processed"] == {"CORRESPONDENCE": 1, "REJECTED": 1} and status["counters"]["processed"] == {"CORRESPONDENCE": 1, "REJECTED": 1}
+    r = run_cli(cfg, "reprocess", "--id", str(stored["pismo"]["id"]), "--id", str(stored["pismo-zlozone"]["id"]), "--dry-run", "--json", env=env)
+    previews = {d["document_id"]: d for d in json.loads(r.stdout)["documents"]}
+    assert previews[stored["pismo"]["id"]]["new_outcome"] == "CORRESPONDENCE"
+    assert previews[stored["pismo-zlozone"]["id"]]["new_outcome"] == "REJECTED" and "DOCUMENT_TOO_COMPLEX" in previews[stored["pismo-zlozone"]["id"]]["new_codes"]
+    r = run_cli(cfg, "reprocess", "--id", str(stored["pismo"]["id"]), env=env)
+    assert r.returncode == 0 and "korespondencja (CORRESPONDENCE)" in r.stdout and "odrzucon" not in r.stdout, r.stdout
