@@ -341,21 +341,27 @@ def test_zip_attachments_come_out_unpacked_with_their_polish_names(setup, db_url
     assert (out / "dokumenty-rozpakowany" / "Pełnomocnictwo ŁÓDŹ.pdf").read_bytes() == SCAN
 
 
-def test_an_imported_document_gets_its_files_and_the_pull_delivering_it_fetches_nothing_again(setup, db_url):
-    cfg, env, server, tmp, raw = setup
+def export_package(mailbox: str, name: str, raw: bytes) -> bytes:
+    """ePUAP's mailbox export package holding one document ``name`` of ``mailbox``
+    (``podmiot/skrytka``), filed when the signed samples are."""
     when = xmlsig_filed().astimezone(WARSAW)
     desc = ('<Dokumenty><Dokument><DanePodmiotu><Identyfikator>mieszkaniec01</Identyfikator><TypOsoby>F</TypOsoby>'
             "<ImieSkrot/><NazwiskoNazwa/><Nip/><Pesel/><Regon/><Zgoda>true</Zgoda></DanePodmiotu>"
             "<DaneNadawcy><Uzytkownik>mieszkaniec01</Uzytkownik><System/></DaneNadawcy>"
-            f"<DataNadania>{when:%d.%m.%YT%H:%M:%S}.000</DataNadania><NazwaSkrytki>deklaracje</NazwaSkrytki>"
-            f"<AdresSkrytki>/{DECL_MAILBOX}</AdresSkrytki><AdresOdpowiedzi>/mieszkaniec01/SkrytkaESP</AdresOdpowiedzi>"
-            "<DaneDodatkowe/><NazwaPliku>deklaracja.xml</NazwaPliku><SciezkaWArchiwum>deklaracja.xml</SciezkaWArchiwum>"
+            f"<DataNadania>{when:%d.%m.%YT%H:%M:%S}.000</DataNadania><NazwaSkrytki>{mailbox.rsplit('/', 1)[-1]}</NazwaSkrytki>"
+            f"<AdresSkrytki>/{mailbox}</AdresSkrytki><AdresOdpowiedzi>/mieszkaniec01/SkrytkaESP</AdresOdpowiedzi>"
+            f"<DaneDodatkowe/><NazwaPliku>{name}</NazwaPliku><SciezkaWArchiwum>{name}</SciezkaWArchiwum>"
             "</Dokument></Dokumenty>")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("Deskryptor.xml", desc)
-        z.writestr("deklaracja.xml", raw["decl"])
-    (tmp / "paczka.zip").write_bytes(buf.getvalue())
+        z.writestr(name, raw)
+    return buf.getvalue()
+
+
+def test_an_imported_document_gets_its_files_and_the_pull_delivering_it_fetches_nothing_again(setup, db_url):
+    cfg, env, server, tmp, raw = setup
+    (tmp / "paczka.zip").write_bytes(export_package(DECL_MAILBOX, "deklaracja.xml", raw["decl"]))
     r = run_cli(cfg, "import-package", str(tmp / "paczka.zip"), "--mailbox", f"/{DECL_MAILBOX}", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "zapisano jako dokument #1" in r.stdout and "załączniki przekazane przez odniesienie: 1" in r.stdout
@@ -437,19 +443,7 @@ def test_an_imported_letter_with_files_by_reference_is_correspondence(setup, db_
     export package gets its files and is reported as correspondence — processing, the
     counters, correspondence list, the hand-over."""
     cfg, env, server, tmp, raw = setup
-    when = xmlsig_filed().astimezone(WARSAW)
-    desc = ('<Dokumenty><Dokument><DanePodmiotu><Identyfikator>mieszkaniec01</Identyfikator><TypOsoby>F</TypOsoby>'
-            "<ImieSkrot/><NazwiskoNazwa/><Nip/><Pesel/><Regon/><Zgoda>true</Zgoda></DanePodmiotu>"
-            "<DaneNadawcy><Uzytkownik>mieszkaniec01</Uzytkownik><System/></DaneNadawcy>"
-            f"<DataNadania>{when:%d.%m.%YT%H:%M:%S}.000</DataNadania><NazwaSkrytki>korespondencja</NazwaSkrytki>"
-            f"<AdresSkrytki>/{LETTER_MAILBOX}</AdresSkrytki><AdresOdpowiedzi>/mieszkaniec01/SkrytkaESP</AdresOdpowiedzi>"
-            "<DaneDodatkowe/><NazwaPliku>skarga.xml</NazwaPliku><SciezkaWArchiwum>skarga.xml</SciezkaWArchiwum>"
-            "</Dokument></Dokumenty>")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("Deskryptor.xml", desc)
-        z.writestr("skarga.xml", raw["letter"])
-    (tmp / "paczka.zip").write_bytes(buf.getvalue())
+    (tmp / "paczka.zip").write_bytes(export_package(LETTER_MAILBOX, "skarga.xml", raw["letter"]))
     r = run_cli(cfg, "import-package", str(tmp / "paczka.zip"), "--mailbox", f"/{LETTER_MAILBOX}", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_cli(cfg, "process", env=env)
