@@ -388,6 +388,13 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth, notifier: N
     sched = BackgroundScheduler(timezone=UTC, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60})
     now = datetime.now(UTC)
 
+    def pull_pass() -> None:
+        reports: list = []
+        pull(app, None, stop, reports_out=reports)
+        refused = next((r.database_refused for r in reports if r.database_refused is not None), None)
+        if refused is not None:  # e.g. SQLite on a full disk with nothing left to process: still one outage, said once
+            raise refused
+
     def guarded(name, func, *args, publish=True, needs_database=True):
         def job():
             if stop.is_set():
@@ -415,7 +422,7 @@ def _daemon(app: App, stop: threading.Event, health: DatabaseHealth, notifier: N
     # name the job, and worker.logs maps them to scheduler.* events with the job id
     sched.add_job(guarded(JOB_PROCESS, process, app, stop), IntervalTrigger(seconds=app.config.processing.interval_s), id=JOB_PROCESS, name=JOB_PROCESS, next_run_time=now)
     if app.config.epuap.enabled:
-        sched.add_job(guarded(JOB_PULL, pull, app, None, stop), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id=JOB_PULL, name=JOB_PULL, next_run_time=now)
+        sched.add_job(guarded(JOB_PULL, pull_pass), IntervalTrigger(seconds=app.config.epuap.poll_interval_s), id=JOB_PULL, name=JOB_PULL, next_run_time=now)
     if app.config.scans.enabled:
         sched.add_job(guarded(JOB_SCAN, scan, app, stop), IntervalTrigger(seconds=app.config.scans.poll_interval_s), id=JOB_SCAN, name=JOB_SCAN, next_run_time=now)
     if app.config.signatures.trusted_lists:  # at start (the lists may be due), then every trusted_list_refresh_s

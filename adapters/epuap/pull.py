@@ -115,6 +115,9 @@ class MailboxReport:
     started_at: datetime | None = None
     duration_s: float = 0.0
     last_success_at: datetime | None = None  # set when this pass succeeded
+    # the database refused the document (lost, or full: SQLite on a full disk): the daemon
+    # takes it as an outage of its database (one database.unavailable), not as the mailbox's
+    database_refused: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -260,6 +263,8 @@ def pull_mailbox(
             # the worker's own disk (storage.path; a full disk also under the database) or the
             # database: not the mailbox's fault, so no block — said as what it is
             disk = is_disk_full(exc) or os_error_of(exc) is not None
+            if database_lost(exc):
+                report.database_refused = exc
             if database_lost(exc) and not disk:
                 report.error_kind = DATABASE_ERROR  # an outage is reported as such (database.unavailable), not as a block
                 report.gave_up = f"Nie udało się zapisać dokumentu z ePUAP: baza danych niedostępna ({type(exc).__name__}); dokument pozostaje w skrytce"
